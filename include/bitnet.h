@@ -1,0 +1,628 @@
+/*
+ * bitnet.h -- the public C API of libbitnet.
+ *
+ * libbitnet runs 1.58-bit (ternary) language models on ordinary CPUs.  It reads the
+ * GGUF files users already have (bitnet.cpp's I2_S files, llama.cpp's TQ1_0/TQ2_0
+ * files), tokenizes text exactly as the models were trained, and generates text.
+ *
+ * This is the only installed header.  Everything declared here is part of the stable
+ * ABI of libbitnet.so.0; see docs/api.md for a tour and docs/abi.md for the rules.
+ *
+ * Conventions (they hold for every function unless its comment says otherwise):
+ *
+ *  - Objects are opaque handles created by a *_open / *_load / *_create function and
+ *    released by the matching *_close / *_free function, which accepts NULL.
+ *  - Fallible functions return a bitnet_status: BITNET_OK (0) or a negative error code.
+ *    Results come back through out-parameters, which are left untouched on failure
+ *    unless stated otherwise.  bitnet_last_error() gives a message naming what went
+ *    wrong (the key, the tensor, the argument).
+ *  - Parameter structs begin with `struct_size`.  Fill them with the matching
+ *    bitnet_*_default_params(&p, sizeof p); the library reads only the fields the
+ *    caller's version of this header knows about, so new fields can be appended
+ *    without breaking programs built against an older header.
+ *  - Buffer-filling functions take (buf, cap, &n_needed).  When cap is too small they
+ *    return BITNET_E_BUFFER_TOO_SMALL and still report the size needed, so a caller
+ *    can retry with a larger buffer.
+ *  - Strings are UTF-8.  Strings passed in with an explicit length need not be
+ *    NUL-terminated; strings returned by the library are NUL-terminated unless a
+ *    length out-parameter is given (GGUF string values may contain NUL bytes).
+ *  - Thread safety: a bitnet_model is read-only after loading and may be used from
+ *    any number of threads at once.  A bitnet_session, bitnet_gguf_writer or
+ *    bitnet_decoder must be used by one thread at a time.  A bitnet_gguf handle is
+ *    read-only and may be shared.
+ *
+ * Since 0.1.0 unless noted.
+ */
+#ifndef BITNET_H
+#define BITNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* BITNET_API marks exported functions.  The library is built with hidden visibility
+ * and a linker version script, so only symbols named bitnet_* are exported. */
+#ifndef BITNET_API
+#  if defined(_WIN32) && defined(BITNET_BUILDING_DLL)
+#    define BITNET_API __declspec(dllexport)
+#  elif defined(__GNUC__) || defined(__clang__)
+#    define BITNET_API __attribute__((visibility("default")))
+#  else
+#    define BITNET_API
+#  endif
+#endif
+
+/* ==================================================================================
+ * Version
+ * ================================================================================== */
+
+#define BITNET_VERSION_MAJOR 0
+#define BITNET_VERSION_MINOR 1
+#define BITNET_VERSION_PATCH 0
+/* MAJOR*10000 + MINOR*100 + PATCH, comparable with bitnet_version_number(). */
+#define BITNET_VERSION_NUMBER \
+    (BITNET_VERSION_MAJOR * 10000 + BITNET_VERSION_MINOR * 100 + BITNET_VERSION_PATCH)
+#define BITNET_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked, as "MAJOR.MINOR.PATCH".  Compare with
+ * BITNET_VERSION_STRING to detect a header/library mismatch. */
+BITNET_API const char *bitnet_version(void);
+
+/* The same as a number, MAJOR*10000 + MINOR*100 + PATCH. */
+BITNET_API uint32_t bitnet_version_number(void);
+
+/* ==================================================================================
+ * Errors
+ * ================================================================================== */
+
+/* Status codes.  Numbers are part of the ABI: new codes are appended, none is ever
+ * renumbered or reused. */
+typedef enum bitnet_status {
+    BITNET_OK                  = 0,
+    BITNET_E_INVALID_ARG       = -1,  /* a NULL handle, an out-of-range value, bad flags   */
+    BITNET_E_NOMEM             = -2,  /* an allocation failed                              */
+    BITNET_E_IO                = -3,  /* a file could not be opened, read, mapped, written */
+    BITNET_E_FORMAT            = -4,  /* malformed or hostile file contents                */
+    BITNET_E_UNSUPPORTED       = -5,  /* valid input this build cannot handle, or a
+                                         function not implemented yet                      */
+    BITNET_E_NOT_FOUND         = -6,  /* no such key, tensor, token                        */
+    BITNET_E_TYPE              = -7,  /* a metadata value has another type than asked for  */
+    BITNET_E_BUFFER_TOO_SMALL  = -8,  /* see the buffer convention above                   */
+    BITNET_E_CONTEXT_FULL      = -9,  /* the session's context window has no room left     */
+    BITNET_E_CANCELLED         = -10, /* a callback asked to stop                          */
+    BITNET_E_INVALID_UTF8      = -11, /* text that must be UTF-8 is not                    */
+    BITNET_E_INTERNAL          = -12  /* a bug in libbitnet: please report it              */
+} bitnet_status;
+
+/* A static, human-readable description of a status code ("out of memory", ...).
+ * Never NULL; unknown codes give "unknown error". */
+BITNET_API const char *bitnet_strerror(bitnet_status status);
+
+/* The detailed message of the most recent failure of a libbitnet call on the calling
+ * thread, e.g. "tensor 'blk.3.attn_q.weight': data range [..] ends past the end of the
+ * file".  Valid until the next failing call on this thread.  Never NULL ("" when no
+ * call has failed).  Successful calls do not clear it. */
+BITNET_API const char *bitnet_last_error(void);
+
+/* ==================================================================================
+ * Logging and CPU features
+ * ================================================================================== */
+
+typedef enum bitnet_log_level {
+    BITNET_LOG_ERROR = 0,
+    BITNET_LOG_WARN  = 1,
+    BITNET_LOG_INFO  = 2,
+    BITNET_LOG_DEBUG = 3
+} bitnet_log_level;
+
+/* Receives one complete message (no trailing newline) per call.  May be called from
+ * any thread that calls into the library. */
+typedef void (*bitnet_log_callback)(bitnet_log_level level, const char *message, void *user);
+
+/* Install a process-wide log callback (NULL restores the default) and the most
+ * verbose level that is delivered.  The default writes WARN and ERROR messages to
+ * stderr; the environment variable BITNET_LOG_LEVEL (0..3) changes the default level. */
+BITNET_API void bitnet_set_log_callback(bitnet_log_callback cb, void *user, bitnet_log_level max_level);
+
+/* Instruction-set variants of the compute kernels.  BITNET_ISA_AUTO picks the best the
+ * CPU and OS support; the environment variable BITNET_ISA (scalar, avx2, avx512, neon)
+ * caps the automatic choice.  Values are append-only. */
+typedef enum bitnet_isa {
+    BITNET_ISA_AUTO   = 0,
+    BITNET_ISA_SCALAR = 1,  /* portable C reference, always available  */
+    BITNET_ISA_AVX2   = 2,  /* x86-64 AVX2 + FMA + F16C                 */
+    BITNET_ISA_AVX512 = 3,  /* x86-64 AVX-512 F/BW/VL + VNNI            */
+    BITNET_ISA_NEON   = 4   /* AArch64 Advanced SIMD (+ dot product)    */
+} bitnet_isa;
+
+/* A space-separated list of the CPU features found that matter to libbitnet, each
+ * verified with the OS (CPUID plus XGETBV on x86, getauxval on ARM), e.g.
+ * "sse4.2 avx avx2 fma f16c avx512f avx512bw avx512vl avx512vnni".  Static string. */
+BITNET_API const char *bitnet_cpu_features(void);
+
+/* Whether this build and this CPU can run kernel variant `isa` (AUTO: always 1). */
+BITNET_API int bitnet_isa_supported(bitnet_isa isa);
+
+/* The name of an ISA variant ("scalar", "avx2", ...), or NULL for an unknown value. */
+BITNET_API const char *bitnet_isa_name(bitnet_isa isa);
+
+/* ==================================================================================
+ * GGUF files: inspection
+ *
+ * bitnet_gguf reads any GGUF v2/v3 little-endian file, validating everything before
+ * it is trusted (counts and sizes against the file size, overflow in dimension
+ * products, string lengths, duplicate keys and tensor names, tensor data inside the
+ * file and aligned, known tensor types only).  The file is memory-mapped read-only.
+ * ================================================================================== */
+
+typedef struct bitnet_gguf bitnet_gguf;
+
+/* GGUF metadata value types (numbers from the GGUF specification). */
+typedef enum bitnet_gguf_type {
+    BITNET_GGUF_UINT8   = 0,
+    BITNET_GGUF_INT8    = 1,
+    BITNET_GGUF_UINT16  = 2,
+    BITNET_GGUF_INT16   = 3,
+    BITNET_GGUF_UINT32  = 4,
+    BITNET_GGUF_INT32   = 5,
+    BITNET_GGUF_FLOAT32 = 6,
+    BITNET_GGUF_BOOL    = 7,
+    BITNET_GGUF_STRING  = 8,
+    BITNET_GGUF_ARRAY   = 9,
+    BITNET_GGUF_UINT64  = 10,
+    BITNET_GGUF_INT64   = 11,
+    BITNET_GGUF_FLOAT64 = 12
+} bitnet_gguf_type;
+
+/* Tensor element types.  Ids 0..35 are upstream ggml's; 36 is bitnet.cpp's I2_S.  The
+ * bitnet.cpp fork reuses ids 36..39 that upstream ggml gave to other (retired or
+ * new) types: libbitnet reads 36 as I2_S (the only one of those ever found in model
+ * files) and refuses 37 (I8_S, never stored), 38 (TL1) and 39 (bitnet.cpp TL2 or
+ * upstream MXFP4: a file cannot tell which) with a clear error.  See docs/formats.md. */
+typedef enum bitnet_type {
+    BITNET_TYPE_F32     = 0,
+    BITNET_TYPE_F16     = 1,
+    BITNET_TYPE_Q4_0    = 2,
+    BITNET_TYPE_Q4_1    = 3,
+    BITNET_TYPE_Q5_0    = 6,
+    BITNET_TYPE_Q5_1    = 7,
+    BITNET_TYPE_Q8_0    = 8,
+    BITNET_TYPE_Q8_1    = 9,
+    BITNET_TYPE_Q2_K    = 10,
+    BITNET_TYPE_Q3_K    = 11,
+    BITNET_TYPE_Q4_K    = 12,
+    BITNET_TYPE_Q5_K    = 13,
+    BITNET_TYPE_Q6_K    = 14,
+    BITNET_TYPE_Q8_K    = 15,
+    BITNET_TYPE_IQ2_XXS = 16,
+    BITNET_TYPE_IQ2_XS  = 17,
+    BITNET_TYPE_IQ3_XXS = 18,
+    BITNET_TYPE_IQ1_S   = 19,
+    BITNET_TYPE_IQ4_NL  = 20,
+    BITNET_TYPE_IQ3_S   = 21,
+    BITNET_TYPE_IQ2_S   = 22,
+    BITNET_TYPE_IQ4_XS  = 23,
+    BITNET_TYPE_I8      = 24,
+    BITNET_TYPE_I16     = 25,
+    BITNET_TYPE_I32     = 26,
+    BITNET_TYPE_I64     = 27,
+    BITNET_TYPE_F64     = 28,
+    BITNET_TYPE_IQ1_M   = 29,
+    BITNET_TYPE_BF16    = 30,
+    BITNET_TYPE_TQ1_0   = 34,
+    BITNET_TYPE_TQ2_0   = 35,
+    BITNET_TYPE_I2_S    = 36
+} bitnet_type;
+
+/* The name of a tensor type ("F16", "TQ2_0", "I2_S", ...), or NULL if unknown. */
+BITNET_API const char *bitnet_type_name(bitnet_type type);
+
+/* Whether libbitnet can convert tensors of `type` to float (bitnet_gguf_tensor_to_f32)
+ * and use them in a model.  Types it only knows the size of return 0. */
+BITNET_API int bitnet_type_is_supported(bitnet_type type);
+
+/* Byte size of a row of n elements of `type` (n must be a multiple of the block size;
+ * I2_S has no per-row size and returns 0, as do unknown types). */
+BITNET_API uint64_t bitnet_type_row_size(bitnet_type type, int64_t n);
+
+/* Open and validate a GGUF file.  On failure *out is set to NULL and the status is
+ * BITNET_E_IO (cannot open/map) or BITNET_E_FORMAT / BITNET_E_UNSUPPORTED with a
+ * message naming the key or tensor and the problem. */
+BITNET_API bitnet_status bitnet_gguf_open(const char *path, bitnet_gguf **out);
+
+/* The same over a caller-owned buffer, which must stay valid and unchanged until the
+ * handle is closed (no copy is made). */
+BITNET_API bitnet_status bitnet_gguf_open_memory(const void *data, size_t size, bitnet_gguf **out);
+
+BITNET_API void bitnet_gguf_close(bitnet_gguf *g);
+
+BITNET_API uint32_t bitnet_gguf_version(const bitnet_gguf *g);   /* 2 or 3               */
+BITNET_API uint64_t bitnet_gguf_alignment(const bitnet_gguf *g); /* general.alignment or 32 */
+BITNET_API uint64_t bitnet_gguf_data_offset(const bitnet_gguf *g); /* file offset of data */
+BITNET_API uint64_t bitnet_gguf_file_size(const bitnet_gguf *g);
+
+/* --- metadata ---------------------------------------------------------------------- */
+
+/* A metadata value: a key's value or an array element.  Obtained from
+ * bitnet_gguf_kv / bitnet_gguf_array_get and read with the bitnet_gguf_value_*
+ * functions; valid while the handle is open.  `ref` is private to the library. */
+typedef struct bitnet_gguf_value {
+    bitnet_gguf_type type;      /* the value's type                                  */
+    bitnet_gguf_type elem_type; /* arrays: the element type (ARRAY for nested arrays) */
+    uint64_t         count;     /* arrays: the number of elements; otherwise 1        */
+    uint64_t         ref;       /* private                                           */
+} bitnet_gguf_value;
+
+BITNET_API uint64_t bitnet_gguf_n_kv(const bitnet_gguf *g);
+
+/* The i-th key (NUL-terminated, valid UTF-8) and its value. */
+BITNET_API bitnet_status bitnet_gguf_kv(const bitnet_gguf *g, uint64_t i, const char **key,
+                                        bitnet_gguf_value *value);
+
+/* Index of `key`, or -1 when absent. */
+BITNET_API int64_t bitnet_gguf_find_key(const bitnet_gguf *g, const char *key);
+
+/* Element j of an array value (which may itself be an array). */
+BITNET_API bitnet_status bitnet_gguf_array_get(const bitnet_gguf *g, const bitnet_gguf_value *array,
+                                               uint64_t j, bitnet_gguf_value *elem);
+
+/* Pointer to the packed little-endian elements of an array of a fixed-size type
+ * (not STRING or ARRAY), for bulk reads.  Elements may be unaligned. */
+BITNET_API bitnet_status bitnet_gguf_array_data(const bitnet_gguf *g, const bitnet_gguf_value *array,
+                                                const void **data);
+
+/* Read scalar values.  _int accepts every integer type (and BOOL) whose value fits
+ * int64; _uint every integer type whose value is >= 0; _float every numeric type;
+ * otherwise BITNET_E_TYPE (or BITNET_E_FORMAT for an out-of-range value). */
+BITNET_API bitnet_status bitnet_gguf_value_int(const bitnet_gguf *g, const bitnet_gguf_value *v, int64_t *out);
+BITNET_API bitnet_status bitnet_gguf_value_uint(const bitnet_gguf *g, const bitnet_gguf_value *v, uint64_t *out);
+BITNET_API bitnet_status bitnet_gguf_value_float(const bitnet_gguf *g, const bitnet_gguf_value *v, double *out);
+BITNET_API bitnet_status bitnet_gguf_value_bool(const bitnet_gguf *g, const bitnet_gguf_value *v, int *out);
+/* A string value: pointer into the file (NOT NUL-terminated) and its length. */
+BITNET_API bitnet_status bitnet_gguf_value_str(const bitnet_gguf *g, const bitnet_gguf_value *v,
+                                               const char **data, uint64_t *len);
+
+/* The name of a metadata type ("u32", "string", "array", ...), or NULL. */
+BITNET_API const char *bitnet_gguf_type_name(bitnet_gguf_type type);
+
+/* --- tensors ----------------------------------------------------------------------- */
+
+BITNET_API uint64_t bitnet_gguf_n_tensors(const bitnet_gguf *g);
+/* Index of the tensor `name`, or -1. */
+BITNET_API int64_t bitnet_gguf_find_tensor(const bitnet_gguf *g, const char *name);
+/* Accessors for tensor i (< n_tensors); out-of-range i gives NULL / 0. */
+BITNET_API const char *bitnet_gguf_tensor_name(const bitnet_gguf *g, uint64_t i);
+BITNET_API bitnet_type bitnet_gguf_tensor_type(const bitnet_gguf *g, uint64_t i);
+BITNET_API uint32_t bitnet_gguf_tensor_n_dims(const bitnet_gguf *g, uint64_t i);
+/* Dimension d (0 = innermost, contiguous); 1 for d >= n_dims. */
+BITNET_API int64_t bitnet_gguf_tensor_dim(const bitnet_gguf *g, uint64_t i, uint32_t d);
+BITNET_API uint64_t bitnet_gguf_tensor_n_elements(const bitnet_gguf *g, uint64_t i);
+/* Offset relative to the data section, and size in bytes. */
+BITNET_API uint64_t bitnet_gguf_tensor_offset(const bitnet_gguf *g, uint64_t i);
+BITNET_API uint64_t bitnet_gguf_tensor_size(const bitnet_gguf *g, uint64_t i);
+/* Pointer to the tensor's bytes inside the mapping. */
+BITNET_API const void *bitnet_gguf_tensor_data(const bitnet_gguf *g, uint64_t i);
+
+/* Convert rows [row0, row0 + n_rows) of tensor i to float (a row is ne[0] elements;
+ * dst holds n_rows*ne[0] floats).  BITNET_E_UNSUPPORTED for types without a
+ * dequantizer (see bitnet_type_is_supported). */
+BITNET_API bitnet_status bitnet_gguf_tensor_to_f32(const bitnet_gguf *g, uint64_t i, int64_t row0,
+                                                   int64_t n_rows, float *dst);
+
+/* ==================================================================================
+ * GGUF files: writing
+ *
+ * Declare metadata and tensor infos, then bitnet_gguf_writer_begin() writes the header
+ * and bitnet_gguf_writer_write() streams tensor data in declaration order (any number
+ * of calls per tensor; padding is inserted automatically).  finish() checks that every
+ * declared byte was written.  Files are GGUF v3, alignment 32 unless set.
+ * ================================================================================== */
+
+typedef struct bitnet_gguf_writer bitnet_gguf_writer;
+
+BITNET_API bitnet_status bitnet_gguf_writer_create(bitnet_gguf_writer **out);
+BITNET_API void bitnet_gguf_writer_free(bitnet_gguf_writer *w);
+
+/* Alignment of tensor data (a power of two, 1..65536); writes general.alignment (u32)
+ * when it is not 32. */
+BITNET_API bitnet_status bitnet_gguf_writer_set_alignment(bitnet_gguf_writer *w, uint32_t alignment);
+
+/* Add a scalar metadata key.  `value` points to one value of `type` (bool: one byte
+ * 0/1); type must not be STRING or ARRAY.  Duplicate keys are refused. */
+BITNET_API bitnet_status bitnet_gguf_writer_set_scalar(bitnet_gguf_writer *w, const char *key,
+                                                       bitnet_gguf_type type, const void *value);
+BITNET_API bitnet_status bitnet_gguf_writer_set_str(bitnet_gguf_writer *w, const char *key,
+                                                    const char *s, size_t len);
+/* An array of n fixed-size values (not STRING or ARRAY), packed. */
+BITNET_API bitnet_status bitnet_gguf_writer_set_array(bitnet_gguf_writer *w, const char *key,
+                                                      bitnet_gguf_type elem_type, const void *data,
+                                                      uint64_t n);
+/* An array of n strings; lens may be NULL when every string is NUL-terminated. */
+BITNET_API bitnet_status bitnet_gguf_writer_set_str_array(bitnet_gguf_writer *w, const char *key,
+                                                          const char *const *strs, const size_t *lens,
+                                                          uint64_t n);
+/* A value already encoded in GGUF form (for nested arrays and tests): `payload` is the
+ * bytes that follow the value-type field.  Not validated. */
+BITNET_API bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const char *key,
+                                                    bitnet_gguf_type type, const void *payload,
+                                                    size_t size);
+
+/* Declare a tensor (1..4 dims, ne[0] innermost).  Its size follows from type and ne. */
+BITNET_API bitnet_status bitnet_gguf_writer_add_tensor(bitnet_gguf_writer *w, const char *name,
+                                                       uint32_t n_dims, const int64_t *ne,
+                                                       bitnet_type type);
+
+/* Create `path` (truncating it) and write the header, metadata and tensor infos. */
+BITNET_API bitnet_status bitnet_gguf_writer_begin(bitnet_gguf_writer *w, const char *path);
+/* Append tensor bytes, in declaration order. */
+BITNET_API bitnet_status bitnet_gguf_writer_write(bitnet_gguf_writer *w, const void *data, size_t size);
+/* Check completeness, flush and close the file. */
+BITNET_API bitnet_status bitnet_gguf_writer_finish(bitnet_gguf_writer *w);
+
+/* Quantize n_rows rows of n_per_row floats to `type` (F32, F16, BF16, Q8_0, Q6_K,
+ * TQ1_0, TQ2_0, I2_S) into dst (dst_size bytes; the size needed is reported in
+ * *written).  For I2_S the whole tensor is one call (a single scale: max |x|) and each
+ * value is mapped by sign to -1/0/+1 as bitnet.cpp's quantizer does; for TQ1_0 and
+ * TQ2_0 each block of 256 is scaled by its own max |x|. */
+BITNET_API bitnet_status bitnet_quantize(bitnet_type type, const float *src, int64_t n_rows,
+                                         int64_t n_per_row, void *dst, size_t dst_size, size_t *written);
+
+/* ==================================================================================
+ * Models
+ * ================================================================================== */
+
+typedef struct bitnet_model bitnet_model;
+typedef int32_t bitnet_token;
+
+typedef struct bitnet_model_params {
+    size_t      struct_size;  /* set by bitnet_model_default_params                      */
+    int         vocab_only;   /* load only the tokenizer (files without tensors work)     */
+    bitnet_isa  isa;          /* kernel variant (weights are repacked for it); AUTO        */
+    const char *arch;         /* override the architecture decision: "bitnet-b1.58"
+                                 (ReLU^2 FFN), "bitnet" (SiLU), "llama"; NULL = decide from
+                                 the file and log the decision                             */
+    const char *pretokenizer; /* override the BPE pre-tokenizer: "llama-bpe", "default"
+                                 (bitnet.cpp's fallback, for bit-exact comparisons), "gpt2";
+                                 NULL = from tokenizer.ggml.pre, or recognised vocabulary  */
+    int         use_mmap;     /* map the file (1, default) or read it (0)                 */
+} bitnet_model_params;
+
+BITNET_API void bitnet_model_default_params(bitnet_model_params *p, size_t struct_size);
+
+/* Load a model.  Errors: BITNET_E_IO, BITNET_E_FORMAT (malformed file, missing or
+ * mis-shaped tensor, bad vocabulary), BITNET_E_UNSUPPORTED (unknown architecture or
+ * tensor type), BITNET_E_NOMEM.  params may be NULL for defaults. */
+BITNET_API bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params,
+                                           bitnet_model **out);
+BITNET_API void bitnet_model_free(bitnet_model *m);
+
+/* The file's metadata and tensor table (owned by the model). */
+BITNET_API const bitnet_gguf *bitnet_model_gguf(const bitnet_model *m);
+
+/* The architecture the model runs as ("bitnet-b1.58", "bitnet", "llama"). */
+BITNET_API const char *bitnet_model_arch(const bitnet_model *m);
+/* One line describing the model, e.g. "bitnet-b1.58 30L 2560d I2_S 2.41B params". */
+BITNET_API const char *bitnet_model_desc(const bitnet_model *m);
+
+/* Hyperparameters (0 for a vocab-only model). */
+typedef enum bitnet_model_info {
+    BITNET_INFO_N_VOCAB     = 0,
+    BITNET_INFO_N_CTX_TRAIN = 1,
+    BITNET_INFO_N_EMBD      = 2,
+    BITNET_INFO_N_LAYER     = 3,
+    BITNET_INFO_N_HEAD      = 4,
+    BITNET_INFO_N_HEAD_KV   = 5,
+    BITNET_INFO_N_FF        = 6,
+    BITNET_INFO_HEAD_DIM    = 7,
+    BITNET_INFO_N_PARAMS    = 8,  /* parameters in the file                      */
+    BITNET_INFO_SIZE_BYTES  = 9,  /* bytes of weights held in memory after load  */
+    BITNET_INFO_WEIGHT_TYPE = 10, /* bitnet_type of the ternary projections       */
+    BITNET_INFO_ISA         = 11  /* bitnet_isa the kernels run                   */
+} bitnet_model_info;
+BITNET_API int64_t bitnet_model_get_info(const bitnet_model *m, bitnet_model_info what);
+
+/* ==================================================================================
+ * Tokenizer
+ * ================================================================================== */
+
+/* Special token ids, or -1 when the vocabulary has none. */
+BITNET_API bitnet_token bitnet_token_bos(const bitnet_model *m);
+BITNET_API bitnet_token bitnet_token_eos(const bitnet_model *m);
+BITNET_API bitnet_token bitnet_token_eot(const bitnet_model *m);
+/* Whether generation should stop at this token (EOS, EOT, and known end-of-turn texts). */
+BITNET_API int bitnet_token_is_eog(const bitnet_model *m, bitnet_token t);
+/* The token's vocabulary string (raw, e.g. "Ġthe" or "▁the"), NUL-terminated, or NULL. */
+BITNET_API const char *bitnet_token_text(const bitnet_model *m, bitnet_token t);
+
+/* Flags for bitnet_tokenize (may be OR-ed). */
+#define BITNET_TOKENIZE_ADD_BOS       1u /* prepend BOS if the model asks for it        */
+#define BITNET_TOKENIZE_PARSE_SPECIAL 2u /* recognise special-token texts in the input  */
+#define BITNET_TOKENIZE_NO_ADD_EOS    4u /* never append EOS, even if the model asks    */
+
+/* Tokenize len bytes of UTF-8 text into tokens[0..cap).  *n_tokens receives the count
+ * needed.  Invalid UTF-8 is not an error: each invalid byte is tokenized as that raw
+ * byte (byte-level BPE) or its <0xNN> byte token (SentencePiece). */
+BITNET_API bitnet_status bitnet_tokenize(const bitnet_model *m, const char *text, size_t len,
+                                         uint32_t flags, bitnet_token *tokens, size_t cap,
+                                         size_t *n_tokens);
+
+/* Flags for detokenization. */
+#define BITNET_DETOK_RENDER_SPECIAL 1u /* write special tokens' text (else omit them)  */
+#define BITNET_DETOK_KEEP_LEADING_SPACE 2u /* SentencePiece: keep the space the
+                                              tokenizer added before the first word     */
+
+/* Detokenize a whole token list into buf (NOT NUL-terminated; *n_bytes = bytes needed).
+ * Invalid token ids give BITNET_E_INVALID_ARG. */
+BITNET_API bitnet_status bitnet_detokenize(const bitnet_model *m, const bitnet_token *tokens,
+                                           size_t n_tokens, uint32_t flags, char *buf, size_t cap,
+                                           size_t *n_bytes);
+
+/* Streaming detokenizer: feeds tokens one at a time and returns only complete UTF-8
+ * text, holding back bytes of a character split across tokens. */
+typedef struct bitnet_decoder bitnet_decoder;
+BITNET_API bitnet_status bitnet_decoder_create(const bitnet_model *m, uint32_t flags, bitnet_decoder **out);
+BITNET_API void bitnet_decoder_free(bitnet_decoder *d);
+/* Add a token; writes the text that became complete (possibly none) to buf. */
+BITNET_API bitnet_status bitnet_decoder_push(bitnet_decoder *d, bitnet_token t, char *buf, size_t cap,
+                                             size_t *n_bytes);
+/* Emit whatever is held back (an incomplete sequence comes out as U+FFFD) and reset. */
+BITNET_API bitnet_status bitnet_decoder_flush(bitnet_decoder *d, char *buf, size_t cap, size_t *n_bytes);
+
+/* Chat templates.  The model's tokenizer.chat_template is recognised (BitNet-b1.58
+ * "User: ... Assistant:", LLaMA-3 header tokens, ...); unknown templates give
+ * BITNET_E_UNSUPPORTED with the reason.  `tmpl` overrides the model's template: NULL
+ * (the model's), a template name ("bitnet", "llama3", "chatml", "plain") or a
+ * template text. */
+typedef struct bitnet_chat_message {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content; /* UTF-8, NUL-terminated         */
+} bitnet_chat_message;
+
+BITNET_API bitnet_status bitnet_chat_apply(const bitnet_model *m, const char *tmpl,
+                                           const bitnet_chat_message *msgs, size_t n_msgs,
+                                           int add_generation_prompt, char *buf, size_t cap,
+                                           size_t *n_bytes);
+
+/* ==================================================================================
+ * Sessions: one token stream over a model (KV cache, position, logits, sampler RNG)
+ * ================================================================================== */
+
+typedef struct bitnet_session bitnet_session;
+
+typedef enum bitnet_kv_type {
+    BITNET_KV_F16 = 0,
+    BITNET_KV_F32 = 1
+} bitnet_kv_type;
+
+typedef struct bitnet_session_params {
+    size_t         struct_size;
+    uint32_t       n_ctx;      /* context window in tokens; 0 = the model's (capped at 4096) */
+    uint32_t       n_threads;  /* worker threads; 0 = number of online CPUs                  */
+    uint32_t       n_batch;    /* tokens evaluated per internal step of a long prompt (512)  */
+    bitnet_kv_type kv_type;    /* KV cache element type (F16)                                */
+    int            logits_all; /* keep logits of every token of each eval, not just the last */
+    int            embeddings; /* keep the final hidden state (after output norm)             */
+    uint64_t       seed;       /* sampler RNG seed                                           */
+} bitnet_session_params;
+
+BITNET_API void bitnet_session_default_params(bitnet_session_params *p, size_t struct_size);
+
+/* Create a session on a loaded (not vocab-only) model.  params may be NULL. */
+BITNET_API bitnet_status bitnet_session_create(const bitnet_model *m, const bitnet_session_params *params,
+                                               bitnet_session **out);
+BITNET_API void bitnet_session_free(bitnet_session *s);
+
+/* The message of this session's most recent failure ("" if none). */
+BITNET_API const char *bitnet_session_last_error(const bitnet_session *s);
+
+BITNET_API uint32_t bitnet_session_n_ctx(const bitnet_session *s);
+/* Tokens currently in the context (the position of the next token). */
+BITNET_API uint32_t bitnet_session_n_past(const bitnet_session *s);
+
+/* Clear the context (and re-seed the sampler RNG from params.seed). */
+BITNET_API void bitnet_session_reset(bitnet_session *s);
+/* Drop every token after the first n_keep (n_keep <= n_past). */
+BITNET_API bitnet_status bitnet_session_truncate(bitnet_session *s, uint32_t n_keep);
+
+/* Evaluate n tokens at the current position (any n >= 1; long inputs are processed in
+ * batches).  Errors: BITNET_E_INVALID_ARG (token id out of range),
+ * BITNET_E_CONTEXT_FULL (n_past + n > n_ctx; nothing is evaluated). */
+BITNET_API bitnet_status bitnet_session_eval(bitnet_session *s, const bitnet_token *tokens, size_t n);
+
+/* Logits (n_vocab floats) of token i of the last eval (i = -1: its last token; other i
+ * need logits_all).  The pointer stays valid until the next eval, reset or free. */
+BITNET_API bitnet_status bitnet_session_logits(const bitnet_session *s, int32_t i, const float **logits);
+
+/* Final hidden state (n_embd floats, after the output norm) of token i of the last
+ * eval; needs params.embeddings (except for i = -1, always kept). */
+BITNET_API bitnet_status bitnet_session_embeddings(const bitnet_session *s, int32_t i, const float **embd);
+
+/* --- sampling ---------------------------------------------------------------------- */
+
+typedef struct bitnet_sampler_params {
+    size_t   struct_size;
+    float    temperature;       /* <= 0: greedy (argmax)                        0.8  */
+    int32_t  top_k;             /* <= 0: off                                    40   */
+    float    top_p;             /* >= 1: off                                    0.95 */
+    float    min_p;             /* <= 0: off                                    0.05 */
+    float    repeat_penalty;    /* 1: off                                       1.0  */
+    int32_t  repeat_last_n;     /* tokens considered by the penalties; -1 = all  64   */
+    float    frequency_penalty; /* 0: off                                       0    */
+    float    presence_penalty;  /* 0: off                                       0    */
+} bitnet_sampler_params;
+
+BITNET_API void bitnet_sampler_default_params(bitnet_sampler_params *p, size_t struct_size);
+
+/* Sample a token from the logits of the last evaluated token with the session's RNG
+ * (penalties look at the session's tokens).  Does not evaluate it. */
+BITNET_API bitnet_status bitnet_session_sample(bitnet_session *s, const bitnet_sampler_params *sp,
+                                               bitnet_token *out);
+
+/* Re-seed the session's RNG. */
+BITNET_API void bitnet_session_set_seed(bitnet_session *s, uint64_t seed);
+
+/* --- generation -------------------------------------------------------------------- */
+
+/* Called once per generated token with the text that token completed (complete UTF-8,
+ * special tokens omitted, text that may begin a stop string held back until it is
+ * known not to).  Return non-zero to stop generation. */
+typedef int (*bitnet_stream_callback)(void *user, bitnet_token token, const char *text, size_t len);
+
+typedef enum bitnet_stop_reason {
+    BITNET_STOP_NONE       = 0,
+    BITNET_STOP_MAX_TOKENS = 1, /* max_tokens generated                    */
+    BITNET_STOP_EOG        = 2, /* an end-of-generation token was sampled  */
+    BITNET_STOP_STRING     = 3, /* a stop string appeared in the text      */
+    BITNET_STOP_CALLBACK   = 4, /* the callback returned non-zero          */
+    BITNET_STOP_CONTEXT    = 5  /* the context window filled up            */
+} bitnet_stop_reason;
+
+typedef struct bitnet_generate_params {
+    size_t                  struct_size;
+    int32_t                 max_tokens;  /* < 0: until EOG or the context is full   128 */
+    const char *const      *stop;        /* stop strings (NUL-terminated), or NULL      */
+    size_t                  n_stop;
+    int                     ignore_eog;  /* keep going past end-of-generation tokens    */
+    bitnet_stream_callback  callback;    /* may be NULL                                 */
+    void                   *user;
+} bitnet_generate_params;
+
+BITNET_API void bitnet_generate_default_params(bitnet_generate_params *p, size_t struct_size);
+
+/* Evaluate the prompt tokens (may be 0 if the session already holds some), then sample
+ * and evaluate up to max_tokens tokens.  Generated ids go to out[0..cap) (out may be
+ * NULL), *n_out receives how many were generated, *reason why it stopped (both may be
+ * NULL).  An EOG token that stops generation is evaluated into the context (so a chat
+ * can continue) but not counted or streamed.  Stopping because of the callback, EOG,
+ * a stop string or max_tokens is success; a full context returns BITNET_OK with
+ * reason BITNET_STOP_CONTEXT. */
+BITNET_API bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *prompt, size_t n_prompt,
+                                                 const bitnet_sampler_params *sp,
+                                                 const bitnet_generate_params *gp, bitnet_token *out,
+                                                 size_t cap, size_t *n_out, bitnet_stop_reason *reason);
+
+/* Beam search: evaluate the prompt, then keep the n_beams most probable continuations
+ * (sum of log-probabilities) for up to max_tokens tokens or until every beam ended with
+ * an EOG token; writes the best sequence (without the prompt) to out.  The session's
+ * context afterwards holds the prompt followed by the best sequence. */
+BITNET_API bitnet_status bitnet_session_beam_search(bitnet_session *s, const bitnet_token *prompt,
+                                                    size_t n_prompt, uint32_t n_beams, int32_t max_tokens,
+                                                    bitnet_token *out, size_t cap, size_t *n_out);
+
+/* --- state --------------------------------------------------------------------------- */
+
+/* Serialize the session's state (tokens, KV cache rows in use, RNG) to buf.  The blob
+ * is tied to the model it came from and the session's KV type. */
+BITNET_API bitnet_status bitnet_session_state_save(const bitnet_session *s, void *buf, size_t cap,
+                                                   size_t *n_bytes);
+/* Restore a state saved from a session of the same model (BITNET_E_FORMAT otherwise). */
+BITNET_API bitnet_status bitnet_session_state_load(bitnet_session *s, const void *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BITNET_H */

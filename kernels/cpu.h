@@ -1,0 +1,29 @@
+/*
+ * cpu.h -- CPU feature detection (kernels/cpu.c).  Internal.
+ */
+#ifndef BN_CPU_H
+#define BN_CPU_H
+
+#include <stdint.h>
+
+enum {
+    BN_CPU_SSE42      = 1u << 0,
+    BN_CPU_AVX        = 1u << 1,
+    BN_CPU_AVX2       = 1u << 2,
+    BN_CPU_FMA        = 1u << 3,
+    BN_CPU_F16C       = 1u << 4,
+    BN_CPU_AVX512F    = 1u << 5,
+    BN_CPU_AVX512BW   = 1u << 6,
+    BN_CPU_AVX512VL   = 1u << 7,
+    BN_CPU_AVX512VNNI = 1u << 8,
+    BN_CPU_AVXVNNI    = 1u << 9,
+    BN_CPU_AVX512BF16 = 1u << 10,
+    BN_CPU_NEON       = 1u << 16,
+    BN_CPU_DOTPROD    = 1u << 17,
+    BN_CPU_FP16       = 1u << 18
+};
+
+/* Features present in the CPU *and* enabled by the OS (XCR0 on x86).  Cached. */
+uint32_t bn_cpu_features(void);
+
+#endif

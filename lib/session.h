@@ -1,0 +1,26 @@
+/*
+ * session.h -- what the sampling/generation code (lib/generate.c, lib/sampler.c)
+ * needs from a session (lib/session.c).
+ */
+#ifndef BN_SESSION_H
+#define BN_SESSION_H
+
+#include "model.h"
+
+/* The model a session runs. */
+const bitnet_model *bn_session_model(const bitnet_session *s);
+/* The tokens currently in the context (n_past of them), oldest first. */
+const bitnet_token *bn_session_tokens(const bitnet_session *s, size_t *n);
+/* The session's RNG state (4 words), seeded by bn_rng_seed at create/reset/set_seed. */
+uint64_t *bn_session_rng(bitnet_session *s);
+/* Copy this thread's last error message into the session's own (for
+ * bitnet_session_last_error) and return st unchanged. */
+bitnet_status bn_session_fail(bitnet_session *s, bitnet_status st);
+
+/* RNG (lib/sampler.c): xoshiro256** seeded through splitmix64. */
+void     bn_rng_seed(uint64_t state[4], uint64_t seed);
+uint64_t bn_rng_next(uint64_t state[4]);
+/* Uniform float in [0, 1). */
+double   bn_rng_uniform(uint64_t state[4]);
+
+#endif
