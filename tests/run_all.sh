@@ -1,0 +1,40 @@
+#!/bin/sh
+# Run every test of libbitnet, the way CI does:
+#   1. release build with gcc (-Werror) and the whole ctest suite
+#   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. warning-free builds with every clang found (clang-14, clang-19)
+#   4. a short libFuzzer run of the GGUF reader (clang), failing on any crash
+# Build trees go to $BITNET_TEST_DIR (default: ./build-test).  FUZZ_SECONDS (default 60)
+# sets the fuzzing time; 0 skips it.
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+out=${BITNET_TEST_DIR:-$src/build-test}
+jobs=${JOBS:-2}
+fuzz_seconds=${FUZZ_SECONDS:-60}
+mkdir -p "$out"
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "gcc release build + tests"
+cmake -S "$src" -B "$out/release" -DCMAKE_BUILD_TYPE=Release -DBITNET_WERROR=ON > "$out/release.cmake.log"
+cmake --build "$out/release" -j"$jobs"
+ctest --test-dir "$out/release" --output-on-failure -j"$jobs"
+
+step "gcc AddressSanitizer + UBSan build + tests"
+cmake -S "$src" -B "$out/asan" -DCMAKE_BUILD_TYPE=Debug -DBITNET_SANITIZE=ON -DBITNET_WERROR=ON > "$out/asan.cmake.log"
+cmake --build "$out/asan" -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$out/asan" --output-on-failure -j"$jobs"
+
+for cc in clang-14 clang-19; do
+    command -v "$cc" > /dev/null 2>&1 || { echo "($cc not installed: skipped)"; continue; }
+    step "$cc build (warnings are errors)"
+    cmake -S "$src" -B "$out/$cc" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release -DBITNET_WERROR=ON \
+          -DBITNET_BUILD_TESTS=ON > "$out/$cc.cmake.log"
+    cmake --build "$out/$cc" -j"$jobs"
+done
+
+if [ "$fuzz_seconds" -gt 0 ] && [ -x "$src/tests/fuzz/run_fuzz.sh" ]; then
+    step "fuzzing the GGUF reader for ${fuzz_seconds}s"
+    "$src/tests/fuzz/run_fuzz.sh" "$out/fuzz" "$fuzz_seconds"
+fi
+step "all tests passed"
