@@ -26,7 +26,7 @@
  *     return bn_err(BITNET_E_FORMAT, "tensor '%s': ...", name);                     */
 bitnet_status bn_err(bitnet_status st, const char *fmt, ...) BN_PRINTF(2, 3);
 /* Same with a va_list. */
-bitnet_status bn_verr(bitnet_status st, const char *fmt, va_list ap);
+bitnet_status bn_verr(bitnet_status st, const char *fmt, va_list ap) BN_PRINTF(2, 0);
 /* The thread's current message (never NULL). */
 const char *bn_errmsg(void);
 

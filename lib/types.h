@@ -24,11 +24,12 @@ typedef struct bn_type_traits {
 } bn_type_traits;
 
 /* Traits of a known type id, or NULL for ids that are unknown, retired, or refused
- * (37 I8_S, 38 TL1, 39 TL2/MXFP4).  Ids 36 is I2_S. */
+ * (37 I8_S, 38 TL1, 39 TL2/MXFP4).  Id 36 is I2_S. */
 const bn_type_traits *bn_type_traits_get(uint32_t type);
 
 /* Why a type id is refused, for error messages ("TL1 (bitnet.cpp ARM lookup-table
- * layout) is not supported ..."), or NULL if the id is simply unknown. */
+ * layout) is not supported ..."): ids 37..39 and the retired upstream ids 4, 5 and
+ * 31..33.  NULL for any other id (known types and never-assigned ids). */
 const char *bn_type_refusal(uint32_t type);
 
 /* Byte size of a tensor of `type` with n_dims dims ne[]: blocks for ordinary types,
@@ -38,7 +39,8 @@ const char *bn_type_refusal(uint32_t type);
 bitnet_status bn_tensor_nbytes(uint32_t type, uint32_t n_dims, const int64_t *ne, uint64_t *nbytes,
                                const char **why);
 
-/* Bytes of one row of n elements (block types), 0 for I2_S. */
+/* Bytes of one row of n elements (block types), 0 for I2_S, unknown types, n < 0,
+ * n not a multiple of the block size, or overflow. */
 uint64_t bn_row_size(uint32_t type, int64_t n);
 
 /* ---- I2_S (bitnet.cpp), classic x128 layout ------------------------------------------
@@ -52,7 +54,8 @@ void bn_i2s_dequant(const void *tensor, int64_t n_total, int64_t start, int64_t 
  * kernels would: the loader rejects tensors containing it). */
 int bn_i2s_get(const void *tensor, int64_t i);
 /* Quantize a whole tensor: scale = max|x| (computed in double, stored f32), codes by
- * sign (|x| < 1e-6 -> 0), as bitnet.cpp's quantize_i2_s.  dst has n/4 + 32 bytes. */
+ * sign (|x| < 1e-6 -> 0), as bitnet.cpp's quantize_i2_s.  dst has n/4 + 32 bytes;
+ * n_total must be a multiple of 128.  The 28 tail bytes after the scale are zeroed. */
 void bn_i2s_quantize(const float *src, int64_t n_total, void *dst);
 
 #endif /* BN_TYPES_H */

@@ -12,7 +12,7 @@ leaks=$(printf '%s\n' "$exported" | grep -v '^bitnet_' | grep -v '^$' || true)
 if [ -n "$leaks" ]; then
     echo "FAIL: symbols exported that are not bitnet_*:"; printf '  %s\n' $leaks; fail=1
 fi
-declared=$(grep -o 'BITNET_API[^;(]*(' "$header" | grep -o 'bitnet_[a-z0-9_]*' | sort -u)
+declared=$(grep '^BITNET_API' "$header" | grep -o 'BITNET_API[^;(]*(' | sed 's/.*[^a-z0-9_]\(bitnet_[a-z0-9_]*\)($/\1/' | sort -u)
 for f in $declared; do
     printf '%s\n' "$exported" | grep -qx "$f" || { echo "FAIL: declared in bitnet.h but not exported: $f"; fail=1; }
 done
