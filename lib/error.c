@@ -30,18 +30,16 @@ const char *bitnet_last_error(void) { return bn_tls_msg; }
 
 const char *bn_errmsg(void) { return bn_tls_msg; }
 
-bitnet_status bn_verr(bitnet_status st, const char *fmt, va_list ap) {
+void bn_vset_error(const char *fmt, va_list ap) {
     char tmp[sizeof bn_tls_msg];
     /* format into a temporary first: fmt's arguments may point into bn_tls_msg */
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     memcpy(bn_tls_msg, tmp, sizeof tmp);
-    return st;
 }
 
-bitnet_status bn_err(bitnet_status st, const char *fmt, ...) {
+void bn_set_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    bn_verr(st, fmt, ap);
+    bn_vset_error(fmt, ap);
     va_end(ap);
-    return st;
 }

@@ -22,11 +22,16 @@
 
 /* ---- errors (lib/error.c) ------------------------------------------------------ */
 
-/* Record `fmt` as this thread's last error message and return st.  Typical use:
- *     return bn_err(BITNET_E_FORMAT, "tensor '%s': ...", name);                     */
-bitnet_status bn_err(bitnet_status st, const char *fmt, ...) BN_PRINTF(2, 3);
-/* Same with a va_list. */
-bitnet_status bn_verr(bitnet_status st, const char *fmt, va_list ap) BN_PRINTF(2, 0);
+/* Record `fmt` as this thread's last error message. */
+void bn_set_error(const char *fmt, ...) BN_PRINTF(1, 2);
+void bn_vset_error(const char *fmt, va_list ap) BN_PRINTF(1, 0);
+/* Record a message and evaluate to st.  Typical use:
+ *     return bn_err(BITNET_E_FORMAT, "tensor '%s': ...", name);
+ * A macro (not a function) so the compiler sees the status value that comes back:
+ * otherwise gcc cannot prove `if ((st = f(&x))) return st;` leaves x set on success
+ * and warns about maybe-uninitialized variables at -O2/-O3. */
+#define bn_err(st, ...) (bn_set_error(__VA_ARGS__), (bitnet_status)(st))
+#define bn_verr(st, fmt, ap) (bn_vset_error((fmt), (ap)), (bitnet_status)(st))
 /* The thread's current message (never NULL). */
 const char *bn_errmsg(void);
 
