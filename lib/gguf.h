@@ -71,6 +71,9 @@ bitnet_status bn_gguf_parse(const uint8_t *base, uint64_t size, bitnet_gguf **ou
 /* Open a file: mmap (use_mmap) or read into memory. */
 bitnet_status bn_gguf_open_file(const char *path, int use_mmap, bitnet_gguf **out);
 
+/* Release a handle from bn_gguf_parse / bn_gguf_open_file (NULL is fine). */
+void bn_gguf_free(bitnet_gguf *g);
+
 /* Lookups: index or -1. */
 int64_t bn_gguf_find_key(const bitnet_gguf *g, const char *key);
 int64_t bn_gguf_find_tensor(const bitnet_gguf *g, const char *name);
