@@ -1,0 +1,127 @@
+/*
+ * kernels.h -- the compute kernels behind the forward pass (internal, never installed).
+ *
+ * The model and the session call compute only through a bn_kernels table: one
+ * instance per instruction-set variant (kernels/scalar.c is the readable reference
+ * and the oracle every faster variant is tested against).  A variant may leave a slot
+ * NULL; bn_kernels_get() fills NULL slots from the scalar table.
+ *
+ * Ternary matrices (bn_tmat).  Every ternary weight, whatever its file type (I2_S,
+ * TQ2_0, TQ1_0, ternary-valued F32/F16/BF16), is repacked at load into this one form:
+ *
+ *   - rows = output features (GGUF ne1), cols = input features (GGUF ne0);
+ *   - each row holds cols_pad = round_up(cols, 128) 2-bit codes, 0/1/2 = -1/0/+1;
+ *     padding codes are 1 (weight 0), and activations are zero-padded, so padding
+ *     never contributes;
+ *   - inside a row, blocks of 128 codes take 32 bytes: code e of block b sits in
+ *     byte 32b + e%32, bits 7-2*(e/32) .. 6-2*(e/32) (the I2_S "x128" order, so a
+ *     SIMD kernel loads 32 bytes and peels four 32-lane groups with shifts);
+ *   - row r starts at byte r * row_bytes (row_bytes = cols_pad / 4).
+ *
+ * Scales.  Per-tensor (I2_S, and TQ1_0/TQ2_0 whose non-empty 256-blocks all carry the
+ * same f16 scale, which is what converters write): one float `scale`, and
+ *     y = ((float)D - (float)S) / a * scale                       (formats.md 3.6)
+ * with D = sum(code * q), S = sum(q) over the row, a = the activation scale.
+ * Per-block (TQ1_0/TQ2_0 files whose block scales differ): bscale[r * (cols/256) + b]
+ * and, accumulated in f32 in block order,
+ *     acc = sum_b ((float)D_b - (float)S_b) * bscale_b,   y = acc / a.
+ * Both are exactly the per-token W1.58A8 math; they differ only in where the weight
+ * scale is applied.
+ */
+#ifndef BN_KERNELS_H
+#define BN_KERNELS_H
+
+#include "bitnet.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BN_TMAT_BLOCK 128 /* codes per packed block (32 bytes)              */
+#define BN_TQ_BLOCK   256 /* elements per scale block of TQ1_0/TQ2_0 files  */
+#define BN_MAX_HEAD_DIM 512 /* the loader refuses larger heads                 */
+
+typedef struct bn_tmat {
+    int64_t  rows, cols;  /* ne1, ne0                                        */
+    int64_t  cols_pad;    /* round_up(cols, 128)                             */
+    int64_t  row_bytes;   /* cols_pad / 4                                    */
+    uint8_t *codes;       /* rows * row_bytes bytes (64-byte aligned)        */
+    float    scale;       /* per-tensor weight scale (bscale == NULL)        */
+    float   *bscale;      /* NULL, or rows * (cols / 256) per-block scales    */
+} bn_tmat;
+
+/* A quantized activation row (formats.md 3.6): q[cols_pad] int8 (zero-padded), its
+ * scale a = (float)(127 / max(1e-5, max|x|)) and S = sum(q). */
+typedef struct bn_qrow {
+    int8_t *q;
+    float   a;
+    int32_t sum;
+} bn_qrow;
+
+/* Dense (non-ternary) matrices: embeddings and the output layer, kept in the file's
+ * type (F32, F16, BF16, Q8_0, Q4_K, Q6_K, TQ1_0, TQ2_0). */
+typedef struct bn_dmat {
+    const uint8_t *data;      /* the file mapping                       */
+    uint32_t       type;      /* bitnet_type                            */
+    int64_t        rows, cols;
+    uint64_t       row_bytes;
+} bn_dmat;
+
+/* Bytes of the converted activation row that dense_prep writes for a matrix of
+ * `type` and `cols` columns (an upper bound good for every type). */
+#define BN_DENSE_PREP_BYTES(cols) ((size_t)(cols) * 4u + 64u)
+
+typedef struct bn_kernels {
+    const char *name; /* "scalar", ...                    */
+    bitnet_isa  isa;
+
+    /* Quantize x[0..n) to int8 per token (formats.md 3.6) into r->q[0..n_pad), zero
+     * padding after n; fills r->a and r->sum. */
+    void (*act_quant)(const float *x, int64_t n, int64_t n_pad, bn_qrow *r);
+
+    /* y[t * ldy + j] for rows j in [r0, r1) of w and n_tok activation rows. */
+    void (*ternary_matmul)(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
+                           float *y, int64_t ldy);
+
+    /* y = x / sqrt(mean(x^2) + eps) * w, llama.cpp's order (sum in double). x == y ok. */
+    void (*rmsnorm)(const float *x, const float *w, int64_t n, float eps, float *y);
+
+    /* Rotate n_head heads of head_dim floats in place for position pos: the first
+     * n_rot dims of each head, NEOX pairs (i, i + n_rot/2) or NORM pairs (2i, 2i+1).
+     * freq_factors (n_rot/2 divisors) may be NULL. */
+    void (*rope)(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, int32_t pos, float base,
+                 const float *freq_factors, int neox);
+
+    /* One query head against n_kv cached positions: out[head_dim] = softmax(q.k * scale) . V.
+     * k and v point at the head's slice of position 0; consecutive positions are
+     * kv_stride elements apart; kv_f16 selects uint16 (f16) or float elements (f16:
+     * q and the probabilities are rounded to f16 as llama.cpp does).  scratch holds
+     * n_kv floats. */
+    void (*attention)(const float *q, const void *k, const void *v, int kv_f16, int64_t n_kv,
+                      int64_t head_dim, int64_t kv_stride, float scale, float *scratch, float *out);
+
+    /* Dense matrices.  dense_prep converts one activation row to what the matrix type
+     * multiplies with (F16 weights: f16 activations; BF16: bf16; Q8_0: Q8_0 blocks;
+     * K-quants and TQ types: Q8_K blocks; F32: f32).  dense_matmul computes
+     * y[t * ldy + j] = row_j . x_t for rows [r0, r1); xs holds n_tok prepared rows
+     * xs_stride bytes apart; scratch holds cols floats. */
+    void (*dense_prep)(const bn_dmat *w, const float *x, void *out);
+    void (*dense_matmul)(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
+                         int64_t n_tok, float *y, int64_t ldy, float *scratch);
+} bn_kernels;
+
+/* The scalar reference table. */
+extern const bn_kernels bn_kernels_scalar;
+
+/* The table for `isa` (AUTO: the best this CPU supports), or NULL if this build or
+ * CPU cannot run it.  NULL slots of a variant are filled from the scalar table. */
+const bn_kernels *bn_kernels_get(bitnet_isa isa);
+
+/* The same as a status for loaders (kernels/dispatch.c): BITNET_E_UNSUPPORTED naming
+ * the variant when this build or CPU cannot run it, BITNET_E_INVALID_ARG for an
+ * unknown value. */
+bitnet_status bn_kernels_select(bitnet_isa isa, const bn_kernels **out);
+
+/* Whether dense_prep/dense_matmul handle this type. */
+int bn_dense_type_ok(uint32_t type);
+
+#endif /* BN_KERNELS_H */

@@ -1,0 +1,297 @@
+/*
+ * forward.c -- the W1.58A8 forward pass, readable top to bottom (formats.md 4.1-4.3).
+ *
+ * For a batch of n tokens at positions p0..p0+n-1 (h = residual stream, n_embd):
+ *
+ *   h = token_embd[id]                                     (file type -> f32)
+ *   per layer:
+ *     x = RMSNorm(h, attn_norm); xq = int8(x) per token    (formats.md 3.6)
+ *     q, k, v = W{q,k,v} xq  (* .scale, + bias when present)
+ *     RoPE(q, k) at each token's position (NEOX for the bitnet archs, NORM for llama)
+ *     K/V rows -> cache (f16 or f32);  a = softmax(q.K / sqrt(head_dim)) V over
+ *     positions 0..p (causal), GQA: query head j reads KV head j / (n_head / n_head_kv)
+ *     [bitnet archs] a = RMSNorm(a, attn_sub_norm)
+ *     h += Wo int8(a)
+ *     x = RMSNorm(h, ffn_norm); g, u = W{gate,up} int8(x)
+ *     f = relu(g)^2 * u  (bitnet-b1.58)  or  silu(g) * u  (bitnet, llama)
+ *     [bitnet archs] f = RMSNorm(f, ffn_sub_norm)
+ *     h += Wdown int8(f)
+ *   out = RMSNorm(h, output_norm); logits = output . out   (output = token_embd when tied)
+ *
+ * q, k and v share one quantization of x (each matmul re-quantizing the same row would
+ * give identical int8 values), as do gate and up.  Matmuls, attention and the output
+ * layer are split across the session's threads by output rows / heads; every output
+ * element is computed by one thread in a fixed order, so results do not depend on the
+ * thread count.
+ */
+#include "forward.h"
+
+#include "types.h"
+
+#include <math.h>
+
+static int64_t bn_max3(int64_t a, int64_t b, int64_t c) {
+    int64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+size_t bn_fwd_kv_row_bytes(const bn_fwd *f) { return (size_t)f->n_kv * (f->kv_f16 ? 2u : 4u); }
+
+bitnet_status bn_fwd_init(bn_fwd *f, const bitnet_model *m, uint32_t n_ctx, int64_t n_batch, int kv_f16,
+                          int n_threads) {
+    memset(f, 0, sizeof *f);
+    const bn_hparams *hp = &m->hp;
+    f->m = m;
+    f->k = m->k;
+    f->kv_f16 = kv_f16;
+    f->n_ctx = n_ctx;
+    f->n_batch = n_batch;
+    f->n_kv = hp->n_head_kv * hp->head_dim;
+    const int64_t n_q = hp->n_head * hp->head_dim, n_max = bn_max3(hp->n_embd, n_q, hp->n_ff);
+    f->n_pad = (n_max + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK;
+    bitnet_status st = bn_pool_create(n_threads, &f->pool);
+    if (st != BITNET_OK) return st;
+    int nth = bn_pool_size(f->pool);
+
+    f->kc = bn_calloc((size_t)hp->n_layer, sizeof(void *));
+    f->vc = bn_calloc((size_t)hp->n_layer, sizeof(void *));
+    if (!f->kc || !f->vc) goto nomem;
+    size_t layer_bytes = (size_t)n_ctx * bn_fwd_kv_row_bytes(f);
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        f->kc[l] = bn_aligned_alloc(64, layer_bytes);
+        f->vc[l] = bn_aligned_alloc(64, layer_bytes);
+        if (!f->kc[l] || !f->vc[l]) goto nomem;
+    }
+    size_t nb = (size_t)n_batch;
+    f->h = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
+    f->xn = bn_mallocn(nb * (size_t)n_max, sizeof(float));
+    f->q = bn_mallocn(nb * (size_t)n_q, sizeof(float));
+    f->att = bn_mallocn(nb * (size_t)n_q, sizeof(float));
+    f->kx = bn_mallocn(nb * (size_t)f->n_kv, sizeof(float));
+    f->vx = bn_mallocn(nb * (size_t)f->n_kv, sizeof(float));
+    f->g = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
+    f->u = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
+    f->tmp = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
+    f->qbuf = bn_aligned_alloc(64, nb * (size_t)f->n_pad);
+    f->qrows = bn_mallocn(nb, sizeof(bn_qrow));
+    f->prep_stride = (BN_DENSE_PREP_BYTES(hp->n_embd) + 63) / 64 * 64;
+    f->xprep = bn_aligned_alloc(64, nb * f->prep_stride);
+    f->att_scratch = bn_mallocn((size_t)nth * n_ctx, sizeof(float));
+    f->dense_scratch = bn_mallocn((size_t)nth * (size_t)hp->n_embd, sizeof(float));
+    if (!f->h || !f->xn || !f->q || !f->att || !f->kx || !f->vx || !f->g || !f->u || !f->tmp || !f->qbuf ||
+        !f->qrows || !f->xprep || !f->att_scratch || !f->dense_scratch)
+        goto nomem;
+    for (size_t t = 0; t < nb; t++) f->qrows[t].q = f->qbuf + t * (size_t)f->n_pad;
+    return BITNET_OK;
+nomem:
+    bn_fwd_free(f);
+    return bn_err(BITNET_E_NOMEM, "out of memory for a session (n_ctx %u, n_batch %lld)", n_ctx, (long long)n_batch);
+}
+
+void bn_fwd_free(bn_fwd *f) {
+    if (!f->m) return;
+    bn_pool_free(f->pool);
+    if (f->kc)
+        for (int64_t l = 0; l < f->m->hp.n_layer; l++) bn_aligned_free(f->kc[l]);
+    if (f->vc)
+        for (int64_t l = 0; l < f->m->hp.n_layer; l++) bn_aligned_free(f->vc[l]);
+    bn_free(f->kc);
+    bn_free(f->vc);
+    bn_free(f->h);
+    bn_free(f->xn);
+    bn_free(f->q);
+    bn_free(f->att);
+    bn_free(f->kx);
+    bn_free(f->vx);
+    bn_free(f->g);
+    bn_free(f->u);
+    bn_free(f->tmp);
+    bn_aligned_free(f->qbuf);
+    bn_free(f->qrows);
+    bn_aligned_free(f->xprep);
+    bn_free(f->att_scratch);
+    bn_free(f->dense_scratch);
+    memset(f, 0, sizeof *f);
+}
+
+void bn_embed_row(const bitnet_model *m, int32_t id, float *out) {
+    const bn_dmat *e = &m->tok_embd;
+    bn_type_traits_get(e->type)->to_float(e->data + (uint64_t)id * e->row_bytes, out, e->cols);
+}
+
+/* ---- parallel jobs ------------------------------------------------------------------- */
+
+/* Up to three ternary matmuls sharing one quantized input. */
+typedef struct bn_mm_job {
+    const bn_kernels *k;
+    const bn_tmat    *w[3];
+    float            *y[3];
+    int               nw;
+    const bn_qrow    *x;
+    int64_t           n_tok;
+} bn_mm_job;
+
+static void bn_mm_task(void *ctx, int ith, int nth) {
+    bn_mm_job *j = ctx;
+    for (int i = 0; i < j->nw; i++) {
+        int64_t lo, hi;
+        bn_split(j->w[i]->rows, ith, nth, &lo, &hi);
+        if (hi > lo) j->k->ternary_matmul(j->w[i], lo, hi, j->x, j->n_tok, j->y[i], j->w[i]->rows);
+    }
+}
+
+typedef struct bn_attn_job {
+    bn_fwd *f;
+    int64_t l, n_tok;
+    int32_t pos0;
+} bn_attn_job;
+
+static void bn_attn_task(void *ctx, int ith, int nth) {
+    bn_attn_job *j = ctx;
+    bn_fwd *f = j->f;
+    const bn_hparams *hp = &f->m->hp;
+    const int64_t hd = hp->head_dim, n_q = hp->n_head * hd, grp = hp->n_head / hp->n_head_kv;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *scratch = f->att_scratch + (size_t)ith * f->n_ctx;
+    int64_t lo, hi;
+    bn_split(j->n_tok * hp->n_head, ith, nth, &lo, &hi);
+    const size_t esz = f->kv_f16 ? 2u : 4u;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t t = i / hp->n_head, h = i % hp->n_head, kvh = h / grp;
+        const uint8_t *kb = (const uint8_t *)f->kc[j->l] + (size_t)(kvh * hd) * esz;
+        const uint8_t *vb = (const uint8_t *)f->vc[j->l] + (size_t)(kvh * hd) * esz;
+        f->k->attention(f->q + t * n_q + h * hd, kb, vb, f->kv_f16, (int64_t)j->pos0 + t + 1, hd, f->n_kv, scale,
+                        scratch, f->att + t * n_q + h * hd);
+    }
+}
+
+typedef struct bn_dense_job {
+    bn_fwd        *f;
+    const bn_dmat *w;
+    int64_t        rows, n_tok;
+    float         *y;
+    int64_t        ldy;
+} bn_dense_job;
+
+static void bn_dense_task(void *ctx, int ith, int nth) {
+    bn_dense_job *j = ctx;
+    int64_t lo, hi;
+    bn_split(j->rows, ith, nth, &lo, &hi);
+    if (hi > lo)
+        j->f->k->dense_matmul(j->w, lo, hi, j->f->xprep, j->f->prep_stride, j->n_tok, j->y, j->ldy,
+                              j->f->dense_scratch + (size_t)ith * (size_t)j->f->m->hp.n_embd);
+}
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+/* Quantize n_tok rows of x (stride ld, n valid values each) into f->qrows. */
+static void bn_quant_rows(bn_fwd *f, const float *x, int64_t ld, int64_t n, int64_t n_tok) {
+    int64_t pad = (n + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK;
+    for (int64_t t = 0; t < n_tok; t++) f->k->act_quant(x + t * ld, n, pad, &f->qrows[t]);
+}
+
+/* y[t][i] = y[t][i] * s + b[i] (the optional .scale and bias of a projection). */
+static void bn_scale_bias(float *y, int64_t n, int64_t n_tok, float s, const float *b) {
+    if (s == 1.0f && !b) return;
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[t * n + i];
+            if (s != 1.0f) v *= s;
+            if (b) v += b[i];
+            y[t * n + i] = v;
+        }
+}
+
+static void bn_store_kv(bn_fwd *f, int64_t l, const float *src, void *cache, int32_t pos, int64_t n_tok) {
+    for (int64_t t = 0; t < n_tok; t++) {
+        const float *r = src + t * f->n_kv;
+        if (f->kv_f16) {
+            uint16_t *d = (uint16_t *)cache + (size_t)(pos + t) * (size_t)f->n_kv;
+            for (int64_t i = 0; i < f->n_kv; i++) d[i] = bn_f32_to_f16(r[i]);
+        } else {
+            memcpy((float *)cache + (size_t)(pos + t) * (size_t)f->n_kv, r, (size_t)f->n_kv * sizeof(float));
+        }
+    }
+    (void)l;
+}
+
+/* ---- the pass ---------------------------------------------------------------------------- */
+
+void bn_fwd_eval(bn_fwd *f, const bitnet_token *tok, int64_t n, int32_t pos0, int64_t first_out, float *embd,
+                 float *logits) {
+    const bitnet_model *m = f->m;
+    const bn_kernels *K = f->k;
+    const bn_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, hd = hp->head_dim, n_q = hp->n_head * hd, n_kv = f->n_kv, F = hp->n_ff;
+
+    for (int64_t t = 0; t < n; t++) bn_embed_row(m, tok[t], f->h + t * E);
+
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const bn_layer *L = &m->layers[l];
+
+        /* attention */
+        for (int64_t t = 0; t < n; t++) K->rmsnorm(f->h + t * E, L->attn_norm, E, hp->eps, f->xn + t * E);
+        bn_quant_rows(f, f->xn, E, E, n);
+        bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, f->qrows, n};
+        bn_pool_run(f->pool, bn_mm_task, &mm);
+        bn_scale_bias(f->q, n_q, n, L->sq, L->bq);
+        bn_scale_bias(f->kx, n_kv, n, L->sk, L->bk);
+        bn_scale_bias(f->vx, n_kv, n, L->sv, L->bv);
+        for (int64_t t = 0; t < n; t++) {
+            K->rope(f->q + t * n_q, hp->n_head, hd, hp->n_rot, pos0 + (int32_t)t, hp->rope_base, m->rope_freqs,
+                    m->rope_neox);
+            K->rope(f->kx + t * n_kv, hp->n_head_kv, hd, hp->n_rot, pos0 + (int32_t)t, hp->rope_base, m->rope_freqs,
+                    m->rope_neox);
+        }
+        bn_store_kv(f, l, f->kx, f->kc[l], pos0, n);
+        bn_store_kv(f, l, f->vx, f->vc[l], pos0, n);
+        bn_attn_job aj = {f, l, n, pos0};
+        bn_pool_run(f->pool, bn_attn_task, &aj);
+        if (L->attn_sub_norm)
+            for (int64_t t = 0; t < n; t++)
+                K->rmsnorm(f->att + t * n_q, L->attn_sub_norm, n_q, hp->eps, f->att + t * n_q);
+        bn_quant_rows(f, f->att, n_q, n_q, n);
+        bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, f->qrows, n};
+        bn_pool_run(f->pool, bn_mm_task, &mo);
+        bn_scale_bias(f->tmp, E, n, L->so, L->bo);
+        for (int64_t i = 0; i < n * E; i++) f->h[i] += f->tmp[i];
+
+        /* feed-forward */
+        for (int64_t t = 0; t < n; t++) K->rmsnorm(f->h + t * E, L->ffn_norm, E, hp->eps, f->xn + t * E);
+        bn_quant_rows(f, f->xn, E, E, n);
+        bn_mm_job mg = {K, {&L->wgate, &L->wup}, {f->g, f->u}, 2, f->qrows, n};
+        bn_pool_run(f->pool, bn_mm_task, &mg);
+        bn_scale_bias(f->g, F, n, L->sgate, L->bgate);
+        bn_scale_bias(f->u, F, n, L->sup, L->bup);
+        for (int64_t i = 0; i < n * F; i++) {
+            float g = f->g[i], a;
+            if (m->relu2) {
+                float r = g > 0.f ? g : 0.f;
+                a = r * r;
+            } else {
+                a = g / (1.0f + expf(-g));
+            }
+            f->g[i] = a * f->u[i];
+        }
+        if (L->ffn_sub_norm)
+            for (int64_t t = 0; t < n; t++) K->rmsnorm(f->g + t * F, L->ffn_sub_norm, F, hp->eps, f->g + t * F);
+        bn_quant_rows(f, f->g, F, F, n);
+        bn_mm_job md = {K, {&L->wdown}, {f->tmp}, 1, f->qrows, n};
+        bn_pool_run(f->pool, bn_mm_task, &md);
+        bn_scale_bias(f->tmp, E, n, L->sdown, L->bdown);
+        for (int64_t i = 0; i < n * E; i++) f->h[i] += f->tmp[i];
+    }
+
+    /* output norm and logits for tokens first_out..n-1 */
+    const int64_t n_out = n - first_out;
+    for (int64_t t = 0; t < n_out; t++) {
+        float *o = f->xn + t * E;
+        K->rmsnorm(f->h + (first_out + t) * E, m->output_norm, E, hp->eps, o);
+        if (embd) memcpy(embd + t * E, o, (size_t)E * sizeof(float));
+        K->dense_prep(&m->output, o, f->xprep + (size_t)t * f->prep_stride);
+    }
+    if (logits) {
+        bn_dense_job dj = {f, &m->output, hp->n_vocab, n_out, logits, hp->n_vocab};
+        bn_pool_run(f->pool, bn_dense_task, &dj);
+    }
+}
