@@ -1,0 +1,273 @@
+/*
+ * bitnet-bench -- prompt-processing and generation speed of a model (the job of
+ * llama-bench / bitnet.cpp's e2e_benchmark.py), through the public API only.
+ *
+ *   bitnet-bench -m MODEL [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o table|json]
+ *                [--isa auto|scalar|avx2|avx512|neon] [--bandwidth [MB]]
+ *
+ * Method (as llama-bench): random token ids (fixed seed), a fresh context per run.
+ *   pp N: one bitnet_session_eval of N tokens; tokens/s = N / time.
+ *   tg N: N single-token evals after a one-token start; tokens/s = N / time (no
+ *         sampling, so the number is the forward pass alone).
+ * Each test runs once untimed (warm-up), then -r times; the median, min and max of the
+ * per-run tokens/s are reported.  Load time and peak RSS (VmHWM) are reported too.
+ * --bandwidth measures single-thread streaming read bandwidth over a buffer much
+ * larger than the caches and prints the decode roofline: bandwidth / bytes of weights
+ * held in memory (every weight is read once per generated token; the tied embedding
+ * is the output layer, so it counts once).
+ */
+#include "args.h"
+
+#include "bitnet.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_LIST 16
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int parse_list(const char *opt, const char *s, long long min, long long max, int *out) {
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == MAX_LIST) {
+            fprintf(stderr, "bitnet-bench: %s: at most %d values\n", opt, MAX_LIST);
+            exit(2);
+        }
+        out[n++] = (int)ex_parse_int(opt, tok, min, max);
+    }
+    return n;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Peak resident set size in MiB (VmHWM), or -1. */
+static double peak_rss_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    double kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kb = atof(line + 6);
+    fclose(f);
+    return kb < 0 ? -1 : kb / 1024.0;
+}
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static uint32_t rnd32(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+
+/* Single-thread streaming read bandwidth in GB/s (median of 7 passes). */
+static double bandwidth_gbs(size_t mb) {
+    size_t n = mb * 1024 * 1024 / sizeof(uint64_t);
+    uint64_t *buf = malloc(n * sizeof *buf);
+    if (!buf) return -1;
+    for (size_t i = 0; i < n; i++) buf[i] = i * 0x9e3779b97f4a7c15ull; /* touch every page */
+    double r[7];
+    volatile uint64_t sink = 0;
+    for (int pass = 0; pass < 8; pass++) {
+        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+        double t0 = now_s();
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            a0 += buf[i]; a1 += buf[i + 1]; a2 += buf[i + 2]; a3 += buf[i + 3];
+            a4 += buf[i + 4]; a5 += buf[i + 5]; a6 += buf[i + 6]; a7 += buf[i + 7];
+        }
+        double dt = now_s() - t0;
+        sink += a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+        if (pass > 0) r[pass - 1] = (double)(n * sizeof *buf) / dt / 1e9; /* pass 0 warms up */
+    }
+    (void)sink;
+    free(buf);
+    qsort(r, 7, sizeof r[0], cmp_double);
+    return r[3];
+}
+
+typedef struct result {
+    double med, min, max;
+} result;
+
+/* One measurement; returns 0 on success. */
+static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps, uint32_t n_ctx, result *res) {
+    bitnet_session_params sp;
+    bitnet_session_default_params(&sp, sizeof sp);
+    sp.n_threads = (uint32_t)threads;
+    sp.n_ctx = n_ctx;
+    sp.n_batch = pp ? (uint32_t)n : 512;
+    bitnet_session *s = NULL;
+    int st = bitnet_session_create(m, &sp, &s);
+    if (st != BITNET_OK) {
+        ex_die_status("bitnet-bench", "creating a session", st);
+        return 1;
+    }
+    int32_t n_vocab = (int32_t)bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);
+    bitnet_token *tok = malloc((size_t)(n + 1) * sizeof *tok);
+    double *tps = malloc((size_t)reps * sizeof *tps);
+    if (!tok || !tps) {
+        fprintf(stderr, "bitnet-bench: out of memory\n");
+        exit(1);
+    }
+    for (int i = 0; i <= n; i++) tok[i] = (bitnet_token)(rnd32() % (uint32_t)n_vocab);
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        bitnet_session_reset(s);
+        double dt;
+        if (pp) {
+            double t0 = now_s();
+            st = bitnet_session_eval(s, tok, (size_t)n);
+            dt = now_s() - t0;
+        } else {
+            st = bitnet_session_eval(s, tok, 1);
+            double t0 = now_s();
+            for (int i = 1; i <= n && st == BITNET_OK; i++) st = bitnet_session_eval(s, tok + i, 1);
+            dt = now_s() - t0;
+        }
+        if (st != BITNET_OK) {
+            ex_die_status("bitnet-bench", "evaluating", st);
+            return 1;
+        }
+        if (r >= 0) tps[r] = (double)n / dt;
+    }
+    qsort(tps, (size_t)reps, sizeof *tps, cmp_double);
+    res->min = tps[0];
+    res->max = tps[reps - 1];
+    res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+    free(tok);
+    free(tps);
+    bitnet_session_free(s);
+    return 0;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: bitnet-bench -m MODEL [options]\n"
+            "  -m, --model PATH     GGUF model\n"
+            "  -p, --n-prompt LIST  prompt lengths to process (128; 0 = none)\n"
+            "  -n, --n-gen LIST     tokens to generate (128; 0 = none)\n"
+            "  -t, --threads LIST   thread counts (1,2)\n"
+            "  -r, --repetitions N  timed runs per test (5)\n"
+            "  -o, --output FMT     table or json (one object per line per measurement)\n"
+            "      --isa NAME       kernel variant: auto scalar avx2 avx512 neon (auto)\n"
+            "      --bandwidth [MB] measure read bandwidth (buffer MB, 512) and the roofline\n"
+            "LISTs are comma-separated, e.g. -p 128,512 -t 1,2\n");
+}
+
+int main(int argc, char **argv) {
+    const char *path = NULL, *isa_name = "auto";
+    int pp[MAX_LIST] = {128}, tg[MAX_LIST] = {128}, th[MAX_LIST] = {1, 2};
+    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0;
+    long long bw_mb = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = ex_next(argc, argv, &i);
+        else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) n_pp = parse_list(a, ex_next(argc, argv, &i), 0, 1 << 16, pp);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) n_tg = parse_list(a, ex_next(argc, argv, &i), 0, 1 << 16, tg);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) n_th = parse_list(a, ex_next(argc, argv, &i), 1, 1024, th);
+        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) reps = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 1000);
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            const char *o = ex_next(argc, argv, &i);
+            if (!strcmp(o, "json")) json = 1;
+            else if (!strcmp(o, "table")) json = 0;
+            else { fprintf(stderr, "bitnet-bench: -o: table or json\n"); return 2; }
+        } else if (!strcmp(a, "--isa")) isa_name = ex_next(argc, argv, &i);
+        else if (!strcmp(a, "--bandwidth")) {
+            bw_mb = 512;
+            if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')
+                bw_mb = ex_parse_int(a, argv[++i], 16, 1 << 16);
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
+        else { fprintf(stderr, "bitnet-bench: unknown option '%s'\n", a); usage(); return 2; }
+    }
+    if (!path && !bw_mb) { usage(); return 2; }
+
+    bitnet_isa isa = BITNET_ISA_AUTO;
+    {
+        static const bitnet_isa all[] = {BITNET_ISA_AUTO, BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVX512,
+                                         BITNET_ISA_NEON};
+        size_t k = 0;
+        while (k < sizeof all / sizeof all[0] && strcmp(bitnet_isa_name(all[k]), isa_name) != 0) k++;
+        if (k == sizeof all / sizeof all[0]) { fprintf(stderr, "bitnet-bench: --isa: unknown variant '%s'\n", isa_name); return 2; }
+        isa = all[k];
+    }
+
+    double bw = bw_mb ? bandwidth_gbs((size_t)bw_mb) : -1;
+    if (!path) {
+        if (json) printf("{\"test\": \"bandwidth\", \"mb\": %lld, \"gbs\": %.2f}\n", bw_mb, bw);
+        else printf("read bandwidth (1 thread, %lld MB): %.2f GB/s\n", bw_mb, bw);
+        return 0;
+    }
+
+    bitnet_model_params mp;
+    bitnet_model_default_params(&mp, sizeof mp);
+    mp.isa = isa;
+    bitnet_model *m = NULL;
+    double t0 = now_s();
+    int st = bitnet_model_load(path, &mp, &m);
+    double load_ms = (now_s() - t0) * 1e3;
+    if (st != BITNET_OK) {
+        ex_die_status("bitnet-bench", path, st);
+        return 1;
+    }
+    const char *isa_used = bitnet_isa_name((bitnet_isa)bitnet_model_get_info(m, BITNET_INFO_ISA));
+    double size_mb = (double)bitnet_model_get_info(m, BITNET_INFO_SIZE_BYTES) / 1e6;
+    int max_pp = 0, max_tg = 0;
+    for (int i = 0; i < n_pp; i++) max_pp = pp[i] > max_pp ? pp[i] : max_pp;
+    for (int i = 0; i < n_tg; i++) max_tg = tg[i] > max_tg ? tg[i] : max_tg;
+    uint32_t n_ctx = (uint32_t)(max_pp > max_tg + 1 ? max_pp : max_tg + 1);
+    n_ctx = (n_ctx + 255) / 256 * 256;
+
+    if (!json) {
+        printf("model: %s (%s)\nkernels: %s   CPU: %s\n", path, bitnet_model_desc(m), isa_used, bitnet_cpu_features());
+        printf("load: %.1f ms   weights in memory: %.1f MB   peak RSS after load: %.1f MiB\n", load_ms, size_mb,
+               peak_rss_mib());
+        if (bw > 0)
+            printf("read bandwidth (1 thread): %.2f GB/s   decode roofline: %.1f tokens/s\n", bw, bw * 1e3 / size_mb);
+        printf("\n| test   | threads | t/s median | t/s min | t/s max |\n");
+        printf("|--------|--------:|-----------:|--------:|--------:|\n");
+        fflush(stdout);
+    }
+    for (int ti = 0; ti < n_th; ti++) {
+        for (int kind = 0; kind < 2; kind++) {
+            int cnt = kind == 0 ? n_pp : n_tg;
+            for (int i = 0; i < cnt; i++) {
+                int n = kind == 0 ? pp[i] : tg[i];
+                if (n <= 0) continue;
+                result r;
+                if (run_test(m, kind == 0, n, th[ti], reps, n_ctx, &r)) {
+                    bitnet_model_free(m);
+                    return 1;
+                }
+                if (json) {
+                    printf("{\"test\": \"%s\", \"n\": %d, \"threads\": %d, \"reps\": %d, \"tps_median\": %.3f, "
+                           "\"tps_min\": %.3f, \"tps_max\": %.3f, \"isa\": \"%s\", \"model\": \"%s\", "
+                           "\"load_ms\": %.1f, \"size_mb\": %.1f, \"peak_rss_mib\": %.1f",
+                           kind == 0 ? "pp" : "tg", n, th[ti], reps, r.med, r.min, r.max, isa_used, path, load_ms,
+                           size_mb, peak_rss_mib());
+                    if (bw > 0) printf(", \"bandwidth_gbs\": %.2f, \"roofline_tps\": %.1f", bw, bw * 1e3 / size_mb);
+                    printf("}\n");
+                } else {
+                    char name[32];
+                    snprintf(name, sizeof name, "%s%d", kind == 0 ? "pp" : "tg", n);
+                    printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |\n", name, th[ti], r.med, r.min, r.max);
+                }
+                fflush(stdout);
+            }
+        }
+    }
+    if (!json) printf("\npeak RSS: %.1f MiB\n", peak_rss_mib());
+    bitnet_model_free(m);
+    return 0;
+}

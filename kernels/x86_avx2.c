@@ -1,0 +1,132 @@
+/*
+ * x86_avx2.c -- AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c only;
+ * selected at run time by kernels/dispatch.c when CPUID and XCR0 allow it).
+ *
+ * Ternary matmul.  A packed block is 32 bytes = 128 codes in I2_S x128 order (code e
+ * at byte e%32, bits 7-2*(e/32)..6-2*(e/32)), so one 256-bit load holds the block and
+ * group g (activations 32g..32g+31) is (bytes >> (6-2g)) & 3: four shifts, no
+ * shuffles.  Codes are 0/1/2 (unsigned), activations int8, so VPMADDUBSW multiplies
+ * them directly; |pair sums| <= 2*2*128 = 512 and the four groups of a block add up to
+ * <= 2048 in int16 before VPMADDWD widens them to int32: D is exact.  S = sum(q) comes
+ * from act_quant, so y = ((float)D - (float)S) / a * scale is the reference formula on
+ * the same integers, and the result is bit-identical to kernels/scalar.c.
+ *
+ * Blocking: one token (decode) runs 4 rows at a time so every activation load feeds
+ * four rows; several tokens (prefill) run 1 row x 4 tokens, so a block of codes is
+ * unpacked once and used for four tokens while it sits in registers.  The row's codes
+ * (row_bytes, 640 bytes for 2560 columns) stay in L1 across the token tiles.
+ */
+#if defined(__x86_64__)
+#if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
+#error "x86_avx2.c must be compiled with -mavx2 -mfma -mf16c (kernels/kernels.cmake)"
+#endif
+
+#include "x86_common.h"
+
+#define BN_AI static inline __attribute__((always_inline))
+
+/* D[r * TB + t] = sum(code * q) of rows j..j+RB-1 against tokens x[0..TB). */
+BN_AI void bn_avx2_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D) {
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const int64_t nb = w->cols_pad / BN_TMAT_BLOCK;
+    __m256i acc[4][4];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_si256();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i c[4][4];
+        for (int r = 0; r < RB; r++) {
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(w->codes + (j + r) * w->row_bytes + 32 * b));
+            c[r][0] = _mm256_and_si256(_mm256_srli_epi16(raw, 6), m3);
+            c[r][1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m3);
+            c[r][2] = _mm256_and_si256(_mm256_srli_epi16(raw, 2), m3);
+            c[r][3] = _mm256_and_si256(raw, m3);
+        }
+        for (int t = 0; t < TB; t++) {
+            const int8_t *q = x[t].q + BN_TMAT_BLOCK * b;
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)q), q1 = _mm256_loadu_si256((const __m256i *)(q + 32));
+            __m256i q2 = _mm256_loadu_si256((const __m256i *)(q + 64)), q3 = _mm256_loadu_si256((const __m256i *)(q + 96));
+            for (int r = 0; r < RB; r++) {
+                __m256i s = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(c[r][0], q0), _mm256_maddubs_epi16(c[r][1], q1)),
+                                             _mm256_add_epi16(_mm256_maddubs_epi16(c[r][2], q2), _mm256_maddubs_epi16(c[r][3], q3)));
+                acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(s, ones));
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) D[r * TB + t] = bn_x86_hsum_epi32(acc[r][t]);
+}
+
+BN_AI void bn_avx2_store(const bn_tmat *w, int64_t j, int RB, const bn_qrow *x, int TB, const int32_t *D,
+                         float *y, int64_t ldy) {
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++)
+            y[t * ldy + j + r] = ((float)D[r * TB + t] - (float)x[t].sum) / x[t].a * w->scale;
+}
+
+static void bn_avx2_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
+                                   float *y, int64_t ldy) {
+    if (w->bscale) { /* per-block scales: rare (files whose TQ block scales differ) */
+        bn_kernels_scalar.ternary_matmul(w, r0, r1, x, n_tok, y, ldy);
+        return;
+    }
+    int32_t D[16];
+    int64_t j = r0;
+    if (n_tok == 1) {
+        for (; j + 4 <= r1; j += 4) {
+            bn_avx2_tile(w, j, 4, x, 1, D);
+            bn_avx2_store(w, j, 4, x, 1, D, y, ldy);
+        }
+        for (; j < r1; j++) {
+            bn_avx2_tile(w, j, 1, x, 1, D);
+            bn_avx2_store(w, j, 1, x, 1, D, y, ldy);
+        }
+        return;
+    }
+    for (; j < r1; j++) {
+        int64_t t = 0;
+        for (; t + 4 <= n_tok; t += 4) {
+            bn_avx2_tile(w, j, 1, x + t, 4, D);
+            bn_avx2_store(w, j, 1, x + t, 4, D, y + t * ldy, ldy);
+        }
+        switch (n_tok - t) {
+        case 3: bn_avx2_tile(w, j, 1, x + t, 3, D); bn_avx2_store(w, j, 1, x + t, 3, D, y + t * ldy, ldy); break;
+        case 2: bn_avx2_tile(w, j, 1, x + t, 2, D); bn_avx2_store(w, j, 1, x + t, 2, D, y + t * ldy, ldy); break;
+        case 1: bn_avx2_tile(w, j, 1, x + t, 1, D); bn_avx2_store(w, j, 1, x + t, 1, D, y + t * ldy, ldy); break;
+        default: break;
+        }
+    }
+}
+
+static void bn_avx2_act_quant(const float *x, int64_t n, int64_t n_pad, bn_qrow *r) {
+    bn_x86_act_quant_avx2(x, n, n_pad, r);
+}
+
+static void bn_avx2_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y) {
+    bn_x86_rmsnorm(x, w, n, eps, y);
+}
+
+static void bn_avx2_attention(const float *q, const void *k, const void *v, int kv_f16, int64_t n_kv,
+                              int64_t head_dim, int64_t kv_stride, float scale, float *scratch, float *out) {
+    bn_x86_attention(q, k, v, kv_f16, n_kv, head_dim, kv_stride, scale, scratch, out);
+}
+
+static void bn_avx2_dense_prep(const bn_dmat *w, const float *x, void *out) { bn_x86_dense_prep(w, x, out); }
+
+static void bn_avx2_dense_matmul(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
+                                 int64_t n_tok, float *y, int64_t ldy, float *scratch) {
+    bn_x86_dense_matmul(w, r0, r1, xs, xs_stride, n_tok, y, ldy, scratch);
+}
+
+const bn_kernels bn_kernels_avx2 = {
+    .name = "avx2",
+    .isa = BITNET_ISA_AVX2,
+    .act_quant = bn_avx2_act_quant,
+    .ternary_matmul = bn_avx2_ternary_matmul,
+    .rmsnorm = bn_avx2_rmsnorm,
+    .rope = NULL, /* scalar: a few hundred sin/cos per token */
+    .attention = bn_avx2_attention,
+    .dense_prep = bn_avx2_dense_prep,
+    .dense_matmul = bn_avx2_dense_matmul,
+};
+
+#endif /* __x86_64__ */

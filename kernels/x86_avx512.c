@@ -1,0 +1,208 @@
+/*
+ * x86_avx512.c -- AVX-512 F/BW/VL + VNNI kernels (compiled with those flags only;
+ * selected at run time by kernels/dispatch.c when CPUID and XCR0 allow it).
+ *
+ * Ternary matmul with VPDPBUSD.  A packed block (32 bytes = 128 codes, I2_S x128
+ * order: code e at byte e%32, bits 7-2*(e/32)..6-2*(e/32)) is broadcast to both
+ * 256-bit halves of a zmm.  A per-lane shift (VPSRLVW by 6 in the low half, 4 in the
+ * high half; then 2 and 0) and a mask with 3 give the codes of groups 0|1 and 2|3,
+ * which line up with the 64 contiguous activations q[128b .. 128b+64) and
+ * q[128b+64 .. 128b+128): no activation shuffles at all.  VPDPBUSD multiplies the
+ * unsigned codes (0/1/2) by the signed int8 activations and adds groups of four into
+ * int32 lanes without saturation, so D is exact; y = ((float)D - (float)S) / a * scale
+ * is then bit-identical to kernels/scalar.c.  One VPDPBUSD does 64 multiply-adds
+ * where AVX2 needs VPMADDUBSW + VPADDW + VPMADDWD for 32.
+ *
+ * Blocking: decode (one token) runs 4 rows at a time (an activation load feeds four
+ * rows; eight independent accumulators hide VPDPBUSD latency); prefill runs 2 rows x
+ * 4 tokens so each unpacked block serves four tokens (16 accumulators, 4 code
+ * registers).  Activation quantization is 16 lanes with masked tails; the F16 output
+ * layer streams four rows at a time with VCVTPH2PS + FMA on 16 lanes.  Everything else
+ * is the shared AVX2-level code in x86_common.h compiled with EVEX encodings.
+ */
+#if defined(__x86_64__)
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VL__) || !defined(__AVX512VNNI__) || \
+    !defined(__FMA__) || !defined(__F16C__)
+#error "x86_avx512.c must be compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma -mf16c"
+#endif
+
+#include "x86_common.h"
+
+#define BN_AI static inline __attribute__((always_inline))
+
+/* ---- activation quantization --------------------------------------------------------- */
+
+static void bn_avx512_act_quant(const float *x, int64_t n, int64_t n_pad, bn_qrow *r) {
+    __m512 m0 = _mm512_setzero_ps(), m1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    /* MAXPS returns its second operand when the first is NaN: NaN never wins */
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), m0);
+        m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        m0 = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + i)), m0);
+    }
+    const float a = bn_x86_act_scale(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
+    const __m512 va = _mm512_set1_ps(a), lo = _mm512_set1_ps(-128.f), hi = _mm512_set1_ps(127.f);
+    __m512i vsum = _mm512_setzero_si512();
+    for (i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), va);
+        p = _mm512_min_ps(_mm512_max_ps(p, lo), hi); /* NaN -> -128, as the reference */
+        __m512i v = _mm512_maskz_mov_epi32(k, _mm512_cvtps_epi32(p));
+        vsum = _mm512_add_epi32(vsum, v);
+        _mm512_mask_cvtsepi32_storeu_epi8(r->q + i, k, v);
+    }
+    if (n_pad > n) memset(r->q + n, 0, (size_t)(n_pad - n));
+    r->a = a;
+    r->sum = _mm512_reduce_add_epi32(vsum);
+}
+
+/* ---- ternary matmul ------------------------------------------------------------------- */
+
+/* D[r * TB + t] = sum(code * q) of rows j..j+RB-1 against tokens x[0..TB). */
+BN_AI void bn_avx512_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(4), 1);
+    const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_setzero_si256(), 1);
+    const int64_t nb = w->cols_pad / BN_TMAT_BLOCK;
+    __m512i acc0[4][4], acc1[4][4];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) acc0[r][t] = acc1[r][t] = _mm512_setzero_si512();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i c01[4], c23[4];
+        for (int r = 0; r < RB; r++) {
+            __m512i raw = _mm512_broadcast_i64x4(
+                _mm256_loadu_si256((const __m256i *)(w->codes + (j + r) * w->row_bytes + 32 * b)));
+            c01[r] = _mm512_and_si512(_mm512_srlv_epi16(raw, sh01), m3);
+            c23[r] = _mm512_and_si512(_mm512_srlv_epi16(raw, sh23), m3);
+        }
+        for (int t = 0; t < TB; t++) {
+            const int8_t *q = x[t].q + BN_TMAT_BLOCK * b;
+            __m512i qa = _mm512_loadu_si512(q), qb = _mm512_loadu_si512(q + 64);
+            for (int r = 0; r < RB; r++) {
+                acc0[r][t] = _mm512_dpbusd_epi32(acc0[r][t], c01[r], qa);
+                acc1[r][t] = _mm512_dpbusd_epi32(acc1[r][t], c23[r], qb);
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) D[r * TB + t] = _mm512_reduce_add_epi32(_mm512_add_epi32(acc0[r][t], acc1[r][t]));
+}
+
+BN_AI void bn_avx512_store(const bn_tmat *w, int64_t j, int RB, const bn_qrow *x, int TB, const int32_t *D,
+                           float *y, int64_t ldy) {
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++)
+            y[t * ldy + j + r] = ((float)D[r * TB + t] - (float)x[t].sum) / x[t].a * w->scale;
+}
+
+/* One row tile (RB rows) against all n_tok tokens, 4 tokens at a time. */
+BN_AI void bn_avx512_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, int64_t n_tok, float *y,
+                          int64_t ldy) {
+    int32_t D[16];
+    int64_t t = 0;
+    for (; t + 4 <= n_tok; t += 4) {
+        bn_avx512_tile(w, j, RB, x + t, 4, D);
+        bn_avx512_store(w, j, RB, x + t, 4, D, y + t * ldy, ldy);
+    }
+    switch (n_tok - t) {
+    case 3: bn_avx512_tile(w, j, RB, x + t, 3, D); bn_avx512_store(w, j, RB, x + t, 3, D, y + t * ldy, ldy); break;
+    case 2: bn_avx512_tile(w, j, RB, x + t, 2, D); bn_avx512_store(w, j, RB, x + t, 2, D, y + t * ldy, ldy); break;
+    case 1: bn_avx512_tile(w, j, RB, x + t, 1, D); bn_avx512_store(w, j, RB, x + t, 1, D, y + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
+static void bn_avx512_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
+                                     float *y, int64_t ldy) {
+    if (w->bscale) { /* per-block scales: rare (files whose TQ block scales differ) */
+        bn_kernels_scalar.ternary_matmul(w, r0, r1, x, n_tok, y, ldy);
+        return;
+    }
+    int64_t j = r0;
+    if (n_tok == 1) {
+        int32_t D[4];
+        for (; j + 4 <= r1; j += 4) {
+            bn_avx512_tile(w, j, 4, x, 1, D);
+            bn_avx512_store(w, j, 4, x, 1, D, y, ldy);
+        }
+        for (; j < r1; j++) {
+            bn_avx512_tile(w, j, 1, x, 1, D);
+            bn_avx512_store(w, j, 1, x, 1, D, y, ldy);
+        }
+        return;
+    }
+    for (; j + 2 <= r1; j += 2) bn_avx512_rows(w, j, 2, x, n_tok, y, ldy);
+    if (j < r1) bn_avx512_rows(w, j, 1, x, n_tok, y, ldy);
+}
+
+/* ---- dense layers: the F16 output layer on 16 lanes ----------------------------------- */
+
+static void bn_avx512_f16_rows4(const uint8_t *w0, uint64_t rb, const float *x, int64_t n, float *y) {
+    __m512 a[4][2];
+    for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+        for (int r = 0; r < 4; r++) {
+            const uint16_t *wr = (const uint16_t *)(const void *)(w0 + r * rb) + i;
+            a[r][0] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wr)), x0, a[r][0]);
+            a[r][1] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + 16))), x1, a[r][1]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        const uint8_t *wr = w0 + r * rb;
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(a[r][0], a[r][1]));
+        for (int64_t k = i; k < n; k++) s += bn_f16_to_f32(bn_rd_u16(wr + 2 * k)) * x[k];
+        y[r] = s;
+    }
+}
+
+static void bn_avx512_dense_matmul(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
+                                   int64_t n_tok, float *y, int64_t ldy, float *scratch) {
+    if (w->type != BITNET_TYPE_F16 || n_tok != 1 || r1 - r0 < 4) {
+        bn_x86_dense_matmul(w, r0, r1, xs, xs_stride, n_tok, y, ldy, scratch);
+        return;
+    }
+    /* decode: the f16 activation to f32 once, then stream four rows at a time */
+    const int64_t n = w->cols;
+    const uint16_t *xh = xs;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(scratch + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xh + i))));
+    for (; i < n; i++) scratch[i] = bn_f16_to_f32(xh[i]);
+    int64_t j = r0;
+    for (; j + 4 <= r1; j += 4) bn_avx512_f16_rows4(w->data + (uint64_t)j * w->row_bytes, w->row_bytes, scratch, n, y + j);
+    if (j < r1) { /* the last 1..3 rows: redo a full group of four ending at r1 */
+        float t4[4];
+        bn_avx512_f16_rows4(w->data + (uint64_t)(r1 - 4) * w->row_bytes, w->row_bytes, scratch, n, t4);
+        for (; j < r1; j++) y[j] = t4[j - (r1 - 4)];
+    }
+}
+
+static void bn_avx512_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y) {
+    bn_x86_rmsnorm(x, w, n, eps, y);
+}
+
+static void bn_avx512_attention(const float *q, const void *k, const void *v, int kv_f16, int64_t n_kv,
+                                int64_t head_dim, int64_t kv_stride, float scale, float *scratch, float *out) {
+    bn_x86_attention(q, k, v, kv_f16, n_kv, head_dim, kv_stride, scale, scratch, out);
+}
+
+static void bn_avx512_dense_prep(const bn_dmat *w, const float *x, void *out) { bn_x86_dense_prep(w, x, out); }
+
+const bn_kernels bn_kernels_avx512 = {
+    .name = "avx512",
+    .isa = BITNET_ISA_AVX512,
+    .act_quant = bn_avx512_act_quant,
+    .ternary_matmul = bn_avx512_ternary_matmul,
+    .rmsnorm = bn_avx512_rmsnorm,
+    .rope = NULL, /* scalar: a few hundred sin/cos per token */
+    .attention = bn_avx512_attention,
+    .dense_prep = bn_avx512_dense_prep,
+    .dense_matmul = bn_avx512_dense_matmul,
+};
+
+#endif /* __x86_64__ */

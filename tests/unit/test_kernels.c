@@ -1,0 +1,513 @@
+/*
+ * test_kernels.c -- every kernel variant this machine runs against the scalar reference,
+ * and the scalar reference against independent formulas.
+ *
+ * Held to (the contract in kernels/kernels.h and x86_common.h):
+ *  - integers identical: act_quant's int8 activations, scale a and sum S; the prepared
+ *    dense activations (f16 / Q8_0 / Q8_K bytes); ternary matmul results, which are a
+ *    fixed float formula of exact integers, so bit-identical floats;
+ *  - float reductions within a stated tolerance, because the summation order differs:
+ *      dense dot products   |y - ref| <= 2e-5 * sum|w_i x_i| + 1e-6
+ *      RMSNorm              |y - ref| <= 1e-6 * |ref| + 1e-7
+ *      attention, f32 KV    |o - ref| <= 1e-5 * max|v| + 1e-7
+ *      attention, f16 KV    |o - ref| <= 4e-3 * max|v| (probabilities are rounded to
+ *                           f16, so an ulp-level score difference can flip a rounding)
+ *  - the BITNET_ISA override and explicit variants select what is asked or report
+ *    BITNET_E_UNSUPPORTED cleanly.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "internal.h"
+#include "kernels.h"
+#include "types.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+static float rndf(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() & 0xffffff) / 16777216.f; }
+
+/* The SIMD variants this machine runs (the scalar table excluded). */
+static int variants(const bn_kernels **out) {
+    static const bitnet_isa all[] = {BITNET_ISA_AVX2, BITNET_ISA_AVX512, BITNET_ISA_NEON};
+    int n = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        const bn_kernels *k = bn_kernels_get(all[i]);
+        assert_int_equal(k != NULL, bitnet_isa_supported(all[i]) != 0);
+        if (k) {
+            assert_int_equal(k->isa, all[i]);
+            out[n++] = k;
+        }
+    }
+    return n;
+}
+
+static const bn_kernels *scalar(void) {
+    const bn_kernels *s = bn_kernels_get(BITNET_ISA_SCALAR);
+    assert_non_null(s);
+    assert_int_equal(s->isa, BITNET_ISA_SCALAR);
+    return s;
+}
+
+static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+static void fill_floats(float *x, int64_t n, int kind) {
+    for (int64_t i = 0; i < n; i++) x[i] = rndf(-3.f, 3.f);
+    if (kind == 1) for (int64_t i = 0; i < n; i++) x[i] = 0.f;              /* all zero      */
+    if (kind == 2) for (int64_t i = 0; i < n; i++) x[i] = rndf(-1e-7f, 1e-7f); /* tiny: m=1e-5 */
+    if (kind == 3 && n > 2) { x[n / 2] = NAN; x[0] = 1000.f; }               /* NaN ignored   */
+    if (kind == 4 && n > 1) x[n - 1] = INFINITY;                             /* a = 0         */
+    if (kind == 5) for (int64_t i = 0; i < n; i++) x[i] = (float)((int)rndf(-5.f, 5.f)) * 0.5f; /* ties */
+}
+
+/* ---- act_quant --------------------------------------------------------------------------- */
+
+static void test_act_quant(void **state) {
+    (void)state;
+    const bn_kernels *v[4];
+    int nv = variants(v);
+    const bn_kernels *s = scalar();
+    static const int64_t ns[] = {1, 7, 8, 15, 16, 31, 32, 33, 100, 128, 255, 256, 1536, 2560, 2561, 6912};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        for (int kind = 0; kind < 6; kind++) {
+            int64_t n = ns[a], n_pad = round_up(n, 128);
+            float *x = malloc((size_t)n * sizeof *x);
+            int8_t *q0 = malloc((size_t)n_pad), *q1 = malloc((size_t)n_pad);
+            fill_floats(x, n, kind);
+            bn_qrow r0 = {q0, 0, 0};
+            s->act_quant(x, n, n_pad, &r0);
+            /* the reference against its definition */
+            int32_t sum = 0;
+            for (int64_t i = 0; i < n; i++) sum += q0[i];
+            assert_int_equal(sum, r0.sum);
+            for (int64_t i = n; i < n_pad; i++) assert_int_equal(q0[i], 0);
+            if (kind == 0) {
+                double m = 0;
+                for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
+                assert_true(r0.a == (float)(127.0 / m));
+                for (int64_t i = 0; i < n; i++) assert_true(fabsf(x[i] * r0.a - (float)q0[i]) <= 0.5f);
+            }
+            for (int k = 0; k < nv; k++) {
+                memset(q1, 0x55, (size_t)n_pad);
+                bn_qrow r1 = {q1, 0, 0};
+                v[k]->act_quant(x, n, n_pad, &r1);
+                if (memcmp(q0, q1, (size_t)n_pad) != 0 || r0.sum != r1.sum || memcmp(&r0.a, &r1.a, 4) != 0)
+                    fail_msg("%s act_quant n=%lld kind=%d differs from scalar", v[k]->name, (long long)n, kind);
+            }
+            free(x);
+            free(q0);
+            free(q1);
+        }
+    }
+}
+
+/* ---- ternary matmul ---------------------------------------------------------------------- */
+
+typedef struct tcase {
+    bn_tmat w;
+    int8_t *vals; /* rows * cols ternary values, for the independent check */
+} tcase;
+
+static void tmat_make(tcase *c, int64_t rows, int64_t cols, int per_block) {
+    bn_tmat *w = &c->w;
+    memset(c, 0, sizeof *c);
+    w->rows = rows;
+    w->cols = cols;
+    w->cols_pad = round_up(cols, BN_TMAT_BLOCK);
+    w->row_bytes = w->cols_pad / 4;
+    w->codes = aligned_alloc(64, (size_t)round_up(rows * w->row_bytes, 64));
+    c->vals = malloc((size_t)(rows * cols));
+    memset(w->codes, 0x55, (size_t)(rows * w->row_bytes)); /* code 1 everywhere = padding */
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t e = 0; e < cols; e++) {
+            int code = (int)(rnd() % 3);
+            c->vals[r * cols + e] = (int8_t)(code - 1);
+            int64_t b = e / 128, i = e % 128;
+            uint8_t *byte = w->codes + r * w->row_bytes + 32 * b + i % 32;
+            int sh = 6 - 2 * (int)(i / 32);
+            *byte = (uint8_t)((*byte & ~(3 << sh)) | (code << sh));
+        }
+    }
+    w->scale = rndf(0.5f, 2.f);
+    if (per_block) {
+        int64_t nsb = cols / BN_TQ_BLOCK;
+        w->bscale = malloc((size_t)(rows * nsb) * sizeof(float));
+        for (int64_t i = 0; i < rows * nsb; i++) w->bscale[i] = rndf(0.1f, 2.f);
+    }
+}
+
+static void tmat_free(tcase *c) {
+    free(c->w.codes);
+    free(c->w.bscale);
+    free(c->vals);
+}
+
+static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_block, const bn_kernels **v, int nv) {
+    const bn_kernels *s = scalar();
+    tcase c;
+    tmat_make(&c, rows, cols, per_block);
+    int64_t n_pad = c.w.cols_pad;
+    bn_qrow *x = calloc((size_t)n_tok, sizeof *x);
+    float *xf = malloc((size_t)cols * sizeof *xf);
+    for (int64_t t = 0; t < n_tok; t++) {
+        x[t].q = malloc((size_t)n_pad);
+        fill_floats(xf, cols, t % 3 == 2 ? 5 : 0);
+        s->act_quant(xf, cols, n_pad, &x[t]);
+    }
+    const int64_t ldy = rows + 3;
+    float *y0 = malloc((size_t)(n_tok * ldy) * sizeof(float)), *y1 = malloc((size_t)(n_tok * ldy) * sizeof(float));
+    for (int64_t i = 0; i < n_tok * ldy; i++) y0[i] = -7.f;
+    s->ternary_matmul(&c.w, 0, rows, x, n_tok, y0, ldy);
+    /* the reference against sum((code - 1) * q) computed here */
+    for (int64_t t = 0; t < n_tok; t++) {
+        for (int64_t r = 0; r < rows; r++) {
+            float want;
+            if (!per_block) {
+                int32_t d = 0;
+                for (int64_t e = 0; e < cols; e++) d += c.vals[r * cols + e] * x[t].q[e];
+                want = (float)d / x[t].a * c.w.scale;
+                assert_true(fabsf(y0[t * ldy + r] - want) <= 1e-5f * (fabsf(want) + 1.f));
+            } else {
+                double acc = 0;
+                for (int64_t sb = 0; sb < cols / 256; sb++) {
+                    int32_t d = 0;
+                    for (int64_t e = 256 * sb; e < 256 * sb + 256; e++) d += c.vals[r * cols + e] * x[t].q[e];
+                    acc += (double)d * c.w.bscale[r * (cols / 256) + sb];
+                }
+                want = (float)(acc / x[t].a);
+                assert_true(fabsf(y0[t * ldy + r] - want) <= 1e-4f * (fabsf(want) + 1.f));
+            }
+        }
+        for (int64_t r = rows; r < ldy; r++) assert_true(y0[t * ldy + r] == -7.f);
+    }
+    for (int k = 0; k < nv; k++) {
+        /* whole range, then a sub-range (work split by rows) that must leave others alone */
+        for (int pass = 0; pass < 2; pass++) {
+            int64_t r0 = pass ? rows / 3 : 0, r1 = pass ? rows - rows / 4 : rows;
+            for (int64_t i = 0; i < n_tok * ldy; i++) y1[i] = -7.f;
+            v[k]->ternary_matmul(&c.w, r0, r1, x, n_tok, y1, ldy);
+            for (int64_t t = 0; t < n_tok; t++) {
+                for (int64_t r = 0; r < ldy; r++) {
+                    float got = y1[t * ldy + r], want = (r >= r0 && r < r1) ? y0[t * ldy + r] : -7.f;
+                    if (memcmp(&got, &want, 4) != 0)
+                        fail_msg("%s ternary %lldx%lld n_tok=%lld bscale=%d rows [%lld,%lld): y[%lld][%lld] = %.9g, "
+                                 "scalar %.9g",
+                                 v[k]->name, (long long)rows, (long long)cols, (long long)n_tok, per_block,
+                                 (long long)r0, (long long)r1, (long long)t, (long long)r, (double)got, (double)want);
+                }
+            }
+        }
+    }
+    for (int64_t t = 0; t < n_tok; t++) free(x[t].q);
+    free(x);
+    free(xf);
+    free(y0);
+    free(y1);
+    tmat_free(&c);
+}
+
+static void test_ternary_matmul(void **state) {
+    (void)state;
+    const bn_kernels *v[4];
+    int nv = variants(v);
+    static const int64_t rows[] = {1, 3, 4, 5, 8, 17};
+    static const int64_t cols[] = {128, 100, 256, 300, 384, 640, 1000};
+    for (size_t a = 0; a < sizeof rows / sizeof rows[0]; a++)
+        for (size_t b = 0; b < sizeof cols / sizeof cols[0]; b++)
+            for (int64_t n_tok = 1; n_tok <= 9; n_tok++) check_ternary(rows[a], cols[b], n_tok, 0, v, nv);
+    /* model-like shapes, decode and a prefill tile */
+    check_ternary(64, 2560, 1, 0, v, nv);
+    check_ternary(33, 2560, 13, 0, v, nv);
+    check_ternary(16, 6912, 2, 0, v, nv);
+    /* per-block scales (TQ files whose block scales differ) */
+    check_ternary(7, 512, 1, 1, v, nv);
+    check_ternary(5, 768, 6, 1, v, nv);
+}
+
+/* ---- dense layers ------------------------------------------------------------------------ */
+
+static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok, const bn_kernels **v, int nv) {
+    const bn_kernels *s = scalar();
+    const bn_type_traits *tr = bn_type_traits_get(type);
+    assert_non_null(tr);
+    uint64_t rb = bn_row_size(type, cols);
+    uint8_t *data = malloc((size_t)(rb * (uint64_t)rows) + 64);
+    float *wf = malloc((size_t)(rows * cols) * sizeof(float));
+    for (int64_t i = 0; i < rows * cols; i++) wf[i] = rndf(-1.f, 1.f);
+    if (tr->from_float) {
+        tr->from_float(wf, data, rows * cols);
+    } else { /* Q4_K: random bytes with sane f16 super-block scales */
+        for (uint64_t i = 0; i < rb * (uint64_t)rows; i++) data[i] = (uint8_t)rnd();
+        for (int64_t b = 0; b < rows * cols / 256; b++) {
+            uint16_t d = bn_f32_to_f16(0.01f), dm = bn_f32_to_f16(0.02f);
+            memcpy(data + (uint64_t)b * tr->type_size, &d, 2);
+            memcpy(data + (uint64_t)b * tr->type_size + 2, &dm, 2);
+        }
+    }
+    tr->to_float(data, wf, rows * cols); /* the weights as the kernels see them */
+    bn_dmat w = {data, type, rows, cols, rb};
+    const size_t stride = BN_DENSE_PREP_BYTES(cols);
+    uint8_t *xs0 = calloc((size_t)n_tok, stride), *xs1 = calloc((size_t)n_tok, stride);
+    float *x = malloc((size_t)(n_tok * cols) * sizeof(float));
+    for (int64_t i = 0; i < n_tok * cols; i++) x[i] = rndf(-2.f, 2.f);
+    for (int64_t t = 0; t < n_tok; t++) s->dense_prep(&w, x + t * cols, xs0 + (size_t)t * stride);
+    float *scratch = malloc((size_t)cols * sizeof(float));
+    float *y0 = malloc((size_t)(n_tok * rows) * sizeof(float)), *y1 = malloc((size_t)(n_tok * rows) * sizeof(float));
+    s->dense_matmul(&w, 0, rows, xs0, stride, n_tok, y0, rows, scratch);
+    /* tolerance from sum |w_i x_i| with the unquantized activations */
+    for (int k = 0; k < nv; k++) {
+        memset(xs1, 0, (size_t)n_tok * stride);
+        for (int64_t t = 0; t < n_tok; t++) v[k]->dense_prep(&w, x + t * cols, xs1 + (size_t)t * stride);
+        if (memcmp(xs0, xs1, (size_t)n_tok * stride) != 0)
+            fail_msg("%s dense_prep %s cols=%lld differs from scalar", v[k]->name, tr->name, (long long)cols);
+        for (int pass = 0; pass < 2; pass++) {
+            int64_t r0 = pass ? rows / 3 : 0, r1 = pass ? rows - rows / 5 : rows;
+            for (int64_t i = 0; i < n_tok * rows; i++) y1[i] = -7.f;
+            v[k]->dense_matmul(&w, r0, r1, xs1, stride, n_tok, y1, rows, scratch);
+            for (int64_t t = 0; t < n_tok; t++) {
+                for (int64_t r = 0; r < rows; r++) {
+                    float got = y1[t * rows + r];
+                    if (r < r0 || r >= r1) {
+                        assert_true(got == -7.f);
+                        continue;
+                    }
+                    double mag = 0;
+                    for (int64_t i = 0; i < cols; i++) mag += fabs((double)wf[r * cols + i] * x[t * cols + i]);
+                    double err = fabs((double)got - (double)y0[t * rows + r]);
+                    if (!(err <= 2e-5 * mag + 1e-6))
+                        fail_msg("%s dense %s %lldx%lld n_tok=%lld y[%lld][%lld] = %.9g, scalar %.9g (tol %.3g)",
+                                 v[k]->name, tr->name, (long long)rows, (long long)cols, (long long)n_tok,
+                                 (long long)t, (long long)r, (double)got, (double)y0[t * rows + r],
+                                 2e-5 * mag + 1e-6);
+                }
+            }
+        }
+    }
+    free(data);
+    free(wf);
+    free(xs0);
+    free(xs1);
+    free(x);
+    free(scratch);
+    free(y0);
+    free(y1);
+}
+
+static void test_dense(void **state) {
+    (void)state;
+    const bn_kernels *v[4];
+    int nv = variants(v);
+    static const uint32_t types[] = {BITNET_TYPE_F32, BITNET_TYPE_F16, BITNET_TYPE_BF16, BITNET_TYPE_Q8_0,
+                                     BITNET_TYPE_Q4_K, BITNET_TYPE_Q6_K, BITNET_TYPE_TQ1_0, BITNET_TYPE_TQ2_0};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        assert_true(bn_dense_type_ok(types[i]));
+        int blk256 = bn_type_traits_get(types[i])->blck == 256;
+        static const int64_t rows[] = {1, 3, 4, 7, 9, 33};
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            for (int64_t n_tok = 1; n_tok <= 3; n_tok++) {
+                check_dense(types[i], rows[r], 256, n_tok, v, nv);
+                check_dense(types[i], rows[r], 768, n_tok, v, nv);
+                if (!blk256) {
+                    check_dense(types[i], rows[r], 32, n_tok, v, nv);
+                    check_dense(types[i], rows[r], 96, n_tok, v, nv);
+                    if (types[i] != BITNET_TYPE_Q8_0) check_dense(types[i], rows[r], 37, n_tok, v, nv);
+                }
+            }
+        }
+        check_dense(types[i], 67, 2560, 1, v, nv);
+    }
+}
+
+/* ---- RMSNorm and attention --------------------------------------------------------------- */
+
+static void test_rmsnorm(void **state) {
+    (void)state;
+    const bn_kernels *v[4];
+    int nv = variants(v);
+    const bn_kernels *s = scalar();
+    static const int64_t ns[] = {1, 5, 8, 64, 100, 1536, 2560};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        int64_t n = ns[a];
+        float *x = malloc((size_t)n * 4), *w = malloc((size_t)n * 4), *y0 = malloc((size_t)n * 4),
+              *y1 = malloc((size_t)n * 4);
+        for (int64_t i = 0; i < n; i++) { x[i] = rndf(-4.f, 4.f); w[i] = rndf(-2.f, 2.f); }
+        s->rmsnorm(x, w, n, 1e-5f, y0);
+        double ss = 0;
+        for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+        for (int64_t i = 0; i < n; i++) {
+            double want = x[i] / sqrt(ss / (double)n + 1e-5) * w[i];
+            assert_true(fabs(y0[i] - want) <= 1e-5 * fabs(want) + 1e-6);
+        }
+        for (int k = 0; k < nv; k++) {
+            memcpy(y1, x, (size_t)n * 4);
+            v[k]->rmsnorm(y1, w, n, 1e-5f, y1); /* in place is allowed */
+            for (int64_t i = 0; i < n; i++)
+                if (!(fabsf(y1[i] - y0[i]) <= 1e-6f * fabsf(y0[i]) + 1e-7f))
+                    fail_msg("%s rmsnorm n=%lld y[%lld] = %.9g, scalar %.9g", v[k]->name, (long long)n,
+                             (long long)i, (double)y1[i], (double)y0[i]);
+        }
+        free(x);
+        free(w);
+        free(y0);
+        free(y1);
+    }
+}
+
+static void check_attention(int kv_f16, int64_t n_kv, int64_t head_dim, const bn_kernels **v, int nv) {
+    const bn_kernels *s = scalar();
+    const int64_t stride = 2 * head_dim + 8; /* another head's slice between positions */
+    size_t esz = kv_f16 ? 2 : 4;
+    uint8_t *k = malloc((size_t)(n_kv * stride) * esz), *vv = malloc((size_t)(n_kv * stride) * esz);
+    float q[BN_MAX_HEAD_DIM], o0[BN_MAX_HEAD_DIM], o1[BN_MAX_HEAD_DIM];
+    float *scratch = malloc((size_t)n_kv * 4);
+    float vmax = 0;
+    for (int64_t i = 0; i < n_kv * stride; i++) {
+        float a = rndf(-1.f, 1.f), b = rndf(-1.f, 1.f);
+        if (kv_f16) {
+            uint16_t ha = bn_f32_to_f16(a), hb = bn_f32_to_f16(b);
+            memcpy(k + 2 * i, &ha, 2);
+            memcpy(vv + 2 * i, &hb, 2);
+        } else {
+            memcpy(k + 4 * i, &a, 4);
+            memcpy(vv + 4 * i, &b, 4);
+        }
+        vmax = fmaxf(vmax, fabsf(b));
+    }
+    for (int64_t d = 0; d < head_dim; d++) q[d] = rndf(-2.f, 2.f);
+    float scale = 1.0f / sqrtf((float)head_dim);
+    s->attention(q, k, vv, kv_f16, n_kv, head_dim, stride, scale, scratch, o0);
+    /* the reference against softmax(q.k).V in double here */
+    {
+        double *p = malloc((size_t)n_kv * sizeof(double)), mx = -INFINITY, sum = 0;
+        for (int64_t i = 0; i < n_kv; i++) {
+            double sdot = 0;
+            for (int64_t d = 0; d < head_dim; d++) {
+                double kv = kv_f16 ? bn_f16_to_f32(bn_rd_u16(k + 2 * (i * stride + d))) : bn_rd_f32(k + 4 * (i * stride + d));
+                sdot += q[d] * kv;
+            }
+            p[i] = sdot * scale;
+            mx = fmax(mx, p[i]);
+        }
+        for (int64_t i = 0; i < n_kv; i++) sum += (p[i] = exp(p[i] - mx));
+        for (int64_t d = 0; d < head_dim; d++) {
+            double acc = 0;
+            for (int64_t i = 0; i < n_kv; i++) {
+                double vx = kv_f16 ? bn_f16_to_f32(bn_rd_u16(vv + 2 * (i * stride + d))) : bn_rd_f32(vv + 4 * (i * stride + d));
+                acc += p[i] / sum * vx;
+            }
+            assert_true(fabs(o0[d] - acc) <= (kv_f16 ? 4e-3 : 1e-5) * vmax + 1e-6);
+        }
+        free(p);
+    }
+    for (int kk = 0; kk < nv; kk++) {
+        v[kk]->attention(q, k, vv, kv_f16, n_kv, head_dim, stride, scale, scratch, o1);
+        double tol = (kv_f16 ? 4e-3 : 1e-5) * vmax + 1e-7;
+        for (int64_t d = 0; d < head_dim; d++)
+            if (!(fabs(o1[d] - o0[d]) <= tol))
+                fail_msg("%s attention f16=%d n_kv=%lld hd=%lld out[%lld] = %.9g, scalar %.9g", v[kk]->name, kv_f16,
+                         (long long)n_kv, (long long)head_dim, (long long)d, (double)o1[d], (double)o0[d]);
+    }
+    free(k);
+    free(vv);
+    free(scratch);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    const bn_kernels *v[4];
+    int nv = variants(v);
+    static const int64_t nkv[] = {1, 2, 5, 17, 100, 700};
+    static const int64_t hd[] = {64, 80, 100, 128};
+    for (int f16 = 0; f16 < 2; f16++)
+        for (size_t a = 0; a < sizeof nkv / sizeof nkv[0]; a++)
+            for (size_t b = 0; b < sizeof hd / sizeof hd[0]; b++) check_attention(f16, nkv[a], hd[b], v, nv);
+}
+
+/* ---- selection ------------------------------------------------------------------------------ */
+
+static void test_select(void **state) {
+    (void)state;
+    const bn_kernels *k = NULL;
+    unsetenv("BITNET_ISA");
+    const bn_kernels *best = bn_kernels_get(BITNET_ISA_AUTO);
+    assert_non_null(best);
+    assert_true(bitnet_isa_supported(best->isa));
+    /* AUTO picks the best: no supported variant ranks above it */
+    if (bitnet_isa_supported(BITNET_ISA_AVX512)) assert_int_equal(best->isa, BITNET_ISA_AVX512);
+    else if (bitnet_isa_supported(BITNET_ISA_AVX2)) assert_int_equal(best->isa, BITNET_ISA_AVX2);
+    else if (bitnet_isa_supported(BITNET_ISA_NEON)) assert_int_equal(best->isa, BITNET_ISA_NEON);
+    else assert_int_equal(best->isa, BITNET_ISA_SCALAR);
+
+    static const bitnet_isa all[] = {BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVX512, BITNET_ISA_NEON};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        const char *name = bitnet_isa_name(all[i]);
+        /* explicit choice: exactly that variant, or a clean UNSUPPORTED naming it */
+        bitnet_status st = bn_kernels_select(all[i], &k);
+        if (bitnet_isa_supported(all[i])) {
+            assert_int_equal(st, BITNET_OK);
+            assert_int_equal(k->isa, all[i]);
+            assert_string_equal(k->name, name);
+        } else {
+            assert_int_equal(st, BITNET_E_UNSUPPORTED);
+            assert_null(bn_kernels_get(all[i]));
+            assert_non_null(strstr(bitnet_last_error(), name));
+        }
+        /* the environment caps AUTO */
+        setenv("BITNET_ISA", name, 1);
+        const bn_kernels *a = bn_kernels_get(BITNET_ISA_AUTO);
+        assert_non_null(a);
+        if (bitnet_isa_supported(all[i])) assert_int_equal(a->isa, all[i]);
+        else if (all[i] == BITNET_ISA_AVX512 && bitnet_isa_supported(BITNET_ISA_AVX2))
+            assert_int_equal(a->isa, BITNET_ISA_AVX2); /* capped, not refused */
+        assert_true(bitnet_isa_supported(a->isa));
+        /* the env never changes an explicit choice */
+        assert_true(bn_kernels_get(BITNET_ISA_SCALAR) != NULL);
+    }
+    setenv("BITNET_ISA", "no-such-isa", 1);
+    assert_ptr_equal(bn_kernels_get(BITNET_ISA_AUTO), best); /* unknown names are ignored */
+    setenv("BITNET_ISA", "auto", 1);
+    assert_ptr_equal(bn_kernels_get(BITNET_ISA_AUTO), best);
+    unsetenv("BITNET_ISA");
+    assert_int_equal(bn_kernels_select((bitnet_isa)99, &k), BITNET_E_INVALID_ARG);
+    assert_int_equal(bitnet_isa_supported(BITNET_ISA_AUTO), 1);
+    assert_int_equal(bitnet_isa_supported(BITNET_ISA_SCALAR), 1);
+    assert_int_equal(bitnet_isa_supported((bitnet_isa)99), 0);
+    /* every table is complete (NULL slots filled from scalar) */
+    const bn_kernels *v[4];
+    int nv = variants(v);
+    print_message("variants: scalar");
+    for (int i = 0; i < nv; i++) print_message(" %s", v[i]->name);
+    print_message(" (CPU: %s)\n", bitnet_cpu_features());
+    v[nv++] = scalar();
+    for (int i = 0; i < nv; i++) {
+        assert_non_null(v[i]->act_quant);
+        assert_non_null(v[i]->ternary_matmul);
+        assert_non_null(v[i]->rmsnorm);
+        assert_non_null(v[i]->rope);
+        assert_non_null(v[i]->attention);
+        assert_non_null(v[i]->dense_prep);
+        assert_non_null(v[i]->dense_matmul);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_select),         cmocka_unit_test(test_act_quant), cmocka_unit_test(test_ternary_matmul),
+        cmocka_unit_test(test_dense),          cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_attention),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
