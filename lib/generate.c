@@ -1,10 +1,35 @@
 /*
- * generate.c -- sampling, generation with streaming and stop strings, beam search.
- * Not implemented yet: entry points report BITNET_E_UNSUPPORTED (never fake data).
+ * generate.c -- sampling from a session, generation with streaming and stop strings,
+ * and beam search.  Uses the session only through the public API and session.h.
+ *
+ * Streaming and stop strings.  Each generated token goes through the tokenizer's
+ * streaming decoder, which returns only complete UTF-8 text.  That text is appended to
+ * a "pending" buffer.  Then:
+ *   - if a stop string occurs in pending, the text before its first occurrence is
+ *     streamed and generation ends (reason STRING); the stop string is never emitted;
+ *   - otherwise the longest suffix of pending that is a prefix of some stop string is
+ *     held back (it might still become a stop string) and the rest is streamed.
+ * Text already streamed can never be part of a stop string: any suffix of it that could
+ * begin one was held back, so every occurrence starts inside pending.
+ * When the last token is known in advance (max_tokens reached, context about to fill)
+ * its callback also carries the decoder's flushed bytes and everything held back.  When
+ * generation ends on an end-of-generation token, held-back text (if any) is delivered
+ * by one final callback call with token -1, because the EOG token itself is not
+ * streamed.  After a callback stop, held-back text is dropped.
+ *
+ * Beam search keeps n_beams hypotheses (token sequence, sum of log-probabilities, the
+ * log-softmax of its last logits).  At each step every live beam proposes its n_beams
+ * best next tokens; the n_beams best of all proposals and of the already-ended beams
+ * survive.  To score a new hypothesis the session is truncated to the longest common
+ * prefix of what it holds and the hypothesis, and the rest is evaluated (beams share
+ * most of their prefix, so this re-evaluates little).  A beam ends when it proposes an
+ * EOG token (not included in its sequence).  No length normalisation.
  */
+#include "sampler.h"
 #include "session.h"
 
-#define BN_NOT_YET(fn) bn_err(BITNET_E_UNSUPPORTED, "%s: not implemented yet", fn)
+#include <math.h>
+#include <stdlib.h>
 
 static size_t bn_min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -33,16 +58,402 @@ void bitnet_generate_default_params(bitnet_generate_params *p, size_t struct_siz
     memcpy(p, &d, d.struct_size);
 }
 
-bitnet_status bitnet_session_sample(bitnet_session *s, const bitnet_sampler_params *sp, bitnet_token *out) {
-    return BN_NOT_YET("bitnet_session_sample");
+static bitnet_status bn_generate_params_get(const bitnet_generate_params *in, bitnet_generate_params *out) {
+    bitnet_generate_default_params(out, sizeof *out);
+    if (!in) return BITNET_OK;
+    if (in->struct_size < offsetof(bitnet_generate_params, max_tokens) + sizeof in->max_tokens)
+        return bn_err(BITNET_E_INVALID_ARG, "generate params: struct_size %zu is too small (use "
+                      "bitnet_generate_default_params)", in->struct_size);
+    memcpy(out, in, bn_min_size(in->struct_size, sizeof *out));
+    out->struct_size = sizeof *out;
+    if (out->n_stop && !out->stop)
+        return bn_err(BITNET_E_INVALID_ARG, "generate params: n_stop is %zu but stop is NULL", out->n_stop);
+    for (size_t i = 0; i < out->n_stop; i++)
+        if (!out->stop[i])
+            return bn_err(BITNET_E_INVALID_ARG, "generate params: stop string %zu is NULL", i);
+    return BITNET_OK;
 }
+
+/* ---- sampling ---------------------------------------------------------------------------- */
+
+bitnet_status bitnet_session_sample(bitnet_session *s, const bitnet_sampler_params *sp, bitnet_token *out) {
+    if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_sample: session is NULL");
+    if (!out) return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_sample: out is NULL"));
+    bitnet_sampler_params p;
+    bitnet_status st = bn_sampler_params_get(sp, &p);
+    if (st != BITNET_OK) return bn_session_fail(s, st);
+    const float *logits = NULL;
+    st = bitnet_session_logits(s, -1, &logits);
+    if (st != BITNET_OK) return bn_session_fail(s, st);
+    const bitnet_model *m = bn_session_model(s);
+    int64_t n_vocab = bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);
+    if (n_vocab <= 0 || n_vocab > INT32_MAX)
+        return bn_session_fail(s, bn_err(BITNET_E_INTERNAL, "bitnet_session_sample: model has n_vocab %lld",
+                                         (long long)n_vocab));
+    size_t n_hist = 0;
+    const bitnet_token *hist = bn_session_tokens(s, &n_hist);
+    st = bn_sample(logits, (int32_t)n_vocab, hist, n_hist, &p, bn_session_rng(s), out);
+    return st == BITNET_OK ? st : bn_session_fail(s, st);
+}
+
+/* ---- generation ------------------------------------------------------------------------------ */
+
+/* A growable byte buffer. */
+typedef struct bn_buf {
+    char  *p;
+    size_t n, cap;
+} bn_buf;
+
+static bitnet_status bn_buf_reserve(bn_buf *b, size_t extra) {
+    if (b->n + extra + 1 <= b->cap) return BITNET_OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + extra + 1) cap *= 2;
+    char *p = bn_realloc(b->p, cap);
+    if (!p) return bn_err(BITNET_E_NOMEM, "generate: out of memory for %zu bytes of text", cap);
+    b->p = p;
+    b->cap = cap;
+    return BITNET_OK;
+}
+
+/* Append the decoder's output for token t (or its flush when t < 0), growing as
+ * needed (the decoder reports the size it needs). */
+static bitnet_status bn_decode_append(bitnet_decoder *d, bitnet_token t, bn_buf *b) {
+    for (int attempt = 0; attempt < 8; attempt++) {
+        size_t room = b->cap > b->n + 1 ? b->cap - b->n - 1 : 0, need = 0;
+        bitnet_status st = t >= 0 ? bitnet_decoder_push(d, t, b->p ? b->p + b->n : NULL, room, &need)
+                                  : bitnet_decoder_flush(d, b->p ? b->p + b->n : NULL, room, &need);
+        if (st == BITNET_OK) {
+            b->n += need;
+            return BITNET_OK;
+        }
+        if (st != BITNET_E_BUFFER_TOO_SMALL) return st;
+        st = bn_buf_reserve(b, need);
+        if (st != BITNET_OK) return st;
+    }
+    return bn_err(BITNET_E_INTERNAL, "generate: the decoder keeps asking for a larger buffer");
+}
+
+/* Find the first occurrence of any stop string in s[0..n); returns its start or n. */
+static size_t bn_find_stop(const char *s, size_t n, const char *const *stop, size_t n_stop) {
+    size_t best = n;
+    for (size_t k = 0; k < n_stop; k++) {
+        size_t L = strlen(stop[k]);
+        if (L == 0 || L > n) continue;
+        for (size_t i = 0; i + L <= n && i < best; i++)
+            if (memcmp(s + i, stop[k], L) == 0) { best = i; break; }
+    }
+    return best;
+}
+
+/* Length of the longest suffix of s[0..n) that is a proper prefix of a stop string. */
+static size_t bn_stop_prefix_len(const char *s, size_t n, const char *const *stop, size_t n_stop) {
+    size_t best = 0;
+    for (size_t k = 0; k < n_stop; k++) {
+        size_t L = strlen(stop[k]);
+        size_t max = L > 0 ? L - 1 : 0;
+        if (max > n) max = n;
+        for (size_t len = max; len > best; len--)
+            if (memcmp(s + n - len, stop[k], len) == 0) { best = len; break; }
+    }
+    return best;
+}
+
 bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *prompt, size_t n_prompt,
                                       const bitnet_sampler_params *sp, const bitnet_generate_params *gp,
                                       bitnet_token *out, size_t cap, size_t *n_out, bitnet_stop_reason *reason) {
-    return BN_NOT_YET("bitnet_session_generate");
+    if (n_out) *n_out = 0;
+    if (reason) *reason = BITNET_STOP_NONE;
+    if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_generate: session is NULL");
+    if (n_prompt && !prompt)
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_generate: prompt is NULL "
+                                         "but n_prompt is %zu", n_prompt));
+    bitnet_sampler_params p;
+    bitnet_generate_params g;
+    bitnet_status st = bn_sampler_params_get(sp, &p);
+    if (st == BITNET_OK) st = bn_generate_params_get(gp, &g);
+    if (st != BITNET_OK) return bn_session_fail(s, st);
+
+    const bitnet_model *m = bn_session_model(s);
+    if (n_prompt) {
+        st = bitnet_session_eval(s, prompt, n_prompt);
+        if (st != BITNET_OK) return bn_session_fail(s, st);
+    } else if (bitnet_session_n_past(s) == 0) {
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_generate: no prompt and the "
+                                         "session is empty: nothing to continue from"));
+    }
+
+    bitnet_decoder *dec = NULL;
+    /* The text continues the context: keep a SentencePiece word's leading space even
+     * on the first generated token. */
+    st = bitnet_decoder_create(m, BITNET_DETOK_KEEP_LEADING_SPACE, &dec);
+    if (st != BITNET_OK) return bn_session_fail(s, st);
+
+    bn_buf pend = {0};
+    st = bn_buf_reserve(&pend, 64);
+    if (st != BITNET_OK) {
+        bitnet_decoder_free(dec);
+        return bn_session_fail(s, st);
+    }
+    bitnet_stop_reason why = BITNET_STOP_NONE;
+    size_t n_gen = 0;
+    uint32_t n_ctx = bitnet_session_n_ctx(s);
+    for (;;) {
+        if (g.max_tokens >= 0 && n_gen >= (size_t)g.max_tokens) { why = BITNET_STOP_MAX_TOKENS; break; }
+        uint32_t n_past = bitnet_session_n_past(s);
+        if (n_past >= n_ctx) { why = BITNET_STOP_CONTEXT; break; }
+        bitnet_token t;
+        st = bitnet_session_sample(s, &p, &t);
+        if (st != BITNET_OK) break;
+        if (!g.ignore_eog && bitnet_token_is_eog(m, t)) {
+            /* Keep the EOG token in the context so a chat can continue after it. */
+            st = bitnet_session_eval(s, &t, 1);
+            why = BITNET_STOP_EOG;
+            break;
+        }
+        if (out && n_gen < cap) out[n_gen] = t;
+        n_gen++;
+        /* Is this the last token?  Then flush everything with it. */
+        int last = (g.max_tokens >= 0 && n_gen >= (size_t)g.max_tokens) || n_past + 1 >= n_ctx;
+        st = bn_decode_append(dec, t, &pend);
+        if (st == BITNET_OK && last) st = bn_decode_append(dec, -1, &pend);
+        if (st != BITNET_OK) break;
+        size_t emit, stop_at = bn_find_stop(pend.p, pend.n, g.stop, g.n_stop);
+        if (stop_at < pend.n) {
+            emit = stop_at;
+            why = BITNET_STOP_STRING;
+        } else {
+            emit = last ? pend.n : pend.n - bn_stop_prefix_len(pend.p, pend.n, g.stop, g.n_stop);
+        }
+        int cb_stop = 0;
+        if (g.callback) {
+            st = bn_buf_reserve(&pend, 0);
+            if (st != BITNET_OK) break;
+            char saved = pend.p[emit];
+            pend.p[emit] = '\0'; /* the callback gets NUL-terminated text too */
+            cb_stop = g.callback(g.user, t, pend.p, emit);
+            pend.p[emit] = saved;
+        }
+        memmove(pend.p, pend.p + emit, pend.n - emit);
+        pend.n -= emit;
+        /* Evaluate the token so that the context holds everything generated (a chat
+         * or a later call continues from it), even when generation stops here. */
+        st = bitnet_session_eval(s, &t, 1);
+        if (st != BITNET_OK) break;
+        if (why == BITNET_STOP_STRING) break;
+        if (cb_stop) { why = BITNET_STOP_CALLBACK; break; }
+    }
+    if (st == BITNET_OK && why == BITNET_STOP_EOG && g.callback) {
+        /* Deliver what was held back (a possible stop-string start, bytes of an
+         * incomplete character) in one last call with token -1. */
+        st = bn_decode_append(dec, -1, &pend);
+        if (st == BITNET_OK && pend.n > 0) {
+            st = bn_buf_reserve(&pend, 0);
+            if (st == BITNET_OK) {
+                pend.p[pend.n] = '\0';
+                g.callback(g.user, -1, pend.p, pend.n);
+            }
+        }
+    }
+    bitnet_decoder_free(dec);
+    bn_free(pend.p);
+    if (n_out) *n_out = n_gen;
+    if (st != BITNET_OK) return bn_session_fail(s, st);
+    if (reason) *reason = why;
+    return BITNET_OK;
 }
+
+/* ---- beam search -------------------------------------------------------------------------------- */
+
+typedef struct bn_beam {
+    bitnet_token *seq;   /* generated tokens (capacity max_len) */
+    size_t        n;
+    double        score; /* sum of log-probabilities            */
+    int           ended; /* proposed an EOG token               */
+    float        *logp;  /* log-softmax of the last logits (live beams) */
+} bn_beam;
+
+typedef struct bn_proposal {
+    double       score;
+    size_t       beam;
+    bitnet_token tok; /* -1: carry an ended beam over unchanged */
+} bn_proposal;
+
+static int bn_prop_cmp(const void *pa, const void *pb) {
+    const bn_proposal *a = pa, *b = pb;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    if (a->beam != b->beam) return a->beam < b->beam ? -1 : 1;
+    return (a->tok > b->tok) - (a->tok < b->tok);
+}
+
+/* Log-softmax of the session's last logits into dst. */
+static bitnet_status bn_last_logp(bitnet_session *s, int32_t n_vocab, float *dst) {
+    const float *l = NULL;
+    bitnet_status st = bitnet_session_logits(s, -1, &l);
+    if (st != BITNET_OK) return st;
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < n_vocab; i++)
+        if (l[i] > mx) mx = l[i];
+    double sum = 0.0;
+    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)l[i] - (double)mx);
+    double lse = (double)mx + log(sum);
+    for (int32_t i = 0; i < n_vocab; i++) dst[i] = isnan(l[i]) ? -INFINITY : (float)((double)l[i] - lse);
+    return BITNET_OK;
+}
+
+/* Make the session hold base tokens followed by seq[0..n), evaluating only what
+ * differs from what it holds now. */
+static bitnet_status bn_session_goto(bitnet_session *s, size_t base, const bitnet_token *seq, size_t n) {
+    size_t have = 0;
+    const bitnet_token *cur = bn_session_tokens(s, &have);
+    size_t common = 0;
+    while (common < n && base + common < have && cur[base + common] == seq[common]) common++;
+    /* Logits are those of the last evaluated token: if nothing is left to evaluate we
+     * still need that token's logits, so re-evaluate at least one. */
+    if (common == n && base + n == have) return BITNET_OK;
+    if (common == n && n > 0) common--;
+    if (common == n) return bn_err(BITNET_E_INTERNAL, "beam search: empty hypothesis");
+    bitnet_status st = bitnet_session_truncate(s, (uint32_t)(base + common));
+    if (st != BITNET_OK) return st;
+    return bitnet_session_eval(s, seq + common, n - common);
+}
+
 bitnet_status bitnet_session_beam_search(bitnet_session *s, const bitnet_token *prompt, size_t n_prompt,
                                          uint32_t n_beams, int32_t max_tokens, bitnet_token *out, size_t cap,
                                          size_t *n_out) {
-    return BN_NOT_YET("bitnet_session_beam_search");
+    if (n_out) *n_out = 0;
+    if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_beam_search: session is NULL");
+    if (n_beams == 0 || n_beams > 64)
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_beam_search: n_beams must be "
+                                         "in [1, 64], got %u", n_beams));
+    if (n_prompt && !prompt)
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_beam_search: prompt is NULL"));
+    const bitnet_model *m = bn_session_model(s);
+    int64_t nv = bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);
+    if (nv <= 0 || nv > INT32_MAX)
+        return bn_session_fail(s, bn_err(BITNET_E_INTERNAL, "beam search: model has n_vocab %lld", (long long)nv));
+    int32_t n_vocab = (int32_t)nv;
+
+    bitnet_status st = BITNET_OK;
+    if (n_prompt) {
+        st = bitnet_session_eval(s, prompt, n_prompt);
+        if (st != BITNET_OK) return bn_session_fail(s, st);
+    } else if (bitnet_session_n_past(s) == 0) {
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_beam_search: no prompt and the "
+                                         "session is empty"));
+    }
+    size_t base = bitnet_session_n_past(s);
+    uint32_t n_ctx = bitnet_session_n_ctx(s);
+    size_t room = n_ctx > base ? n_ctx - base : 0;
+    size_t max_len = max_tokens < 0 ? room : bn_min_size((size_t)max_tokens, room);
+    if (max_tokens >= 0 && (size_t)max_tokens > room)
+        BN_LOG_INFO("beam search: only %zu tokens fit in the context", room);
+
+    /* Two generations of beams (current and next) + proposals. */
+    bn_beam *cur = bn_calloc(n_beams, sizeof *cur), *nxt = bn_calloc(n_beams, sizeof *nxt);
+    bn_proposal *props = bn_mallocn((size_t)n_beams * (n_beams + 1), sizeof *props);
+    bn_cand *cand = bn_mallocn((size_t)n_vocab, sizeof *cand);
+    bitnet_token *tmp = bn_mallocn(max_len + 1, sizeof *tmp);
+    int ok = cur && nxt && props && cand && tmp;
+    for (uint32_t b = 0; ok && b < n_beams; b++) {
+        cur[b].seq = bn_mallocn(max_len + 1, sizeof(bitnet_token));
+        nxt[b].seq = bn_mallocn(max_len + 1, sizeof(bitnet_token));
+        cur[b].logp = bn_mallocn((size_t)n_vocab, sizeof(float));
+        nxt[b].logp = bn_mallocn((size_t)n_vocab, sizeof(float));
+        ok = cur[b].seq && nxt[b].seq && cur[b].logp && nxt[b].logp;
+    }
+    if (!ok) {
+        st = bn_err(BITNET_E_NOMEM, "beam search: out of memory for %u beams", n_beams);
+        goto done;
+    }
+
+    size_t n_cur = 1;
+    cur[0].n = 0;
+    cur[0].score = 0.0;
+    cur[0].ended = 0;
+    st = bn_last_logp(s, n_vocab, cur[0].logp);
+    if (st != BITNET_OK) goto done;
+
+    for (size_t step = 0; step < max_len; step++) {
+        size_t n_props = 0, live = 0;
+        for (size_t b = 0; b < n_cur; b++) {
+            if (cur[b].ended) {
+                props[n_props++] = (bn_proposal){cur[b].score, b, -1};
+                continue;
+            }
+            live++;
+            /* this beam's n_beams best next tokens */
+            for (int32_t i = 0; i < n_vocab; i++) cand[i] = (bn_cand){cur[b].logp[i], 0.0f, i};
+            size_t k = bn_min_size(n_beams, (size_t)n_vocab);
+            /* partial selection: k passes (n_beams is small) */
+            for (size_t j = 0; j < k; j++) {
+                size_t best = j;
+                for (size_t i = j + 1; i < (size_t)n_vocab; i++)
+                    if (cand[i].logit > cand[best].logit ||
+                        (cand[i].logit == cand[best].logit && cand[i].id < cand[best].id))
+                        best = i;
+                bn_cand t = cand[j]; cand[j] = cand[best]; cand[best] = t;
+                props[n_props++] = (bn_proposal){cur[b].score + (double)cand[j].logit, b, cand[j].id};
+            }
+        }
+        if (live == 0) break;
+        qsort(props, n_props, sizeof *props, bn_prop_cmp);
+        size_t n_nxt = bn_min_size(n_props, n_beams);
+        for (size_t j = 0; j < n_nxt; j++) {
+            const bn_proposal *pr = &props[j];
+            const bn_beam *src = &cur[pr->beam];
+            bn_beam *dst = &nxt[j];
+            memcpy(dst->seq, src->seq, src->n * sizeof *src->seq);
+            dst->n = src->n;
+            dst->score = pr->score;
+            dst->ended = src->ended;
+            if (pr->tok < 0) continue; /* an ended beam carried over */
+            if (bitnet_token_is_eog(m, pr->tok)) {
+                dst->ended = 1;
+                continue;
+            }
+            dst->seq[dst->n++] = pr->tok;
+            st = bn_session_goto(s, base, dst->seq, dst->n);
+            if (st == BITNET_OK) st = bn_last_logp(s, n_vocab, dst->logp);
+            if (st != BITNET_OK) goto done;
+        }
+        bn_beam *sw = cur; cur = nxt; nxt = sw;
+        n_cur = n_nxt;
+    }
+
+    /* The best hypothesis (beams are sorted by score after every step, except when no
+     * step ran: then the only beam is the empty one). */
+    {
+        size_t best = 0;
+        for (size_t b = 1; b < n_cur; b++)
+            if (cur[b].score > cur[best].score) best = b;
+        size_t n = cur[best].n;
+        memcpy(tmp, cur[best].seq, n * sizeof *tmp);
+        if (n > 0) {
+            st = bn_session_goto(s, base, tmp, n);
+        } else {
+            size_t have = 0;
+            bn_session_tokens(s, &have);
+            if (have != base) { /* back to the prompt; its last logits come with a re-eval */
+                const bitnet_token *all = bn_session_tokens(s, &have);
+                bitnet_token last = all[base - 1];
+                st = bitnet_session_truncate(s, (uint32_t)(base - 1));
+                if (st == BITNET_OK) st = bitnet_session_eval(s, &last, 1);
+            }
+        }
+        if (st != BITNET_OK) goto done;
+        if (out) memcpy(out, tmp, bn_min_size(n, cap) * sizeof *out);
+        if (n_out) *n_out = n;
+    }
+
+done:
+    for (uint32_t b = 0; b < n_beams; b++) {
+        if (cur) { bn_free(cur[b].seq); bn_free(cur[b].logp); }
+        if (nxt) { bn_free(nxt[b].seq); bn_free(nxt[b].logp); }
+    }
+    bn_free(cur);
+    bn_free(nxt);
+    bn_free(props);
+    bn_free(cand);
+    bn_free(tmp);
+    return st == BITNET_OK ? st : bn_session_fail(s, st);
 }

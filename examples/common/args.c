@@ -3,8 +3,10 @@
 #include "bitnet.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 long long ex_parse_int(const char *opt, const char *s, long long min, long long max) {
     char *end;
@@ -41,4 +43,242 @@ void ex_die_status(const char *prog, const char *what, int status) {
     fprintf(stderr, "%s: %s: %s%s%s\n", prog, what, bitnet_strerror((bitnet_status)status), *msg ? ": " : "",
             msg);
     exit(1);
+}
+
+/* ---- sampling options ------------------------------------------------------------ */
+
+const char ex_sampling_help[] =
+    "  --temp T                temperature; <= 0 is greedy (default 0.8)\n"
+    "  --top-k N               keep the N most likely tokens; <= 0 off (default 40)\n"
+    "  --top-p P               nucleus sampling; >= 1 off (default 0.95)\n"
+    "  --min-p P               drop tokens below P * p(best); <= 0 off (default 0.05)\n"
+    "  --repeat-penalty X      penalise repeated tokens; 1 off (default 1.0)\n"
+    "  --repeat-last-n N       tokens the penalties look at; -1 all, 0 none (default 64)\n"
+    "  --frequency-penalty X   subtract X per occurrence (default 0)\n"
+    "  --presence-penalty X    subtract X once per seen token (default 0)\n";
+
+int ex_parse_sampling(int argc, char **argv, int *i, bitnet_sampler_params *sp) {
+    const char *a = argv[*i];
+    if (!strcmp(a, "--temp")) sp->temperature = (float)ex_parse_float(a, ex_next(argc, argv, i));
+    else if (!strcmp(a, "--top-k")) sp->top_k = (int32_t)ex_parse_int(a, ex_next(argc, argv, i), INT32_MIN, INT32_MAX);
+    else if (!strcmp(a, "--top-p")) sp->top_p = (float)ex_parse_float(a, ex_next(argc, argv, i));
+    else if (!strcmp(a, "--min-p")) sp->min_p = (float)ex_parse_float(a, ex_next(argc, argv, i));
+    else if (!strcmp(a, "--repeat-penalty")) {
+        sp->repeat_penalty = (float)ex_parse_float(a, ex_next(argc, argv, i));
+        if (!(sp->repeat_penalty > 0.0f)) {
+            fprintf(stderr, "error: --repeat-penalty must be > 0\n");
+            exit(2);
+        }
+    } else if (!strcmp(a, "--repeat-last-n")) sp->repeat_last_n = (int32_t)ex_parse_int(a, ex_next(argc, argv, i), -1, INT32_MAX);
+    else if (!strcmp(a, "--frequency-penalty")) sp->frequency_penalty = (float)ex_parse_float(a, ex_next(argc, argv, i));
+    else if (!strcmp(a, "--presence-penalty")) sp->presence_penalty = (float)ex_parse_float(a, ex_next(argc, argv, i));
+    else return 0;
+    return 1;
+}
+
+/* ---- conversation loop ------------------------------------------------------------ */
+
+static volatile sig_atomic_t ex_interrupted;
+
+static void ex_on_sigint(int sig) {
+    (void)sig;
+    ex_interrupted = 1;
+}
+
+typedef struct ex_text {
+    char  *p;
+    size_t n, cap;
+} ex_text;
+
+static void ex_text_add(ex_text *t, const char *s, size_t n) {
+    if (t->n + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->n + n + 1) cap *= 2;
+        char *p = realloc(t->p, cap);
+        if (!p) {
+            fprintf(stderr, "error: out of memory\n");
+            exit(1);
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->n, s, n);
+    t->n += n;
+    t->p[t->n] = 0;
+}
+
+static int ex_stream(void *user, bitnet_token tok, const char *text, size_t len) {
+    (void)tok;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    ex_text_add(user, text, len);
+    return ex_interrupted != 0;
+}
+
+/* The formatted chat as a malloc'd string, or NULL (message printed). */
+static char *ex_format(const bitnet_model *m, const char *tmpl, const bitnet_chat_message *msgs, size_t n,
+                       int add_gen, size_t *len) {
+    size_t need = 0;
+    bitnet_status st = bitnet_chat_apply(m, tmpl, msgs, n, add_gen, NULL, 0, &need);
+    if (st != BITNET_OK && st != BITNET_E_BUFFER_TOO_SMALL) return NULL;
+    char *buf = malloc(need + 1);
+    if (!buf) return NULL;
+    st = bitnet_chat_apply(m, tmpl, msgs, n, add_gen, buf, need + 1, &need);
+    if (st != BITNET_OK) {
+        free(buf);
+        return NULL;
+    }
+    buf[need] = 0;
+    *len = need;
+    return buf;
+}
+
+static bitnet_token *ex_tokenize(const bitnet_model *m, const char *text, size_t len, uint32_t flags, size_t *n) {
+    size_t need = 0;
+    bitnet_status st = bitnet_tokenize(m, text, len, flags, NULL, 0, &need);
+    if (st != BITNET_OK && st != BITNET_E_BUFFER_TOO_SMALL) return NULL;
+    bitnet_token *t = malloc((need ? need : 1) * sizeof *t);
+    if (!t) return NULL;
+    if (bitnet_tokenize(m, text, len, flags, t, need, n) != BITNET_OK) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, const char *tmpl,
+                 const bitnet_sampler_params *sp, int32_t max_tokens, FILE *in, int prompt_marks) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ex_on_sigint; /* no SA_RESTART: Ctrl-C at the prompt ends the input */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+
+    /* Which template: the model's, else "plain". */
+    bitnet_chat_message probe = {"user", "hi"};
+    size_t plen = 0;
+    char *pf = ex_format(m, tmpl, &probe, 1, 1, &plen);
+    if (!pf) {
+        if (tmpl) {
+            fprintf(stderr, "error: chat template '%s': %s\n", tmpl, bitnet_last_error());
+            return 1;
+        }
+        fprintf(stderr, "note: the model has no usable chat template (%s); using \"plain\"\n", bitnet_last_error());
+        tmpl = "plain";
+        pf = ex_format(m, tmpl, &probe, 1, 1, &plen);
+        if (!pf) {
+            fprintf(stderr, "error: chat template 'plain': %s\n", bitnet_last_error());
+            return 1;
+        }
+    }
+    free(pf);
+    const char *bos_text = bitnet_token_bos(m) >= 0 ? bitnet_token_text(m, bitnet_token_bos(m)) : NULL;
+
+    size_t n_msgs = 0, cap_msgs = 16, n_keep = 0;
+    bitnet_chat_message *msgs = malloc(cap_msgs * sizeof *msgs);
+    if (!msgs) return 1;
+    if (system && *system) {
+        msgs[n_msgs].role = "system";
+        msgs[n_msgs].content = strdup(system);
+        n_msgs++;
+        n_keep = 1;
+    }
+    bitnet_generate_params gp;
+    bitnet_generate_default_params(&gp, sizeof gp);
+    gp.max_tokens = max_tokens;
+    gp.callback = ex_stream;
+
+    int rc = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+    for (;;) {
+        if (prompt_marks) {
+            fprintf(stderr, "\n> ");
+            fflush(stderr);
+        }
+        ex_interrupted = 0;
+        ssize_t got = getline(&line, &line_cap, in);
+        if (got < 0) break; /* end of input, or Ctrl-C at the prompt */
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) break;
+        if (!strcmp(line, "/reset")) {
+            for (size_t k = n_keep; k < n_msgs; k++) free((char *)msgs[k].content);
+            n_msgs = n_keep;
+            bitnet_session_reset(s);
+            fprintf(stderr, "[conversation cleared]\n");
+            continue;
+        }
+        if (got == 0) continue;
+        if (n_msgs + 2 > cap_msgs) {
+            cap_msgs *= 2;
+            bitnet_chat_message *nm = realloc(msgs, cap_msgs * sizeof *msgs);
+            if (!nm) { rc = 1; break; }
+            msgs = nm;
+        }
+        msgs[n_msgs].role = "user";
+        msgs[n_msgs].content = strdup(line);
+        n_msgs++;
+
+        size_t new_len = 0, prev_len = 0;
+        char *fnew = ex_format(m, tmpl, msgs, n_msgs, 1, &new_len);
+        char *fprev = n_msgs > 1 ? ex_format(m, tmpl, msgs, n_msgs - 1, 0, &prev_len) : NULL;
+        if (!fnew) {
+            fprintf(stderr, "error: formatting the chat: %s\n", bitnet_last_error());
+            free(fprev);
+            rc = 1;
+            break;
+        }
+        /* Evaluate only what the session does not hold yet (llama-cli's way): the
+         * difference between the chat with and without the new message. */
+        const char *text = fnew;
+        size_t len = new_len;
+        uint32_t flags = BITNET_TOKENIZE_PARSE_SPECIAL;
+        if (bitnet_session_n_past(s) > 0 && fprev && prev_len <= new_len && !memcmp(fnew, fprev, prev_len)) {
+            text = fnew + prev_len;
+            len = new_len - prev_len;
+        } else {
+            bitnet_session_reset(s);
+            if (!bos_text || strncmp(fnew, bos_text, strlen(bos_text)) != 0) flags |= BITNET_TOKENIZE_ADD_BOS;
+        }
+        size_t n_tok = 0;
+        bitnet_token *toks = ex_tokenize(m, text, len, flags | BITNET_TOKENIZE_NO_ADD_EOS, &n_tok);
+        free(fnew);
+        free(fprev);
+        if (!toks) {
+            fprintf(stderr, "error: tokenizing: %s\n", bitnet_last_error());
+            rc = 1;
+            break;
+        }
+        ex_text reply = {0};
+        ex_text_add(&reply, "", 0);
+        bitnet_stop_reason why = BITNET_STOP_NONE;
+        gp.user = &reply;
+        bitnet_status st = bitnet_session_generate(s, toks, n_tok, sp, &gp, NULL, 0, NULL, &why);
+        free(toks);
+        if (st == BITNET_E_CONTEXT_FULL) {
+            fprintf(stderr, "\n[the context is full: conversation cleared, please repeat]\n");
+            for (size_t k = n_keep; k < n_msgs; k++) free((char *)msgs[k].content);
+            n_msgs = n_keep;
+            bitnet_session_reset(s);
+            free(reply.p);
+            continue;
+        }
+        if (st != BITNET_OK) {
+            fprintf(stderr, "\nerror: generation failed: %s: %s\n", bitnet_strerror(st), bitnet_last_error());
+            free(reply.p);
+            rc = 1;
+            break;
+        }
+        fputc('\n', stdout);
+        fflush(stdout);
+        if (why == BITNET_STOP_CALLBACK) fprintf(stderr, "[stopped]\n");
+        if (why == BITNET_STOP_CONTEXT) fprintf(stderr, "[the context is full: /reset to start over]\n");
+        msgs[n_msgs].role = "assistant";
+        msgs[n_msgs].content = reply.p;
+        n_msgs++;
+    }
+    for (size_t k = 0; k < n_msgs; k++) free((char *)msgs[k].content);
+    free(msgs);
+    free(line);
+    return rc;
 }

@@ -5,6 +5,9 @@
 #define BN_EXAMPLES_ARGS_H
 
 #include <stdint.h>
+#include <stdio.h>
+
+#include "bitnet.h"
 
 /* Parse a whole decimal integer / float; exit(2) with a message naming the option on
  * bad input. */
@@ -14,5 +17,21 @@ double ex_parse_float(const char *opt, const char *s);
 const char *ex_next(int argc, char **argv, int *i);
 /* Print "prog: what: <bitnet_last_error()>" to stderr. */
 void ex_die_status(const char *prog, const char *what, int status);
+
+/* If argv[*i] is a sampling option (--temp --top-k --top-p --min-p --repeat-penalty
+ * --repeat-last-n --frequency-penalty --presence-penalty), parse its value into sp,
+ * advance *i and return 1; else return 0.  Bad values exit(2). */
+int ex_parse_sampling(int argc, char **argv, int *i, bitnet_sampler_params *sp);
+/* Help text for those options. */
+extern const char ex_sampling_help[];
+
+/* Conversation loop shared by bitnet-chat and bitnet-cli -cnv: reads user lines from
+ * `in`, keeps the history in the session (each turn evaluates only the new part of the
+ * formatted chat), streams answers to stdout.  Lines "/reset" and "/quit" are commands.
+ * SIGINT stops the current answer (installs its own handler).  tmpl: NULL = the
+ * model's template (falls back to "plain" if the model has none).  max_tokens < 0:
+ * until end-of-generation or a full context.  Returns the process exit code. */
+int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, const char *tmpl,
+                 const bitnet_sampler_params *sp, int32_t max_tokens, FILE *in, int prompt_marks);
 
 #endif

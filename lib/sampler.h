@@ -1,0 +1,40 @@
+/*
+ * sampler.h -- the token sampler (lib/sampler.c), independent of sessions so it can be
+ * tested on plain logit arrays.  The RNG functions are declared in session.h.
+ */
+#ifndef BN_SAMPLER_H
+#define BN_SAMPLER_H
+
+#include "internal.h"
+
+/* One candidate token: its (penalised, filtered) logit and, after a softmax, its
+ * probability among the surviving candidates. */
+typedef struct bn_cand {
+    float   logit;
+    float   p;
+    int32_t id;
+} bn_cand;
+
+/* Copy the caller's params (possibly from an older, shorter header) over the defaults.
+ * NULL gives the defaults.  BITNET_E_INVALID_ARG if struct_size is too small to hold
+ * even the first field, or a value is NaN. */
+bitnet_status bn_sampler_params_get(const bitnet_sampler_params *in, bitnet_sampler_params *out);
+
+/* Run the filter chain of llama.cpp's default sampler on logits[0..n_vocab):
+ *   penalties (over the last repeat_last_n tokens of hist) -> top_k -> top_p -> min_p
+ *   -> temperature -> softmax.
+ * cand must hold n_vocab entries.  On return cand[0..*n_cand) are the survivors in
+ * decreasing probability (ties: lower id first) with p summing to 1.  With temperature
+ * <= 0 the single survivor is the argmax of the penalised logits (ties: lowest id). */
+bitnet_status bn_sampler_candidates(const float *logits, int32_t n_vocab, const bitnet_token *hist,
+                                    size_t n_hist, const bitnet_sampler_params *sp, bn_cand *cand,
+                                    size_t *n_cand);
+
+/* Draw from candidates (probabilities summing to ~1) with one uniform number. */
+bitnet_token bn_sampler_draw(const bn_cand *cand, size_t n_cand, uint64_t rng[4]);
+
+/* bn_sampler_candidates + bn_sampler_draw; allocates its own scratch. */
+bitnet_status bn_sample(const float *logits, int32_t n_vocab, const bitnet_token *hist, size_t n_hist,
+                        const bitnet_sampler_params *sp, uint64_t rng[4], bitnet_token *out);
+
+#endif /* BN_SAMPLER_H */
