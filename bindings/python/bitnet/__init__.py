@@ -167,7 +167,8 @@ class GGUF:
         self._meta = None
 
     def close(self):
-        if self._owned and self._g is not None:
+        # (getattr: __del__ also runs when __init__ failed before setting anything)
+        if getattr(self, "_owned", False) and getattr(self, "_g", None) is not None:
             lib.bitnet_gguf_close(self._g)
         self._g = None
 

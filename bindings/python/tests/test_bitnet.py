@@ -229,3 +229,34 @@ def test_chat(model):
         assert e.status == bitnet.Status.E_UNSUPPORTED
         return
     assert isinstance(out, str)
+
+
+def test_pip_install_and_import(tmp_path):
+    """The documented install: pip with --no-build-isolation (Debian's setuptools), then
+    import from the installed copy."""
+    pytest.importorskip("pip")
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
+                        "--no-index", "--target", str(target), os.path.join(HERE, "..")],
+                       capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (target / "bitnet" / "_cdef.h").exists()
+    env = dict(os.environ, PYTHONPATH=str(target))
+    r = subprocess.run([sys.executable, "-c", "import bitnet, sys; sys.stdout.write(bitnet.__file__ + ' ' + "
+                        "bitnet.version())"], env=env, capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    path, ver = r.stdout.split()
+    assert path.startswith(str(target)) and ver == "0.1.0"
+
+
+def test_python_examples(model_path):
+    ex = os.path.join(ROOT, "examples", "python")
+    env = dict(os.environ, PYTHONPATH=os.path.join(HERE, ".."))
+    r = subprocess.run([sys.executable, os.path.join(ex, "generate.py"), "-m", model_path, "-p", "Hi", "-n", "8",
+                        "--temp", "0"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Hi")
+    r = subprocess.run([sys.executable, os.path.join(ex, "chat.py"), "-m", model_path, "-n", "4", "--temp", "0"],
+                       env=env, input="hello\n/reset\nagain\n/quit\n", capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "(conversation reset)" in r.stdout
