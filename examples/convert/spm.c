@@ -40,7 +40,7 @@ static int cv_pb_varint(cv_pb *b, uint64_t *v) {
 
 /* Read one field header and, for length-delimited fields, the payload bounds. */
 static int cv_pb_field(cv_pb *b, uint32_t *num, int *wt, uint64_t *val, const uint8_t **data, size_t *len) {
-    uint64_t key;
+    uint64_t key = 0; /* (set by cv_pb_varint on success; gcc cannot see that) */
     if (cv_pb_varint(b, &key) != 0) return -1;
     *num = (uint32_t)(key >> 3);
     *wt = (int)(key & 7);
@@ -58,7 +58,7 @@ static int cv_pb_field(cv_pb *b, uint32_t *num, int *wt, uint64_t *val, const ui
         return 0;
     }
     case 2: {
-        uint64_t l;
+        uint64_t l = 0;
         if (cv_pb_varint(b, &l) != 0) return -1;
         if (l > (uint64_t)(b->end - b->p))
             return cv_fail("%s: field %u claims %llu bytes but only %zu remain", b->what, *num, (unsigned long long)l,
