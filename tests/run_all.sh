@@ -3,7 +3,7 @@
 #   1. release build with gcc (-Werror) and the whole ctest suite
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. warning-free builds with every clang found (clang-14, clang-19)
-#   4. the kernel tests cross-compiled for AArch64 and run under qemu (NEON)
+#   4. the ABI against the committed baseline (abidiff), the kernel tests cross-compiled for AArch64 and run under qemu (NEON)
 #   5. a short libFuzzer run of the GGUF reader (clang), failing on any crash
 # Build trees go to $BITNET_TEST_DIR (default: ./build-test).  FUZZ_SECONDS (default 60)
 # sets the fuzzing time; 0 skips it.
@@ -33,6 +33,9 @@ for cc in clang-14 clang-19; do
           -DBITNET_BUILD_TESTS=ON > "$out/$cc.cmake.log"
     cmake --build "$out/$cc" -j"$jobs"
 done
+
+step "ABI compared with tests/abi/libbitnet.so.0.abi"
+"$src/tests/abi/check_abi.sh" "$out/abi"
 
 step "AArch64 (NEON) kernels under qemu"
 "$src/tests/neon/run_neon.sh" "$out/neon"
