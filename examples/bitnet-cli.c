@@ -157,23 +157,25 @@ int main(int argc, char **argv) {
         return rc;
     }
 
+    int rc = 1;
+    bitnet_token *toks = NULL;
     /* ---- prompt ---- */
     uint32_t flags = BITNET_TOKENIZE_PARSE_SPECIAL | (no_bos ? 0u : BITNET_TOKENIZE_ADD_BOS);
     size_t n_prompt = 0;
     st = bitnet_tokenize(model, prompt, strlen(prompt), flags, NULL, 0, &n_prompt);
     if (st != BITNET_OK && st != BITNET_E_BUFFER_TOO_SMALL) ex_die_status("bitnet-cli", "tokenizing the prompt", st);
-    bitnet_token *toks = malloc((n_prompt ? n_prompt : 1) * sizeof *toks);
-    if (!toks) return 1;
+    toks = malloc((n_prompt ? n_prompt : 1) * sizeof *toks);
+    if (!toks) goto done;
     st = bitnet_tokenize(model, prompt, strlen(prompt), flags, toks, n_prompt, &n_prompt);
     if (st != BITNET_OK) ex_die_status("bitnet-cli", "tokenizing the prompt", st);
     if (n_prompt == 0) {
         fprintf(stderr, "bitnet-cli: the prompt is empty (and the model adds no BOS): nothing to evaluate\n");
-        return 1;
+        goto done;
     }
     if (n_prompt > bitnet_session_n_ctx(s)) {
         fprintf(stderr, "bitnet-cli: the prompt has %zu tokens but the context holds %u (use -c)\n", n_prompt,
                 bitnet_session_n_ctx(s));
-        return 1;
+        goto done;
     }
     fprintf(stderr, "bitnet-cli: prompt: %zu tokens\n", n_prompt);
 
@@ -186,7 +188,7 @@ int main(int argc, char **argv) {
         FILE *f = fopen(logits_out, "wb");
         if (!f) {
             fprintf(stderr, "bitnet-cli: cannot open '%s' for writing\n", logits_out);
-            return 1;
+            goto done;
         }
         size_t n_vocab = (size_t)bitnet_model_get_info(model, BITNET_INFO_N_VOCAB);
         for (size_t i = 0; i < n_prompt; i++) {
@@ -196,12 +198,12 @@ int main(int argc, char **argv) {
             if (fwrite(l, sizeof *l, n_vocab, f) != n_vocab) {
                 fprintf(stderr, "bitnet-cli: writing '%s' failed\n", logits_out);
                 fclose(f);
-                return 1;
+                goto done;
             }
         }
         if (fclose(f) != 0) {
             fprintf(stderr, "bitnet-cli: writing '%s' failed\n", logits_out);
-            return 1;
+            goto done;
         }
         fprintf(stderr, "bitnet-cli: wrote %zu x %zu logits to %s\n", n_prompt, n_vocab, logits_out);
     }
@@ -213,13 +215,13 @@ int main(int argc, char **argv) {
     if (n_predict != 0 && beams > 0) {
         size_t cap = n_predict > 0 ? (size_t)n_predict : bitnet_session_n_ctx(s);
         bitnet_token *out = malloc((cap ? cap : 1) * sizeof *out);
-        if (!out) return 1;
+        if (!out) goto done;
         st = bitnet_session_beam_search(s, NULL, 0, (uint32_t)beams, (int32_t)n_predict, out, cap, &n_gen);
         if (st != BITNET_OK) ex_die_status("bitnet-cli", "beam search", st);
         size_t nb = 0;
         st = bitnet_detokenize(model, out, n_gen < cap ? n_gen : cap, 0, NULL, 0, &nb);
         char *text = malloc(nb + 1);
-        if (!text) return 1;
+        if (!text) goto done;
         if (st == BITNET_OK || st == BITNET_E_BUFFER_TOO_SMALL)
             st = bitnet_detokenize(model, out, n_gen < cap ? n_gen : cap, 0, text, nb, &nb);
         if (st != BITNET_OK) ex_die_status("bitnet-cli", "detokenizing", st);
@@ -245,9 +247,11 @@ int main(int argc, char **argv) {
             t_prompt > 0 ? 1e3 * (double)n_prompt / t_prompt : 0.0, n_gen, t_gen,
             t_gen > 0 && n_gen ? 1e3 * (double)n_gen / t_gen : 0.0, why ? ", stopped by " : "",
             why ? reasons[why] : "");
+    rc = 0;
+done: /* every exit after the session exists frees it all (LeakSanitizer runs the smoke tests) */
     free(toks);
     free(file_text);
     bitnet_session_free(s);
     bitnet_model_free(model);
-    return 0;
+    return rc;
 }
