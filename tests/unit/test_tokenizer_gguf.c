@@ -19,7 +19,7 @@
 /* What to break in the file. */
 enum { OK_FILE, NO_MODEL, BAD_MODEL, SHORT_TYPES, BAD_MERGE, EOS_RANGE, SCORES_TYPE, BAD_PRE };
 
-static const char *const k_toks[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "ab"};
+static const char *const k_toks[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", ("\xe2\x96\x81" "a"), "ab"};
 static const int32_t k_types[] = {2, 3, 3, 1, 1, 1, 1, 1};
 static const float k_scores[] = {0, 0, 0, -1, -2, -3, -0.5f, -4};
 
