@@ -40,6 +40,18 @@
 #define BN_TQ_BLOCK   256 /* elements per scale block of TQ1_0/TQ2_0 files  */
 #define BN_MAX_HEAD_DIM 512 /* the loader refuses larger heads                 */
 
+/* Alternative layouts a kernel variant may repack into at load (tmat_repack):
+ *
+ * BN_TMAT_G4X256 (AVX-512): rows in groups of 4; cols_pad a multiple of 256; a chunk
+ * of 256 weights of one row is 64 bytes where byte i holds weights i, 64+i, 128+i,
+ * 192+i at bits 7:6, 5:4, 3:2, 1:0; the four rows' chunks c of group G are stored back
+ * to back at codes + G*4*row_bytes + c*256 + (row%4)*64.  A decode pass then reads the
+ * weights strictly sequentially (this CPU family's prefetchers lose half the bandwidth
+ * on four interleaved row streams) and every 64-byte load feeds four VPDPBUSD against
+ * contiguous activations.  Needs rows % 4 == 0 and cols_pad % 256 == 0. */
+#define BN_TMAT_ROWS   0
+#define BN_TMAT_G4X256 1
+
 typedef struct bn_tmat {
     int64_t  rows, cols;  /* ne1, ne0                                        */
     int64_t  cols_pad;    /* round_up(cols, 128)                             */
@@ -47,6 +59,8 @@ typedef struct bn_tmat {
     uint8_t *codes;       /* rows * row_bytes bytes (64-byte aligned)        */
     float    scale;       /* per-tensor weight scale (bscale == NULL)        */
     float   *bscale;      /* NULL, or rows * (cols / 256) per-block scales    */
+    int      layout;      /* BN_TMAT_ROWS (the form described above) or another
+                             BN_TMAT_* set by the kernel variant's tmat_repack  */
 } bn_tmat;
 
 /* A quantized activation row (formats.md 3.6): q[cols_pad] int8 (zero-padded), its
@@ -58,13 +72,32 @@ typedef struct bn_qrow {
 } bn_qrow;
 
 /* Dense (non-ternary) matrices: embeddings and the output layer, kept in the file's
- * type (F32, F16, BF16, Q8_0, Q4_K, Q6_K, TQ1_0, TQ2_0). */
+ * type (F32, F16, BF16, Q8_0, Q4_K, Q6_K, TQ1_0, TQ2_0), row-major in the mapping, or
+ * repacked by a kernel variant's dmat_repack:
+ *
+ * BN_DMAT_G4X32 (F16 only): rows [0, rows & ~3) in groups of 4, each row cut in chunks
+ * of 32 elements (64 bytes); the four rows' chunks c of group G are stored back to
+ * back at data + G*4*row_bytes + c*256 + (row%4)*64; the last rows % 4 rows follow
+ * row-major.  Needs cols % 32 == 0.  Read rows through bn_dmat_row_f32. */
+#define BN_DMAT_ROWS  0
+#define BN_DMAT_G4X32 1
+
 typedef struct bn_dmat {
-    const uint8_t *data;      /* the file mapping                       */
+    const uint8_t *data;      /* the file mapping, or `owned`           */
     uint32_t       type;      /* bitnet_type                            */
     int64_t        rows, cols;
     uint64_t       row_bytes;
+    int            layout;    /* BN_DMAT_*                              */
+    void          *owned;     /* repacked copy (bn_aligned_free), or NULL */
 } bn_dmat;
+
+/* Row r of a dense matrix as floats, whatever its layout (embedding lookups). */
+void bn_dmat_row_f32(const bn_dmat *w, int64_t r, float *out);
+
+/* The repackers (kernels/layout.c), plugged into a variant's table.  Matrices whose
+ * shape does not fit the layout are left as they are. */
+bitnet_status bn_tmat_repack_g4x256(bn_tmat *w);
+bitnet_status bn_dmat_repack_g4x32(bn_dmat *w);
 
 /* Bytes of the converted activation row that dense_prep writes for a matrix of
  * `type` and `cols` columns (an upper bound good for every type). */
@@ -107,6 +140,13 @@ typedef struct bn_kernels {
     void (*dense_prep)(const bn_dmat *w, const float *x, void *out);
     void (*dense_matmul)(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                          int64_t n_tok, float *y, int64_t ldy, float *scratch);
+
+    /* Optional (NULL: keep the portable layouts).  Rearrange a freshly loaded matrix
+     * into the layout this variant reads fastest, replacing its buffer (the old one
+     * is freed / left to the caller's mapping); may leave it unchanged.  Called once
+     * per matrix at load; a failure is BITNET_E_NOMEM with a message. */
+    bitnet_status (*tmat_repack)(bn_tmat *w);
+    bitnet_status (*dmat_repack)(bn_dmat *w);
 } bn_kernels;
 
 /* The scalar reference table. */

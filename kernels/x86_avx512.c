@@ -116,10 +116,94 @@ BN_AI void bn_avx512_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qr
     }
 }
 
+/* ---- ternary matmul on the G4X256 layout (kernels.h) ----------------------------------
+ * One 64-byte load holds 256 weights of a row: shifts by 6/4/2/0 and a mask give the
+ * codes of weights [0,64), [64,128), [128,192), [192,256) of the chunk, which meet the
+ * contiguous activations q[256c ..] directly.  A group's four rows are adjacent in
+ * memory, so decode streams the matrix front to back (with a software prefetch a few
+ * KiB ahead).  Rows [j, j+RB) must lie in one group (RB = 4 from a group start, or 1). */
+BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const int64_t nc = w->cols_pad / 256;
+    const uint8_t *base = w->codes + (j / 4) * 4 * w->row_bytes + (j % 4) * 64;
+    __m512i acc[4][4], acc2[4];
+    for (int r = 0; r < RB; r++) {
+        acc2[r] = _mm512_setzero_si512();
+        for (int t = 0; t < TB; t++) acc[r][t] = _mm512_setzero_si512();
+    }
+    for (int64_t c = 0; c < nc; c++) {
+        const uint8_t *p = base + c * 256;
+        if (TB == 1 && RB == 4) {
+            _mm_prefetch((const char *)p + 4096, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + 4096 + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + 4096 + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + 4096 + 192, _MM_HINT_T0);
+        }
+        for (int r = 0; r < RB; r++) {
+            const __m512i raw = _mm512_load_si512((const void *)(p + 64 * r));
+            const __m512i c0 = _mm512_and_si512(_mm512_srli_epi16(raw, 6), m3);
+            const __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m3);
+            const __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(raw, 2), m3);
+            const __m512i c3 = _mm512_and_si512(raw, m3);
+            for (int t = 0; t < TB; t++) {
+                const int8_t *q = x[t].q + 256 * c;
+                if (TB == 1) { /* two chains per row keep VPDPBUSD latency hidden */
+                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], c0, _mm512_loadu_si512(q));
+                    acc2[r] = _mm512_dpbusd_epi32(acc2[r], c1, _mm512_loadu_si512(q + 64));
+                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], c2, _mm512_loadu_si512(q + 128));
+                    acc2[r] = _mm512_dpbusd_epi32(acc2[r], c3, _mm512_loadu_si512(q + 192));
+                } else {
+                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c0, _mm512_loadu_si512(q));
+                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c1, _mm512_loadu_si512(q + 64));
+                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c2, _mm512_loadu_si512(q + 128));
+                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c3, _mm512_loadu_si512(q + 192));
+                }
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++)
+            D[r * TB + t] = _mm512_reduce_add_epi32(TB == 1 ? _mm512_add_epi32(acc[r][0], acc2[r]) : acc[r][t]);
+}
+
+/* Rows [j, j+RB) of one group against all tokens, 4 tokens at a time. */
+BN_AI void bn_g4_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, int64_t n_tok, float *y,
+                      int64_t ldy) {
+    int32_t D[16];
+    int64_t t = 0;
+    if (n_tok == 1) {
+        bn_g4_tile(w, j, RB, x, 1, D);
+        bn_avx512_store(w, j, RB, x, 1, D, y, ldy);
+        return;
+    }
+    for (; t + 4 <= n_tok; t += 4) {
+        bn_g4_tile(w, j, RB, x + t, 4, D);
+        bn_avx512_store(w, j, RB, x + t, 4, D, y + t * ldy, ldy);
+    }
+    switch (n_tok - t) {
+    case 3: bn_g4_tile(w, j, RB, x + t, 3, D); bn_avx512_store(w, j, RB, x + t, 3, D, y + t * ldy, ldy); break;
+    case 2: bn_g4_tile(w, j, RB, x + t, 2, D); bn_avx512_store(w, j, RB, x + t, 2, D, y + t * ldy, ldy); break;
+    case 1: bn_g4_tile(w, j, RB, x + t, 1, D); bn_avx512_store(w, j, RB, x + t, 1, D, y + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
+static void bn_avx512_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
+                                 float *y, int64_t ldy) {
+    int64_t j = r0;
+    for (; j < r1 && j % 4 != 0; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy); /* a split inside a group */
+    for (; j + 4 <= r1; j += 4) bn_g4_rows(w, j, 4, x, n_tok, y, ldy);
+    for (; j < r1; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy);
+}
+
 static void bn_avx512_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
                                      float *y, int64_t ldy) {
     if (w->bscale) { /* per-block scales: rare (files whose TQ block scales differ) */
         bn_kernels_scalar.ternary_matmul(w, r0, r1, x, n_tok, y, ldy);
+        return;
+    }
+    if (w->layout == BN_TMAT_G4X256) {
+        bn_avx512_ternary_g4(w, r0, r1, x, n_tok, y, ldy);
         return;
     }
     int64_t j = r0;
@@ -161,8 +245,65 @@ static void bn_avx512_f16_rows4(const uint8_t *w0, uint64_t rb, const float *x, 
     }
 }
 
+/* F16 rows [j, j+RB) of one G4X32 group (RB = 4 from a group start, or 1): each row
+ * sums elements 32c..32c+15 in one accumulator and 32c+16..32c+31 in another, whatever
+ * RB is, so a row's result never depends on how rows were split among threads. */
+BN_AI void bn_avx512_f16_g4(const bn_dmat *w, int64_t j, const int RB, const float *x, float *y) {
+    const uint8_t *base = w->data + (uint64_t)(j / 4) * 4 * w->row_bytes + (uint64_t)(j % 4) * 64;
+    const int64_t nc = w->cols / 32;
+    __m512 a[4][2];
+    for (int r = 0; r < RB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < nc; c++) {
+        const uint8_t *p = base + c * 256;
+        if (RB == 4) _mm_prefetch((const char *)p + 2048, _MM_HINT_T0);
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * c), x1 = _mm512_loadu_ps(x + 32 * c + 16);
+        for (int r = 0; r < RB; r++) {
+            const __m256i *wr = (const __m256i *)(const void *)(p + 64 * r);
+            a[r][0] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_load_si256(wr)), x0, a[r][0]);
+            a[r][1] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_load_si256(wr + 1)), x1, a[r][1]);
+        }
+    }
+    for (int r = 0; r < RB; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a[r][0], a[r][1]));
+}
+
+static void bn_avx512_f16_to_f32(const uint16_t *xh, int64_t n, float *out) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xh + i))));
+    for (; i < n; i++) out[i] = bn_f16_to_f32(xh[i]);
+}
+
+static void bn_avx512_dense_g4(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
+                               int64_t n_tok, float *y, int64_t ldy, float *scratch) {
+    const int64_t rows4 = w->rows & ~(int64_t)3;
+    for (int64_t t = 0; t < n_tok; t++) { /* token by token: batching never changes a result */
+        bn_avx512_f16_to_f32((const uint16_t *)(const void *)((const uint8_t *)xs + (size_t)t * xs_stride), w->cols,
+                             scratch);
+        float *yt = y + t * ldy;
+        int64_t j = r0;
+        for (; j < r1 && j < rows4 && j % 4 != 0; j++) bn_avx512_f16_g4(w, j, 1, scratch, yt + j);
+        for (; j + 4 <= r1 && j + 4 <= rows4; j += 4) bn_avx512_f16_g4(w, j, 4, scratch, yt + j);
+        for (; j < r1 && j < rows4; j++) bn_avx512_f16_g4(w, j, 1, scratch, yt + j);
+        for (; j < r1; j++) { /* the last rows % 4 rows, row-major, same summation order */
+            const uint8_t *wr = w->data + (uint64_t)j * w->row_bytes;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            for (int64_t i = 0; i < w->cols; i += 32) {
+                a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 2 * i))),
+                                     _mm512_loadu_ps(scratch + i), a0);
+                a1 = _mm512_fmadd_ps(
+                    _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 2 * i + 32))),
+                    _mm512_loadu_ps(scratch + i + 16), a1);
+            }
+            yt[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        }
+    }
+}
+
 static void bn_avx512_dense_matmul(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                                    int64_t n_tok, float *y, int64_t ldy, float *scratch) {
+    if (w->layout == BN_DMAT_G4X32) {
+        bn_avx512_dense_g4(w, r0, r1, xs, xs_stride, n_tok, y, ldy, scratch);
+        return;
+    }
     if (w->type != BITNET_TYPE_F16 || n_tok != 1 || r1 - r0 < 4) {
         bn_x86_dense_matmul(w, r0, r1, xs, xs_stride, n_tok, y, ldy, scratch);
         return;
@@ -203,6 +344,8 @@ const bn_kernels bn_kernels_avx512 = {
     .attention = bn_avx512_attention,
     .dense_prep = bn_avx512_dense_prep,
     .dense_matmul = bn_avx512_dense_matmul,
+    .tmat_repack = bn_tmat_repack_g4x256,
+    .dmat_repack = bn_dmat_repack_g4x32,
 };
 
 #endif /* __x86_64__ */

@@ -115,8 +115,7 @@ void bn_fwd_free(bn_fwd *f) {
 }
 
 void bn_embed_row(const bitnet_model *m, int32_t id, float *out) {
-    const bn_dmat *e = &m->tok_embd;
-    bn_type_traits_get(e->type)->to_float(e->data + (uint64_t)id * e->row_bytes, out, e->cols);
+    bn_dmat_row_f32(&m->tok_embd, id, out);
 }
 
 /* ---- parallel jobs ------------------------------------------------------------------- */

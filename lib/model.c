@@ -304,6 +304,7 @@ static bitnet_status bn_tmat_load(bitnet_model *m, const char *name, int64_t ne0
                       "ternary-valued F32/F16/BF16)", name, tn ? tn : "?");
     }
     }
+    if (m->k->tmat_repack && (st = m->k->tmat_repack(w)) != BITNET_OK) return st;
     m->size_bytes += nbytes + 4;
     bn_release(m, t);
     return BITNET_OK;
@@ -331,6 +332,13 @@ static bitnet_status bn_dmat_load(bitnet_model *m, const bn_gguf_tensor *t, cons
     d->row_bytes = bn_row_size(t->type, t->ne[0]);
     if (d->row_bytes == 0 || d->row_bytes * (uint64_t)d->rows > t->size)
         return bn_err(BITNET_E_FORMAT, "tensor '%s': inconsistent size", name);
+    /* the kernel variant may want its own copy in another layout; the file's pages
+     * are then released so memory still holds one copy */
+    if (m->k->dmat_repack) {
+        bitnet_status st = m->k->dmat_repack(d);
+        if (st != BITNET_OK) return st;
+        if (d->owned) bn_release(m, t);
+    }
     m->size_bytes += t->size;
     return BITNET_OK;
 }
@@ -518,6 +526,8 @@ void bitnet_model_free(bitnet_model *m) {
         }
         bn_free(m->layers);
     }
+    if (m->output.owned != m->tok_embd.owned) bn_aligned_free(m->output.owned); /* (tied: the same copy) */
+    bn_aligned_free(m->tok_embd.owned);
     bn_free(m->output_norm);
     bn_free(m->rope_freqs);
     bn_vocab_free(m->vocab);

@@ -194,12 +194,29 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
         }
         for (int64_t r = rows; r < ldy; r++) assert_true(y0[t * ldy + r] == -7.f);
     }
-    for (int k = 0; k < nv; k++) {
-        /* whole range, then a sub-range (work split by rows) that must leave others alone */
-        for (int pass = 0; pass < 2; pass++) {
-            int64_t r0 = pass ? rows / 3 : 0, r1 = pass ? rows - rows / 4 : rows;
+    for (int k = 0; k < nv; k++)
+      for (int lay = 0; lay < 2; lay++) {
+        /* lay 1: the variant's own repacked layout (tmat_repack), when it has one and the
+         * shape fits it; the results must still equal scalar's bit for bit */
+        bn_tmat wk = c.w;
+        if (lay) {
+            if (!v[k]->tmat_repack) continue;
+            size_t nb = (size_t)round_up(rows * c.w.row_bytes, 64);
+            wk.codes = aligned_alloc(64, nb);
+            memcpy(wk.codes, c.w.codes, (size_t)(rows * c.w.row_bytes));
+            assert_int_equal(v[k]->tmat_repack(&wk), BITNET_OK);
+            if (wk.layout == BN_TMAT_ROWS) {
+                free(wk.codes);
+                continue;
+            }
+        }
+        /* whole range, then sub-ranges (work split by rows, also inside a group of rows)
+         * that must leave the other rows alone */
+        for (int pass = 0; pass < 3; pass++) {
+            int64_t r0 = pass == 1 ? rows / 3 : pass == 2 ? rows > 2 : 0;
+            int64_t r1 = pass == 1 ? rows - rows / 4 : pass == 2 ? rows - (rows > 2) : rows;
             for (int64_t i = 0; i < n_tok * ldy; i++) y1[i] = -7.f;
-            v[k]->ternary_matmul(&c.w, r0, r1, x, n_tok, y1, ldy);
+            v[k]->ternary_matmul(&wk, r0, r1, x, n_tok, y1, ldy);
             for (int64_t t = 0; t < n_tok; t++) {
                 for (int64_t r = 0; r < ldy; r++) {
                     float got = y1[t * ldy + r], want = (r >= r0 && r < r1) ? y0[t * ldy + r] : -7.f;
@@ -211,6 +228,7 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
                 }
             }
         }
+        if (lay) free(wk.codes);
     }
     for (int64_t t = 0; t < n_tok; t++) free(x[t].q);
     free(x);
@@ -233,6 +251,9 @@ static void test_ternary_matmul(void **state) {
     check_ternary(64, 2560, 1, 0, v, nv);
     check_ternary(33, 2560, 13, 0, v, nv);
     check_ternary(16, 6912, 2, 0, v, nv);
+    check_ternary(36, 2560, 13, 0, v, nv); /* repackable shapes (rows % 4, cols % 256) */
+    check_ternary(8, 1000, 5, 0, v, nv);
+    check_ternary(12, 6912, 1, 0, v, nv);
     /* per-block scales (TQ files whose block scales differ) */
     check_ternary(7, 512, 1, 1, v, nv);
     check_ternary(5, 768, 6, 1, v, nv);
@@ -259,7 +280,7 @@ static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok
         }
     }
     tr->to_float(data, wf, rows * cols); /* the weights as the kernels see them */
-    bn_dmat w = {data, type, rows, cols, rb};
+    bn_dmat w = {data, type, rows, cols, rb, BN_DMAT_ROWS, NULL};
     const size_t stride = BN_DENSE_PREP_BYTES(cols);
     uint8_t *xs0 = calloc((size_t)n_tok, stride), *xs1 = calloc((size_t)n_tok, stride);
     float *x = malloc((size_t)(n_tok * cols) * sizeof(float));
@@ -269,7 +290,22 @@ static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok
     float *y0 = malloc((size_t)(n_tok * rows) * sizeof(float)), *y1 = malloc((size_t)(n_tok * rows) * sizeof(float));
     s->dense_matmul(&w, 0, rows, xs0, stride, n_tok, y0, rows, scratch);
     /* tolerance from sum |w_i x_i| with the unquantized activations */
-    for (int k = 0; k < nv; k++) {
+    for (int k = 0; k < nv; k++)
+      for (int lay = 0; lay < 2; lay++) {
+        bn_dmat wk = w; /* lay 1: the variant's repacked layout (dmat_repack) */
+        if (lay) {
+            if (!v[k]->dmat_repack) continue;
+            assert_int_equal(v[k]->dmat_repack(&wk), BITNET_OK);
+            if (wk.layout == BN_DMAT_ROWS) continue;
+            /* rows read back through the layout equal the original rows */
+            float *row = malloc((size_t)cols * sizeof(float));
+            for (int64_t r = 0; r < rows; r++) {
+                bn_dmat_row_f32(&wk, r, row);
+                assert_memory_equal(row, wf + r * cols, (size_t)cols * sizeof(float));
+            }
+            free(row);
+        }
+        float *ysplit = NULL;
         memset(xs1, 0, (size_t)n_tok * stride);
         for (int64_t t = 0; t < n_tok; t++) v[k]->dense_prep(&w, x + t * cols, xs1 + (size_t)t * stride);
         if (memcmp(xs0, xs1, (size_t)n_tok * stride) != 0)
@@ -277,7 +313,17 @@ static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok
         for (int pass = 0; pass < 2; pass++) {
             int64_t r0 = pass ? rows / 3 : 0, r1 = pass ? rows - rows / 5 : rows;
             for (int64_t i = 0; i < n_tok * rows; i++) y1[i] = -7.f;
-            v[k]->dense_matmul(&w, r0, r1, xs1, stride, n_tok, y1, rows, scratch);
+            v[k]->dense_matmul(&wk, r0, r1, xs1, stride, n_tok, y1, rows, scratch);
+            if (lay && pass == 0) { /* keep the whole-range result: splits must not change a row */
+                ysplit = malloc((size_t)(n_tok * rows) * sizeof(float));
+                memcpy(ysplit, y1, (size_t)(n_tok * rows) * sizeof(float));
+            }
+            if (lay && pass == 1)
+                for (int64_t t = 0; t < n_tok; t++)
+                    for (int64_t r = r0; r < r1; r++)
+                        if (memcmp(&y1[t * rows + r], &ysplit[t * rows + r], 4) != 0)
+                            fail_msg("%s dense %s (repacked) row %lld depends on the row split", v[k]->name,
+                                     tr->name, (long long)r);
             for (int64_t t = 0; t < n_tok; t++) {
                 for (int64_t r = 0; r < rows; r++) {
                     float got = y1[t * rows + r];
@@ -296,6 +342,8 @@ static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok
                 }
             }
         }
+        free(ysplit);
+        if (lay) bn_aligned_free(wk.owned);
     }
     free(data);
     free(wf);

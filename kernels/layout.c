@@ -1,0 +1,74 @@
+/*
+ * layout.c -- repacking weights into the layouts that kernel variants prefer
+ * (BN_TMAT_G4X256, BN_DMAT_G4X32; see kernels.h), and reading dense rows back in
+ * any layout.  Portable C, run once per matrix at load time.
+ */
+#include "kernels.h"
+
+#include "internal.h"
+#include "types.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* code (0..2) of element e of a row in the portable x128 layout */
+static unsigned bn_code_rows(const uint8_t *row, int64_t e) {
+    return (row[32 * (e / 128) + e % 32] >> (6 - 2 * ((e % 128) / 32))) & 3u;
+}
+
+bitnet_status bn_tmat_repack_g4x256(bn_tmat *w) {
+    if (w->layout != BN_TMAT_ROWS || w->rows % 4 != 0 || w->cols_pad % 256 != 0) return BITNET_OK;
+    size_t nbytes = (size_t)w->rows * (size_t)w->row_bytes;
+    uint8_t *dst = bn_aligned_alloc(64, nbytes);
+    if (!dst) return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
+                            (long long)w->cols);
+    const int64_t nc = w->cols_pad / 256;
+    for (int64_t r = 0; r < w->rows; r++) {
+        const uint8_t *row = w->codes + r * w->row_bytes;
+        uint8_t *g = dst + (r / 4) * 4 * w->row_bytes + (r % 4) * 64;
+        for (int64_t c = 0; c < nc; c++) {
+            uint8_t *chunk = g + c * 256;
+            for (int i = 0; i < 64; i++) {
+                int64_t e = 256 * c + i;
+                chunk[i] = (uint8_t)(bn_code_rows(row, e) << 6 | bn_code_rows(row, e + 64) << 4 |
+                                     bn_code_rows(row, e + 128) << 2 | bn_code_rows(row, e + 192));
+            }
+        }
+    }
+    bn_aligned_free(w->codes);
+    w->codes = dst;
+    w->layout = BN_TMAT_G4X256;
+    return BITNET_OK;
+}
+
+bitnet_status bn_dmat_repack_g4x32(bn_dmat *w) {
+    if (w->layout != BN_DMAT_ROWS || w->type != BITNET_TYPE_F16 || w->cols % 32 != 0 || w->rows < 4)
+        return BITNET_OK;
+    size_t nbytes = (size_t)w->rows * (size_t)w->row_bytes;
+    uint8_t *dst = bn_aligned_alloc(64, nbytes);
+    if (!dst) return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
+                            (long long)w->cols);
+    const int64_t rows4 = w->rows & ~(int64_t)3, nc = w->cols / 32;
+    for (int64_t r = 0; r < rows4; r++) {
+        const uint8_t *src = w->data + (uint64_t)r * w->row_bytes;
+        uint8_t *g = dst + (uint64_t)(r / 4) * 4 * w->row_bytes + (uint64_t)(r % 4) * 64;
+        for (int64_t c = 0; c < nc; c++) memcpy(g + c * 256, src + c * 64, 64);
+    }
+    memcpy(dst + (uint64_t)rows4 * w->row_bytes, w->data + (uint64_t)rows4 * w->row_bytes,
+           (size_t)(w->rows - rows4) * (size_t)w->row_bytes);
+    bn_aligned_free(w->owned);
+    w->owned = dst;
+    w->data = dst;
+    w->layout = BN_DMAT_G4X32;
+    return BITNET_OK;
+}
+
+void bn_dmat_row_f32(const bn_dmat *w, int64_t r, float *out) {
+    const bn_type_traits *tr = bn_type_traits_get(w->type);
+    if (w->layout == BN_DMAT_G4X32 && r < (w->rows & ~(int64_t)3)) {
+        const uint8_t *g = w->data + (uint64_t)(r / 4) * 4 * w->row_bytes + (uint64_t)(r % 4) * 64;
+        for (int64_t c = 0; c < w->cols / 32; c++) tr->to_float(g + c * 256, out + 32 * c, 32);
+        return;
+    }
+    tr->to_float(w->data + (uint64_t)r * w->row_bytes, out, w->cols);
+}
