@@ -116,6 +116,9 @@ BN_AI void bn_avx512_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qr
     }
 }
 
+#ifndef BN_TERN_PF
+#define BN_TERN_PF 0 /* software prefetch distance (bytes) for decode; 0 = none */
+#endif
 /* ---- ternary matmul on the G4X256 layout (kernels.h) ----------------------------------
  * One 64-byte load holds 256 weights of a row: shifts by 6/4/2/0 and a mask give the
  * codes of weights [0,64), [64,128), [128,192), [192,256) of the chunk, which meet the
@@ -133,11 +136,11 @@ BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *
     }
     for (int64_t c = 0; c < nc; c++) {
         const uint8_t *p = base + c * 256;
-        if (TB == 1 && RB == 4) {
-            _mm_prefetch((const char *)p + 4096, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + 4096 + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + 4096 + 128, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + 4096 + 192, _MM_HINT_T0);
+        if (BN_TERN_PF && TB == 1 && RB == 4) {
+            _mm_prefetch((const char *)p + BN_TERN_PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + BN_TERN_PF + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + BN_TERN_PF + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + BN_TERN_PF + 192, _MM_HINT_T0);
         }
         for (int r = 0; r < RB; r++) {
             const __m512i raw = _mm512_load_si512((const void *)(p + 64 * r));
@@ -245,6 +248,9 @@ static void bn_avx512_f16_rows4(const uint8_t *w0, uint64_t rb, const float *x, 
     }
 }
 
+#ifndef BN_F16_PF
+#define BN_F16_PF 0 /* software prefetch distance; 0 = none (measured faster here) */
+#endif
 /* F16 rows [j, j+RB) of one G4X32 group (RB = 4 from a group start, or 1): each row
  * sums elements 32c..32c+15 in one accumulator and 32c+16..32c+31 in another, whatever
  * RB is, so a row's result never depends on how rows were split among threads. */
@@ -255,7 +261,12 @@ BN_AI void bn_avx512_f16_g4(const bn_dmat *w, int64_t j, const int RB, const flo
     for (int r = 0; r < RB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
     for (int64_t c = 0; c < nc; c++) {
         const uint8_t *p = base + c * 256;
-        if (RB == 4) _mm_prefetch((const char *)p + 2048, _MM_HINT_T0);
+        if (BN_F16_PF && RB == 4) { /* the group's next KiBs: four lines per 256-byte chunk */
+            _mm_prefetch((const char *)p + BN_F16_PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + BN_F16_PF + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + BN_F16_PF + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + BN_F16_PF + 192, _MM_HINT_T0);
+        }
         const __m512 x0 = _mm512_loadu_ps(x + 32 * c), x1 = _mm512_loadu_ps(x + 32 * c + 16);
         for (int r = 0; r < RB; r++) {
             const __m256i *wr = (const __m256i *)(const void *)(p + 64 * r);
