@@ -63,10 +63,91 @@ BN_AI void bn_avx2_store(const bn_tmat *w, int64_t j, int RB, const bn_qrow *x, 
             y[t * ldy + j + r] = ((float)D[r * TB + t] - (float)x[t].sum) / x[t].a * w->scale;
 }
 
+/* ---- the G4X256 layout (kernels.h), shared with AVX-512 ----------------------------------
+ * Half a chunk (32 bytes of one row) gives, after the four shifts, the codes of weights
+ * [0,32), [64,96), [128,160), [192,224) of the chunk (first half) or the same +32
+ * (second half): four VPMADDUBSW against four activation slices, int16 sums <= 2048,
+ * then VPMADDWD to int32, exactly as above.  A group's four rows sit side by side, so
+ * decode reads the matrix front to back.  Rows [j, j+RB) must lie in one group. */
+BN_AI void bn_avx2_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D) {
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const int64_t nc = w->cols_pad / 256;
+    const uint8_t *base = w->codes + (j / 4) * 4 * w->row_bytes + (j % 4) * 64;
+    __m256i acc[4][4];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_si256();
+    for (int64_t c = 0; c < nc; c++) {
+        const uint8_t *p = base + c * 256;
+        for (int h = 0; h < 2; h++) {
+            for (int r = 0; r < RB; r++) {
+                const __m256i raw = _mm256_load_si256((const __m256i *)(const void *)(p + 64 * r + 32 * h));
+                const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(raw, 6), m3);
+                const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m3);
+                const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(raw, 2), m3);
+                const __m256i c3 = _mm256_and_si256(raw, m3);
+                for (int t = 0; t < TB; t++) {
+                    const int8_t *q = x[t].q + 256 * c + 32 * h;
+                    __m256i s = _mm256_add_epi16(
+                        _mm256_add_epi16(_mm256_maddubs_epi16(c0, _mm256_loadu_si256((const __m256i *)q)),
+                                         _mm256_maddubs_epi16(c1, _mm256_loadu_si256((const __m256i *)(q + 64)))),
+                        _mm256_add_epi16(_mm256_maddubs_epi16(c2, _mm256_loadu_si256((const __m256i *)(q + 128))),
+                                         _mm256_maddubs_epi16(c3, _mm256_loadu_si256((const __m256i *)(q + 192)))));
+                    acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(s, ones));
+                }
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) D[r * TB + t] = bn_x86_hsum_epi32(acc[r][t]);
+}
+
+/* One row of a G4 group against all tokens, 4 at a time (prefill), or RB rows x 1 token. */
+static void bn_avx2_g4_row_tokens(const bn_tmat *w, int64_t j, const bn_qrow *x, int64_t n_tok, float *y,
+                                  int64_t ldy) {
+    int32_t D[4];
+    int64_t t = 0;
+    for (; t + 4 <= n_tok; t += 4) {
+        bn_avx2_g4_tile(w, j, 1, x + t, 4, D);
+        bn_avx2_store(w, j, 1, x + t, 4, D, y + t * ldy, ldy);
+    }
+    switch (n_tok - t) {
+    case 3: bn_avx2_g4_tile(w, j, 1, x + t, 3, D); bn_avx2_store(w, j, 1, x + t, 3, D, y + t * ldy, ldy); break;
+    case 2: bn_avx2_g4_tile(w, j, 1, x + t, 2, D); bn_avx2_store(w, j, 1, x + t, 2, D, y + t * ldy, ldy); break;
+    case 1: bn_avx2_g4_tile(w, j, 1, x + t, 1, D); bn_avx2_store(w, j, 1, x + t, 1, D, y + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
+static void bn_avx2_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
+                               int64_t ldy) {
+    int64_t j = r0;
+    if (n_tok == 1) {
+        int32_t D[4];
+        for (; j < r1 && j % 4 != 0; j++) {
+            bn_avx2_g4_tile(w, j, 1, x, 1, D);
+            bn_avx2_store(w, j, 1, x, 1, D, y, ldy);
+        }
+        for (; j + 4 <= r1; j += 4) {
+            bn_avx2_g4_tile(w, j, 4, x, 1, D);
+            bn_avx2_store(w, j, 4, x, 1, D, y, ldy);
+        }
+        for (; j < r1; j++) {
+            bn_avx2_g4_tile(w, j, 1, x, 1, D);
+            bn_avx2_store(w, j, 1, x, 1, D, y, ldy);
+        }
+        return;
+    }
+    for (; j < r1; j++) bn_avx2_g4_row_tokens(w, j, x, n_tok, y, ldy);
+}
+
 static void bn_avx2_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
                                    float *y, int64_t ldy) {
     if (w->bscale) { /* per-block scales: rare (files whose TQ block scales differ) */
         bn_kernels_scalar.ternary_matmul(w, r0, r1, x, n_tok, y, ldy);
+        return;
+    }
+    if (w->layout == BN_TMAT_G4X256) {
+        bn_avx2_ternary_g4(w, r0, r1, x, n_tok, y, ldy);
         return;
     }
     int32_t D[16];
@@ -112,8 +193,54 @@ static void bn_avx2_attention(const float *q, const void *k, const void *v, int 
 
 static void bn_avx2_dense_prep(const bn_dmat *w, const float *x, void *out) { bn_x86_dense_prep(w, x, out); }
 
+/* F16 rows [j, j+RB) of one G4X32 group: per row, elements 32c+[0,8) and +[16,24) go
+ * to one accumulator, +[8,16) and +[24,32) to another, whatever RB is, so a row's
+ * result does not depend on the row split. */
+BN_AI void bn_avx2_f16_g4(const uint8_t *base, uint64_t stride, int64_t nc, const int RB, const float *x, float *y) {
+    __m256 a[4][2];
+    for (int r = 0; r < RB; r++) a[r][0] = a[r][1] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < nc; c++) {
+        const uint8_t *p = base + (uint64_t)c * stride;
+        const __m256 x0 = _mm256_loadu_ps(x + 32 * c), x1 = _mm256_loadu_ps(x + 32 * c + 8);
+        const __m256 x2 = _mm256_loadu_ps(x + 32 * c + 16), x3 = _mm256_loadu_ps(x + 32 * c + 24);
+        for (int r = 0; r < RB; r++) {
+            const __m128i *wr = (const __m128i *)(const void *)(p + 64 * r);
+            a[r][0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr)), x0, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 1)), x1, a[r][1]);
+            a[r][0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 2)), x2, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 3)), x3, a[r][1]);
+        }
+    }
+    for (int r = 0; r < RB; r++) y[r] = bn_x86_hsum_ps(_mm256_add_ps(a[r][0], a[r][1]));
+}
+
+static void bn_avx2_dense_g4(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
+                             int64_t n_tok, float *y, int64_t ldy, float *scratch) {
+    const int64_t rows4 = w->rows & ~(int64_t)3, nc = w->cols / 32;
+    for (int64_t t = 0; t < n_tok; t++) { /* token by token: batching never changes a result */
+        const uint16_t *xh = (const uint16_t *)(const void *)((const uint8_t *)xs + (size_t)t * xs_stride);
+        int64_t i = 0;
+        for (; i + 8 <= w->cols; i += 8)
+            _mm256_storeu_ps(scratch + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xh + i))));
+        for (; i < w->cols; i++) scratch[i] = bn_f16_to_f32(xh[i]);
+        float *yt = y + t * ldy;
+#define BN_G4ROW(jj) (w->data + (uint64_t)((jj) / 4) * 4 * w->row_bytes + (uint64_t)((jj) % 4) * 64)
+        int64_t j = r0;
+        for (; j < r1 && j < rows4 && j % 4 != 0; j++) bn_avx2_f16_g4(BN_G4ROW(j), 256, nc, 1, scratch, yt + j);
+        for (; j + 4 <= r1 && j + 4 <= rows4; j += 4) bn_avx2_f16_g4(BN_G4ROW(j), 256, nc, 4, scratch, yt + j);
+        for (; j < r1 && j < rows4; j++) bn_avx2_f16_g4(BN_G4ROW(j), 256, nc, 1, scratch, yt + j);
+#undef BN_G4ROW
+        /* the last rows % 4 rows are row-major: chunk c at byte 64c of the row */
+        for (; j < r1; j++) bn_avx2_f16_g4(w->data + (uint64_t)j * w->row_bytes, 64, nc, 1, scratch, yt + j);
+    }
+}
+
 static void bn_avx2_dense_matmul(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                                  int64_t n_tok, float *y, int64_t ldy, float *scratch) {
+    if (w->layout == BN_DMAT_G4X32) {
+        bn_avx2_dense_g4(w, r0, r1, xs, xs_stride, n_tok, y, ldy, scratch);
+        return;
+    }
     bn_x86_dense_matmul(w, r0, r1, xs, xs_stride, n_tok, y, ldy, scratch);
 }
 
@@ -127,6 +254,8 @@ const bn_kernels bn_kernels_avx2 = {
     .attention = bn_avx2_attention,
     .dense_prep = bn_avx2_dense_prep,
     .dense_matmul = bn_avx2_dense_matmul,
+    .tmat_repack = bn_tmat_repack_g4x256,
+    .dmat_repack = bn_dmat_repack_g4x32,
 };
 
 #endif /* __x86_64__ */
