@@ -325,6 +325,7 @@ static bitnet_status bn_dmat_load(bitnet_model *m, const bn_gguf_tensor *t, cons
                       "tensor '%s': type %s is not supported for embeddings/output (F32, F16, BF16, Q8_0, Q4_K, "
                       "Q6_K, TQ1_0, TQ2_0)", name, tn ? tn : "?");
     }
+    memset(d, 0, sizeof *d); /* (d may hold a copy of tok_embd: start from nothing) */
     d->data = t->data;
     d->type = t->type;
     d->cols = t->ne[0];
