@@ -114,19 +114,25 @@ static void bn_rmsnorm_scalar(const float *x, const float *w, int64_t n, float e
 static void bn_rope_scalar(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, int32_t pos, float base,
                            const float *freq_factors, int neox) {
     const float theta_scale = powf(base, -2.0f / (float)n_rot);
+    /* the angles depend on the position and the pair only: compute them once for all heads */
+    float cs[BN_MAX_HEAD_DIM / 2], sn[BN_MAX_HEAD_DIM / 2];
+    float theta = (float)pos;
+    for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
+        float ff = freq_factors ? freq_factors[i0 / 2] : 1.0f;
+        float th = theta / ff;
+        cs[i0 / 2] = cosf(th);
+        sn[i0 / 2] = sinf(th);
+        theta *= theta_scale;
+    }
     for (int64_t h = 0; h < n_head; h++) {
         float *v = x + h * head_dim;
-        float theta = (float)pos;
         for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
-            float ff = freq_factors ? freq_factors[i0 / 2] : 1.0f;
-            float th = theta / ff;
-            float c = cosf(th), s = sinf(th);
+            const float c = cs[i0 / 2], s = sn[i0 / 2];
             int64_t a = neox ? i0 / 2 : i0;
             int64_t b = neox ? i0 / 2 + n_rot / 2 : i0 + 1;
             float x0 = v[a], x1 = v[b];
             v[a] = x0 * c - x1 * s;
             v[b] = x0 * s + x1 * c;
-            theta *= theta_scale;
         }
     }
 }

@@ -183,12 +183,6 @@ static void bn_dense_task(void *ctx, int ith, int nth) {
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-/* Quantize n_tok rows of x (stride ld, n valid values each) into f->qrows. */
-static void bn_quant_rows(bn_fwd *f, const float *x, int64_t ld, int64_t n, int64_t n_tok) {
-    int64_t pad = (n + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK;
-    for (int64_t t = 0; t < n_tok; t++) f->k->act_quant(x + t * ld, n, pad, &f->qrows[t]);
-}
-
 /* y[t][i] = y[t][i] * s + b[i] (the optional .scale and bias of a projection). */
 static void bn_scale_bias(float *y, int64_t n, int64_t n_tok, float s, const float *b) {
     if (s == 1.0f && !b) return;
@@ -201,17 +195,114 @@ static void bn_scale_bias(float *y, int64_t n, int64_t n_tok, float s, const flo
         }
 }
 
-static void bn_store_kv(bn_fwd *f, int64_t l, const float *src, void *cache, int32_t pos, int64_t n_tok) {
-    for (int64_t t = 0; t < n_tok; t++) {
-        const float *r = src + t * f->n_kv;
-        if (f->kv_f16) {
-            uint16_t *d = (uint16_t *)cache + (size_t)(pos + t) * (size_t)f->n_kv;
-            for (int64_t i = 0; i < f->n_kv; i++) d[i] = bn_f32_to_f16(r[i]);
-        } else {
-            memcpy((float *)cache + (size_t)(pos + t) * (size_t)f->n_kv, r, (size_t)f->n_kv * sizeof(float));
-        }
+static void bn_store_kv_row(const bn_fwd *f, const float *r, void *cache, int32_t pos) {
+    if (f->kv_f16) {
+        uint16_t *d = (uint16_t *)cache + (size_t)pos * (size_t)f->n_kv;
+        for (int64_t i = 0; i < f->n_kv; i++) d[i] = bn_f32_to_f16(r[i]);
+    } else {
+        memcpy((float *)cache + (size_t)pos * (size_t)f->n_kv, r, (size_t)f->n_kv * sizeof(float));
     }
-    (void)l;
+}
+
+/* ---- per-token work between the matmuls ---------------------------------------------------
+ * Norms, activation quantization, RoPE, KV stores and the FFN activation are independent
+ * per token: a batch splits them by tokens across the pool (one token runs inline, where a
+ * pool round trip would cost more than the work).  Each token's operations and their order
+ * are the same either way, so results do not depend on the thread count. */
+enum { BN_TOK_ATTN_IN, BN_TOK_ROPE_KV, BN_TOK_ATTN_OUT, BN_TOK_FFN_IN, BN_TOK_FFN_ACT, BN_TOK_RESID };
+
+typedef struct bn_tok_job {
+    bn_fwd         *f;
+    const bn_layer *L;
+    int64_t         l, n;
+    int32_t         pos0;
+    int             stage;
+} bn_tok_job;
+
+/* Quantize row t of x (n values) into f->qrows[t]. */
+static void bn_quant_row(bn_fwd *f, const float *x, int64_t n, int64_t t) {
+    f->k->act_quant(x, n, (n + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK, &f->qrows[t]);
+}
+
+static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
+    bn_fwd *f = j->f;
+    const bitnet_model *m = f->m;
+    const bn_kernels *K = f->k;
+    const bn_hparams *hp = &m->hp;
+    const bn_layer *L = j->L;
+    const int64_t E = hp->n_embd, hd = hp->head_dim, n_q = hp->n_head * hd, n_kv = f->n_kv, F = hp->n_ff;
+    float *h = f->h + t * E, *xn = f->xn + t * E;
+    switch (j->stage) {
+    case BN_TOK_ATTN_IN: /* x = RMSNorm(h); int8(x) for q, k, v */
+        K->rmsnorm(h, L->attn_norm, E, hp->eps, xn);
+        bn_quant_row(f, xn, E, t);
+        break;
+    case BN_TOK_ROPE_KV: {
+        float *q = f->q + t * n_q, *k = f->kx + t * n_kv, *v = f->vx + t * n_kv;
+        bn_scale_bias(q, n_q, 1, L->sq, L->bq);
+        bn_scale_bias(k, n_kv, 1, L->sk, L->bk);
+        bn_scale_bias(v, n_kv, 1, L->sv, L->bv);
+        K->rope(q, hp->n_head, hd, hp->n_rot, j->pos0 + (int32_t)t, hp->rope_base, m->rope_freqs, m->rope_neox);
+        K->rope(k, hp->n_head_kv, hd, hp->n_rot, j->pos0 + (int32_t)t, hp->rope_base, m->rope_freqs, m->rope_neox);
+        bn_store_kv_row(f, k, f->kc[j->l], j->pos0 + (int32_t)t);
+        bn_store_kv_row(f, v, f->vc[j->l], j->pos0 + (int32_t)t);
+        break;
+    }
+    case BN_TOK_ATTN_OUT: { /* [sub-norm]; int8 for Wo */
+        float *a = f->att + t * n_q;
+        if (L->attn_sub_norm) K->rmsnorm(a, L->attn_sub_norm, n_q, hp->eps, a);
+        bn_quant_row(f, a, n_q, t);
+        break;
+    }
+    case BN_TOK_FFN_IN: { /* h += Wo a; x = RMSNorm(h); int8(x) for gate, up */
+        float *o = f->tmp + t * E;
+        bn_scale_bias(o, E, 1, L->so, L->bo);
+        for (int64_t i = 0; i < E; i++) h[i] += o[i];
+        K->rmsnorm(h, L->ffn_norm, E, hp->eps, xn);
+        bn_quant_row(f, xn, E, t);
+        break;
+    }
+    case BN_TOK_FFN_ACT: { /* f = act(g) * u; [sub-norm]; int8 for Wdown */
+        float *g = f->g + t * F, *u = f->u + t * F;
+        bn_scale_bias(g, F, 1, L->sgate, L->bgate);
+        bn_scale_bias(u, F, 1, L->sup, L->bup);
+        for (int64_t i = 0; i < F; i++) {
+            float gi = g[i], a;
+            if (m->relu2) {
+                float r = gi > 0.f ? gi : 0.f;
+                a = r * r;
+            } else {
+                a = gi / (1.0f + expf(-gi));
+            }
+            g[i] = a * u[i];
+        }
+        if (L->ffn_sub_norm) K->rmsnorm(g, L->ffn_sub_norm, F, hp->eps, g);
+        bn_quant_row(f, g, F, t);
+        break;
+    }
+    case BN_TOK_RESID: { /* h += Wdown f */
+        float *o = f->tmp + t * E;
+        bn_scale_bias(o, E, 1, L->sdown, L->bdown);
+        for (int64_t i = 0; i < E; i++) h[i] += o[i];
+        break;
+    }
+    default: break;
+    }
+}
+
+static void bn_tok_task(void *ctx, int ith, int nth) {
+    const bn_tok_job *j = ctx;
+    int64_t lo, hi;
+    bn_split(j->n, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) bn_tok_stage(j, t);
+}
+
+static void bn_tok_run(bn_tok_job *j, int stage) {
+    j->stage = stage;
+    if (j->n < 2)
+        for (int64_t t = 0; t < j->n; t++) bn_tok_stage(j, t);
+    else
+        bn_pool_run(j->f->pool, bn_tok_task, j);
 }
 
 /* ---- the pass ---------------------------------------------------------------------------- */
@@ -221,64 +312,33 @@ void bn_fwd_eval(bn_fwd *f, const bitnet_token *tok, int64_t n, int32_t pos0, in
     const bitnet_model *m = f->m;
     const bn_kernels *K = f->k;
     const bn_hparams *hp = &m->hp;
-    const int64_t E = hp->n_embd, hd = hp->head_dim, n_q = hp->n_head * hd, n_kv = f->n_kv, F = hp->n_ff;
+    const int64_t E = hp->n_embd;
 
     for (int64_t t = 0; t < n; t++) bn_embed_row(m, tok[t], f->h + t * E);
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const bn_layer *L = &m->layers[l];
+        bn_tok_job tj = {f, L, l, n, pos0, 0};
 
         /* attention */
-        for (int64_t t = 0; t < n; t++) K->rmsnorm(f->h + t * E, L->attn_norm, E, hp->eps, f->xn + t * E);
-        bn_quant_rows(f, f->xn, E, E, n);
+        bn_tok_run(&tj, BN_TOK_ATTN_IN);
         bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, f->qrows, n};
         bn_pool_run(f->pool, bn_mm_task, &mm);
-        bn_scale_bias(f->q, n_q, n, L->sq, L->bq);
-        bn_scale_bias(f->kx, n_kv, n, L->sk, L->bk);
-        bn_scale_bias(f->vx, n_kv, n, L->sv, L->bv);
-        for (int64_t t = 0; t < n; t++) {
-            K->rope(f->q + t * n_q, hp->n_head, hd, hp->n_rot, pos0 + (int32_t)t, hp->rope_base, m->rope_freqs,
-                    m->rope_neox);
-            K->rope(f->kx + t * n_kv, hp->n_head_kv, hd, hp->n_rot, pos0 + (int32_t)t, hp->rope_base, m->rope_freqs,
-                    m->rope_neox);
-        }
-        bn_store_kv(f, l, f->kx, f->kc[l], pos0, n);
-        bn_store_kv(f, l, f->vx, f->vc[l], pos0, n);
+        bn_tok_run(&tj, BN_TOK_ROPE_KV);
         bn_attn_job aj = {f, l, n, pos0};
         bn_pool_run(f->pool, bn_attn_task, &aj);
-        if (L->attn_sub_norm)
-            for (int64_t t = 0; t < n; t++)
-                K->rmsnorm(f->att + t * n_q, L->attn_sub_norm, n_q, hp->eps, f->att + t * n_q);
-        bn_quant_rows(f, f->att, n_q, n_q, n);
+        bn_tok_run(&tj, BN_TOK_ATTN_OUT);
         bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, f->qrows, n};
         bn_pool_run(f->pool, bn_mm_task, &mo);
-        bn_scale_bias(f->tmp, E, n, L->so, L->bo);
-        for (int64_t i = 0; i < n * E; i++) f->h[i] += f->tmp[i];
 
         /* feed-forward */
-        for (int64_t t = 0; t < n; t++) K->rmsnorm(f->h + t * E, L->ffn_norm, E, hp->eps, f->xn + t * E);
-        bn_quant_rows(f, f->xn, E, E, n);
+        bn_tok_run(&tj, BN_TOK_FFN_IN);
         bn_mm_job mg = {K, {&L->wgate, &L->wup}, {f->g, f->u}, 2, f->qrows, n};
         bn_pool_run(f->pool, bn_mm_task, &mg);
-        bn_scale_bias(f->g, F, n, L->sgate, L->bgate);
-        bn_scale_bias(f->u, F, n, L->sup, L->bup);
-        for (int64_t i = 0; i < n * F; i++) {
-            float g = f->g[i], a;
-            if (m->relu2) {
-                float r = g > 0.f ? g : 0.f;
-                a = r * r;
-            } else {
-                a = g / (1.0f + expf(-g));
-            }
-            f->g[i] = a * f->u[i];
-        }
-        if (L->ffn_sub_norm)
-            for (int64_t t = 0; t < n; t++) K->rmsnorm(f->g + t * F, L->ffn_sub_norm, F, hp->eps, f->g + t * F);
-        bn_quant_rows(f, f->g, F, F, n);
+        bn_tok_run(&tj, BN_TOK_FFN_ACT);
         bn_mm_job md = {K, {&L->wdown}, {f->tmp}, 1, f->qrows, n};
         bn_pool_run(f->pool, bn_mm_task, &md);
-        bn_scale_bias(f->tmp, E, n, L->sdown, L->bdown);
-        for (int64_t i = 0; i < n * E; i++) f->h[i] += f->tmp[i];
+        bn_tok_run(&tj, BN_TOK_RESID);
     }
 
     /* output norm and logits for tokens first_out..n-1 */
