@@ -29,6 +29,7 @@
 #include "types.h"
 
 #include <math.h>
+#include <stdatomic.h>
 
 static int64_t bn_max3(int64_t a, int64_t b, int64_t c) {
     int64_t m = a > b ? a : b;
@@ -120,6 +121,18 @@ void bn_embed_row(const bitnet_model *m, int32_t id, float *out) {
 
 /* ---- parallel jobs ------------------------------------------------------------------- */
 
+/* Rows are handed out in chunks through an atomic counter rather than split once per
+ * thread: when another process takes a core, the thread that still runs picks up the
+ * rest instead of waiting for the stalled one.  Chunk boundaries depend only on the
+ * matrix and the thread count (multiples of 4 rows, the interleaved layouts' groups),
+ * and every row is computed whole by whichever thread takes its chunk, so results do
+ * not depend on scheduling. */
+static int64_t bn_chunk_rows(int64_t rows, int nth) {
+    int64_t c = rows / ((int64_t)nth * 8);
+    if (c < 64) c = 64;
+    return (c + 3) / 4 * 4;
+}
+
 /* Up to three ternary matmuls sharing one quantized input. */
 typedef struct bn_mm_job {
     const bn_kernels *k;
@@ -128,21 +141,33 @@ typedef struct bn_mm_job {
     int               nw;
     const bn_qrow    *x;
     int64_t           n_tok;
+    _Atomic int64_t   next; /* next chunk to hand out (0 at start) */
 } bn_mm_job;
 
 static void bn_mm_task(void *ctx, int ith, int nth) {
     bn_mm_job *j = ctx;
+    (void)ith;
+    int64_t chunk[3], n_chunks[3], total = 0;
     for (int i = 0; i < j->nw; i++) {
-        int64_t lo, hi;
-        bn_split(j->w[i]->rows, ith, nth, &lo, &hi);
-        if (hi > lo) j->k->ternary_matmul(j->w[i], lo, hi, j->x, j->n_tok, j->y[i], j->w[i]->rows);
+        chunk[i] = bn_chunk_rows(j->w[i]->rows, nth);
+        n_chunks[i] = (j->w[i]->rows + chunk[i] - 1) / chunk[i];
+        total += n_chunks[i];
+    }
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (c >= total) break;
+        int i = 0;
+        while (c >= n_chunks[i]) c -= n_chunks[i++];
+        const int64_t lo = c * chunk[i], hi = lo + chunk[i] < j->w[i]->rows ? lo + chunk[i] : j->w[i]->rows;
+        j->k->ternary_matmul(j->w[i], lo, hi, j->x, j->n_tok, j->y[i], j->w[i]->rows);
     }
 }
 
 typedef struct bn_attn_job {
-    bn_fwd *f;
-    int64_t l, n_tok;
-    int32_t pos0;
+    bn_fwd          *f;
+    int64_t          l, n_tok;
+    int32_t          pos0;
+    _Atomic int64_t  next;
 } bn_attn_job;
 
 static void bn_attn_task(void *ctx, int ith, int nth) {
@@ -152,31 +177,32 @@ static void bn_attn_task(void *ctx, int ith, int nth) {
     const int64_t hd = hp->head_dim, n_q = hp->n_head * hd, grp = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
     float *scratch = f->att_scratch + (size_t)ith * f->n_ctx;
-    int64_t lo, hi;
-    bn_split(j->n_tok * hp->n_head, ith, nth, &lo, &hi);
+    const int64_t items = j->n_tok * hp->n_head, chunk = items / ((int64_t)nth * 16) + 1;
     const size_t esz = f->kv_f16 ? 2u : 4u;
-    for (int64_t i = lo; i < hi; i++) {
+    int64_t lo, hi;
+    while (bn_claim(&j->next, items, chunk, &lo, &hi))
+      for (int64_t i = lo; i < hi; i++) {
         int64_t t = i / hp->n_head, h = i % hp->n_head, kvh = h / grp;
         const uint8_t *kb = (const uint8_t *)f->kc[j->l] + (size_t)(kvh * hd) * esz;
         const uint8_t *vb = (const uint8_t *)f->vc[j->l] + (size_t)(kvh * hd) * esz;
         f->k->attention(f->q + t * n_q + h * hd, kb, vb, f->kv_f16, (int64_t)j->pos0 + t + 1, hd, f->n_kv, scale,
                         scratch, f->att + t * n_q + h * hd);
-    }
+      }
 }
 
 typedef struct bn_dense_job {
-    bn_fwd        *f;
-    const bn_dmat *w;
-    int64_t        rows, n_tok;
-    float         *y;
-    int64_t        ldy;
+    bn_fwd          *f;
+    const bn_dmat   *w;
+    int64_t          rows, n_tok;
+    float           *y;
+    int64_t          ldy;
+    _Atomic int64_t  next; /* next chunk (see bn_chunk_rows) */
 } bn_dense_job;
 
 static void bn_dense_task(void *ctx, int ith, int nth) {
     bn_dense_job *j = ctx;
     int64_t lo, hi;
-    bn_split(j->rows, ith, nth, &lo, &hi);
-    if (hi > lo)
+    while (bn_claim(&j->next, j->rows, bn_chunk_rows(j->rows, nth), &lo, &hi))
         j->f->k->dense_matmul(j->w, lo, hi, j->f->xprep, j->f->prep_stride, j->n_tok, j->y, j->ldy,
                               j->f->dense_scratch + (size_t)ith * (size_t)j->f->m->hp.n_embd);
 }
@@ -217,6 +243,7 @@ typedef struct bn_tok_job {
     int64_t         l, n;
     int32_t         pos0;
     int             stage;
+    _Atomic int64_t next;
 } bn_tok_job;
 
 /* Quantize row t of x (n values) into f->qrows[t]. */
@@ -291,14 +318,16 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
 }
 
 static void bn_tok_task(void *ctx, int ith, int nth) {
-    const bn_tok_job *j = ctx;
+    bn_tok_job *j = ctx;
+    (void)ith;
     int64_t lo, hi;
-    bn_split(j->n, ith, nth, &lo, &hi);
-    for (int64_t t = lo; t < hi; t++) bn_tok_stage(j, t);
+    while (bn_claim(&j->next, j->n, j->n / ((int64_t)nth * 8) + 1, &lo, &hi))
+        for (int64_t t = lo; t < hi; t++) bn_tok_stage(j, t);
 }
 
 static void bn_tok_run(bn_tok_job *j, int stage) {
     j->stage = stage;
+    atomic_store_explicit(&j->next, 0, memory_order_relaxed);
     if (j->n < 2)
         for (int64_t t = 0; t < j->n; t++) bn_tok_stage(j, t);
     else
@@ -318,25 +347,25 @@ void bn_fwd_eval(bn_fwd *f, const bitnet_token *tok, int64_t n, int32_t pos0, in
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const bn_layer *L = &m->layers[l];
-        bn_tok_job tj = {f, L, l, n, pos0, 0};
+        bn_tok_job tj = {f, L, l, n, pos0, 0, 0};
 
         /* attention */
         bn_tok_run(&tj, BN_TOK_ATTN_IN);
-        bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, f->qrows, n};
+        bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, f->qrows, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mm);
         bn_tok_run(&tj, BN_TOK_ROPE_KV);
-        bn_attn_job aj = {f, l, n, pos0};
+        bn_attn_job aj = {f, l, n, pos0, 0};
         bn_pool_run(f->pool, bn_attn_task, &aj);
         bn_tok_run(&tj, BN_TOK_ATTN_OUT);
-        bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, f->qrows, n};
+        bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, f->qrows, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mo);
 
         /* feed-forward */
         bn_tok_run(&tj, BN_TOK_FFN_IN);
-        bn_mm_job mg = {K, {&L->wgate, &L->wup}, {f->g, f->u}, 2, f->qrows, n};
+        bn_mm_job mg = {K, {&L->wgate, &L->wup}, {f->g, f->u}, 2, f->qrows, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mg);
         bn_tok_run(&tj, BN_TOK_FFN_ACT);
-        bn_mm_job md = {K, {&L->wdown}, {f->tmp}, 1, f->qrows, n};
+        bn_mm_job md = {K, {&L->wdown}, {f->tmp}, 1, f->qrows, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &md);
         bn_tok_run(&tj, BN_TOK_RESID);
     }
@@ -350,7 +379,7 @@ void bn_fwd_eval(bn_fwd *f, const bitnet_token *tok, int64_t n, int32_t pos0, in
         K->dense_prep(&m->output, o, f->xprep + (size_t)t * f->prep_stride);
     }
     if (logits) {
-        bn_dense_job dj = {f, &m->output, hp->n_vocab, n_out, logits, hp->n_vocab};
+        bn_dense_job dj = {f, &m->output, hp->n_vocab, n_out, logits, hp->n_vocab, 0};
         bn_pool_run(f->pool, bn_dense_task, &dj);
     }
 }

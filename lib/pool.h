@@ -1,15 +1,19 @@
 /*
  * pool.h -- a small persistent thread pool owned by a session (lib/pool.c).
  *
- * bn_pool_run(p, fn, ctx) calls fn(ctx, ith, nth) on nth threads (the caller is
- * thread 0) and returns when all are done.  Work is split by the callers (rows of a
- * matrix, heads of attention), each thread writing disjoint outputs, so results do not
- * depend on scheduling.
+ * bn_pool_run(p, fn, ctx) calls fn(ctx, ith, nth) on the caller (thread 0) and on each
+ * worker that joins the run in time, and returns when every call that started has
+ * returned.  A worker may not join at all (descheduled, late), so fn must take its work
+ * by claiming chunks from a counter in ctx (bn_claim) until none is left, never by a
+ * fixed split over ith/nth.  Chunk boundaries depend only on the sizes and nth, and
+ * each chunk writes disjoint outputs, so results do not depend on scheduling.
  */
 #ifndef BN_POOL_H
 #define BN_POOL_H
 
 #include "internal.h"
+
+#include <stdatomic.h>
 
 typedef struct bn_pool bn_pool;
 typedef void (*bn_task_fn)(void *ctx, int ith, int nth);
@@ -20,10 +24,14 @@ void bn_pool_free(bn_pool *p);
 int bn_pool_size(const bn_pool *p);
 void bn_pool_run(bn_pool *p, bn_task_fn fn, void *ctx);
 
-/* Split [0, n) into nth contiguous parts: part ith is [*lo, *hi). */
-static inline void bn_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
-    *lo = n * ith / nth;
-    *hi = n * (ith + 1) / nth;
+/* Claim the next chunk [*lo, *hi) of [0, n) in chunks of `chunk` items from the
+ * counter *next (0 at the start of the run); 0 when nothing is left. */
+static inline int bn_claim(_Atomic int64_t *next, int64_t n, int64_t chunk, int64_t *lo, int64_t *hi) {
+    int64_t c = atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
+    if (c >= (n + chunk - 1) / chunk) return 0;
+    *lo = c * chunk;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+    return 1;
 }
 
 #endif
