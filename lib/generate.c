@@ -34,28 +34,22 @@
 static size_t bn_min_size(size_t a, size_t b) { return a < b ? a : b; }
 
 void bitnet_sampler_default_params(bitnet_sampler_params *p, size_t struct_size) {
-    if (!p || !struct_size) return;
     bitnet_sampler_params d;
     memset(&d, 0, sizeof d);
-    d.struct_size = bn_min_size(sizeof d, struct_size);
     d.temperature = 0.8f;
     d.top_k = 40;
     d.top_p = 0.95f;
     d.min_p = 0.05f;
     d.repeat_penalty = 1.0f;
     d.repeat_last_n = 64;
-    memset(p, 0, struct_size);
-    memcpy(p, &d, d.struct_size);
+    bn_params_default(p, struct_size, &d, sizeof d);
 }
 
 void bitnet_generate_default_params(bitnet_generate_params *p, size_t struct_size) {
-    if (!p || !struct_size) return;
     bitnet_generate_params d;
     memset(&d, 0, sizeof d);
-    d.struct_size = bn_min_size(sizeof d, struct_size);
     d.max_tokens = 128;
-    memset(p, 0, struct_size);
-    memcpy(p, &d, d.struct_size);
+    bn_params_default(p, struct_size, &d, sizeof d);
 }
 
 static bitnet_status bn_generate_params_get(const bitnet_generate_params *in, bitnet_generate_params *out) {

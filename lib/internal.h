@@ -58,6 +58,16 @@ char *bn_strndup(const char *s, size_t n);
  * allocations made since the last call. */
 uint64_t bn_alloc_fail_after(uint64_t n);
 
+/* ---- size-prefixed parameter structs (lib/params.c) -------------------------------------
+ * bn_params_default: hand `defaults` (d_size bytes, first field size_t struct_size) to a
+ * caller's struct of struct_size bytes -- zero it, copy the common prefix, record in its
+ * struct_size how many bytes the library filled.
+ * bn_params_read: copy a caller's struct (any struct_size >= sizeof(size_t), possibly from
+ * an older or newer header) over `out`, which holds the defaults; NULL keeps them.  A
+ * struct_size below sizeof(size_t) is BITNET_E_INVALID_ARG ("<what> params: ..."). */
+void bn_params_default(void *p, size_t struct_size, void *defaults, size_t d_size);
+bitnet_status bn_params_read(void *out, size_t out_size, const void *in, const char *what);
+
 /* ---- checked arithmetic ------------------------------------------------------------- */
 
 static inline int bn_add_u64(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_add_overflow(a, b, r); }

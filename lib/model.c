@@ -30,25 +30,11 @@
 #include <unistd.h>
 
 void bitnet_model_default_params(bitnet_model_params *p, size_t struct_size) {
-    if (!p || struct_size == 0) return;
     bitnet_model_params d;
     memset(&d, 0, sizeof d);
-    d.struct_size = sizeof d < struct_size ? sizeof d : struct_size;
     d.isa = BITNET_ISA_AUTO;
     d.use_mmap = 1;
-    memset(p, 0, struct_size);
-    memcpy(p, &d, d.struct_size);
-}
-
-/* Copy the caller's params (which may come from an older, shorter header) over the
- * defaults. */
-static void bn_model_params_get(const bitnet_model_params *in, bitnet_model_params *out) {
-    bitnet_model_default_params(out, sizeof *out);
-    if (in && in->struct_size) {
-        size_t n = in->struct_size < sizeof *out ? in->struct_size : sizeof *out;
-        memcpy(out, in, n);
-        out->struct_size = sizeof *out;
-    }
+    bn_params_default(p, struct_size, &d, sizeof d);
 }
 
 /* ---- tensor lookup ------------------------------------------------------------------ */
@@ -458,7 +444,9 @@ bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *par
     *out = NULL;
     if (!path) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: path is NULL");
     bitnet_model_params p;
-    bn_model_params_get(params, &p);
+    bitnet_model_default_params(&p, sizeof p);
+    bitnet_status pst = bn_params_read(&p, sizeof p, params, "model");
+    if (pst != BITNET_OK) return pst;
 
     bitnet_model *m = bn_calloc(1, sizeof *m);
     if (!m) return bn_err(BITNET_E_NOMEM, "out of memory allocating the model");

@@ -43,15 +43,12 @@ struct bitnet_session {
 static size_t bn_min_size(size_t a, size_t b) { return a < b ? a : b; }
 
 void bitnet_session_default_params(bitnet_session_params *p, size_t struct_size) {
-    if (!p || !struct_size) return;
     bitnet_session_params d;
     memset(&d, 0, sizeof d);
-    d.struct_size = bn_min_size(sizeof d, struct_size);
     d.n_batch = 512;
     d.kv_type = BITNET_KV_F16;
     d.seed = 0x5eed;
-    memset(p, 0, struct_size);
-    memcpy(p, &d, d.struct_size);
+    bn_params_default(p, struct_size, &d, sizeof d);
 }
 
 /* ---- internal interface (session.h) ------------------------------------------------------ */
@@ -81,13 +78,8 @@ bitnet_status bitnet_session_create(const bitnet_model *m, const bitnet_session_
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_create: the model was loaded with vocab_only");
     bitnet_session_params p;
     bitnet_session_default_params(&p, sizeof p);
-    if (params) {
-        if (params->struct_size < sizeof(size_t))
-            return bn_err(BITNET_E_INVALID_ARG, "session params: struct_size %zu is too small (use "
-                          "bitnet_session_default_params)", params->struct_size);
-        memcpy(&p, params, bn_min_size(params->struct_size, sizeof p));
-        p.struct_size = sizeof p;
-    }
+    bitnet_status pst = bn_params_read(&p, sizeof p, params, "session");
+    if (pst != BITNET_OK) return pst;
     if (p.kv_type != BITNET_KV_F16 && p.kv_type != BITNET_KV_F32)
         return bn_err(BITNET_E_INVALID_ARG, "session params: unknown kv_type %d", (int)p.kv_type);
     uint32_t n_ctx = p.n_ctx;
