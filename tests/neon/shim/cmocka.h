@@ -34,6 +34,7 @@ static inline void bn_shim_fail(const char *file, int line, const char *what) {
 #define assert_non_null(p) assert_true((p) != NULL)
 #define assert_null(p) assert_true((p) == NULL)
 #define assert_string_equal(a, b) assert_true(strcmp((a), (b)) == 0)
+#define assert_memory_equal(a, b, n) assert_true(memcmp((a), (b), (n)) == 0)
 #define print_message(...) printf(__VA_ARGS__)
 #define fail_msg(...)                                                    \
     do {                                                                 \
