@@ -568,7 +568,9 @@ BITNET_API void bitnet_session_set_seed(bitnet_session *s, uint64_t seed);
 
 /* Called once per generated token with the text that token completed (complete UTF-8,
  * special tokens omitted, text that may begin a stop string held back until it is
- * known not to).  Return non-zero to stop generation. */
+ * known not to; len may be 0).  If generation ends on an end-of-generation token while
+ * text is still held back, that text arrives in one last call with token = -1.
+ * Return non-zero to stop generation. */
 typedef int (*bitnet_stream_callback)(void *user, bitnet_token token, const char *text, size_t len);
 
 typedef enum bitnet_stop_reason {
