@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- RNG (xoshiro256** seeded by splitmix64) --------------------------------------------- */
 
@@ -699,7 +700,9 @@ int main(int argc, char **argv) {
     /* ---- tensor data ---- */
     uint64_t total = 0, done = 0;
     for (size_t i = 0; i < n_t; i++) total += (uint64_t)T[i].ne[0] * (uint64_t)T[i].ne[1];
-    int progress = !quiet && total > 50000000ull;
+    /* progress for big files: a live line on a terminal, a line per ~10% otherwise */
+    const int progress = !quiet && total > 50000000ull, tty = isatty(STDERR_FILENO);
+    int last_decile = -1;
     float *f = NULL;
     void *q = NULL;
     size_t fcap = 0, qcap = 0;
@@ -749,10 +752,14 @@ int main(int argc, char **argv) {
             check(bitnet_gguf_writer_write(w, q, need), t->name);
             done += (uint64_t)nr * (uint64_t)t->ne[0];
         }
-        if (progress)
+        if (progress && tty) {
             fprintf(stderr, "\rbitnet-gen-dummy: %5.1f%%  %-28s", 100.0 * (double)done / (double)total, t->name);
+        } else if (progress && (int)(10 * done / total) > last_decile) {
+            last_decile = (int)(10 * done / total);
+            fprintf(stderr, "bitnet-gen-dummy: %3d%%  %s\n", 10 * last_decile, t->name);
+        }
     }
-    if (progress) fprintf(stderr, "\n");
+    if (progress && tty) fprintf(stderr, "\n");
     check(bitnet_gguf_writer_finish(w), out);
     bitnet_gguf_writer_free(w);
     if (!quiet)
