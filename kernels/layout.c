@@ -13,34 +13,39 @@
 
 bitnet_status bn_tmat_repack_g4x256(bn_tmat *w) {
     if (w->layout != BN_TMAT_ROWS || w->rows % 4 != 0 || w->cols_pad % 256 != 0) return BITNET_OK;
-    size_t nbytes = (size_t)w->rows * (size_t)w->row_bytes;
-    uint8_t *dst = bn_aligned_alloc(64, nbytes);
-    if (!dst) return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
+    /* A group of four rows occupies the same 4*row_bytes bytes in both layouts, so the
+     * matrix is rearranged in place, one group at a time through a small copy. */
+    const size_t gbytes = 4 * (size_t)w->row_bytes;
+    uint8_t *grp = bn_malloc(gbytes);
+    if (!grp) return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
                             (long long)w->cols);
     const int64_t nc = w->cols_pad / 256;
     uint8_t codes[256];
-    for (int64_t r = 0; r < w->rows; r++) {
-        const uint8_t *row = w->codes + r * w->row_bytes;
-        uint8_t *g = dst + (r / 4) * 4 * w->row_bytes + (r % 4) * 64;
-        for (int64_t c = 0; c < nc; c++) {
-            /* unpack the two x128 blocks of this chunk (byte p of block k holds elements
-             * 128k + p, +32, +64, +96 from the high bits down) ... */
-            const uint8_t *src = row + 64 * c;
-            for (int k = 0; k < 64; k++) {
-                const int e = 128 * (k / 32) + k % 32;
-                codes[e] = src[k] >> 6 & 3;
-                codes[e + 32] = src[k] >> 4 & 3;
-                codes[e + 64] = src[k] >> 2 & 3;
-                codes[e + 96] = src[k] & 3;
+    for (int64_t g = 0; g < w->rows / 4; g++) {
+        uint8_t *dst = w->codes + (size_t)g * gbytes;
+        memcpy(grp, dst, gbytes);
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *row = grp + (size_t)r * (size_t)w->row_bytes;
+            for (int64_t c = 0; c < nc; c++) {
+                /* unpack the two x128 blocks of this chunk (byte p of block k holds
+                 * elements 128k + p, +32, +64, +96 from the high bits down) ... */
+                const uint8_t *src = row + 64 * c;
+                for (int k = 0; k < 64; k++) {
+                    const int e = 128 * (k / 32) + k % 32;
+                    codes[e] = src[k] >> 6 & 3;
+                    codes[e + 32] = src[k] >> 4 & 3;
+                    codes[e + 64] = src[k] >> 2 & 3;
+                    codes[e + 96] = src[k] & 3;
+                }
+                /* ... and pack them four 64-element strides per byte */
+                uint8_t *chunk = dst + c * 256 + r * 64;
+                for (int i = 0; i < 64; i++)
+                    chunk[i] =
+                        (uint8_t)(codes[i] << 6 | codes[64 + i] << 4 | codes[128 + i] << 2 | codes[192 + i]);
             }
-            /* ... and pack them four 64-element strides per byte */
-            uint8_t *chunk = g + c * 256;
-            for (int i = 0; i < 64; i++)
-                chunk[i] = (uint8_t)(codes[i] << 6 | codes[64 + i] << 4 | codes[128 + i] << 2 | codes[192 + i]);
         }
     }
-    bn_aligned_free(w->codes);
-    w->codes = dst;
+    bn_free(grp);
     w->layout = BN_TMAT_G4X256;
     return BITNET_OK;
 }

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 static _Atomic uint64_t bn_alloc_count;
 static _Atomic uint64_t bn_alloc_fail_at; /* 0 = never fail */
@@ -44,11 +45,23 @@ void *bn_realloc(void *p, size_t size) {
     return realloc(p, size ? size : 1);
 }
 
+/* Buffers of this size or more (weights, KV caches) are aligned to 2 MiB and marked for
+ * transparent huge pages: a few faults instead of one per 4 KiB page at load (the page
+ * faults dominated loading a 1.2 GB model), and fewer TLB misses while decode streams
+ * the weights.  Where THP is off, madvise is a harmless no-op. */
+#define BN_HUGE_MIN   ((size_t)4 << 20)
+#define BN_HUGE_ALIGN ((size_t)2 << 20)
+
 void *bn_aligned_alloc(size_t alignment, size_t size) {
     if (bn_alloc_should_fail()) return NULL;
     void *p = NULL;
     if (alignment < sizeof(void *)) alignment = sizeof(void *);
+    const int huge = size >= BN_HUGE_MIN;
+    if (huge && alignment < BN_HUGE_ALIGN) alignment = BN_HUGE_ALIGN;
     if (posix_memalign(&p, alignment, size ? size : alignment) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (huge) (void)madvise(p, size, MADV_HUGEPAGE);
+#endif
     return p;
 }
 
