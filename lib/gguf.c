@@ -87,8 +87,7 @@ static bitnet_status rd_str(rd *r, const char **s, uint64_t *len, const char *wh
     return BITNET_OK;
 }
 
-/* Size of a fixed-size value type, 0 for STRING/ARRAY, -1 for an invalid type id. */
-static int gguf_type_size(uint32_t t) {
+int bn_gguf_type_size(uint32_t t) {
     switch (t) {
     case BITNET_GGUF_UINT8: case BITNET_GGUF_INT8: case BITNET_GGUF_BOOL: return 1;
     case BITNET_GGUF_UINT16: case BITNET_GGUF_INT16: return 2;
@@ -100,15 +99,6 @@ static int gguf_type_size(uint32_t t) {
 }
 
 /* ---- hashing ------------------------------------------------------------------------------ */
-
-static uint64_t fnv1a(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
 
 static uint64_t index_cap(uint64_t n) {
     uint64_t cap = 16;
@@ -125,7 +115,7 @@ static const char *entry_name(const bitnet_gguf *g, int tensors, uint64_t i) {
 static uint64_t index_slot(const bitnet_gguf *g, int tensors, const char *name, size_t len) {
     const uint64_t *idx = tensors ? g->t_index : g->kv_index;
     uint64_t mask = (tensors ? g->t_index_cap : g->kv_index_cap) - 1;
-    uint64_t s = fnv1a(name, len) & mask;
+    uint64_t s = bn_fnv1a(BN_FNV_OFFSET, name, len) & mask;
     while (idx[s] != GGUF_NO_INDEX) {
         const char *e = entry_name(g, tensors, idx[s]);
         if (strlen(e) == len && memcmp(e, name, len) == 0) break;
@@ -171,7 +161,7 @@ static bitnet_status parse_array(rd *r, const char *key, int depth, uint64_t *ar
     if (depth > GGUF_MAX_DEPTH)
         return bn_err(BITNET_E_FORMAT, "key '%s': arrays nested deeper than %d levels", key, GGUF_MAX_DEPTH);
     if ((st = rd_u32(r, &et, "array element type")) || (st = rd_u64(r, &count, "array count"))) return st;
-    int esz = gguf_type_size(et);
+    int esz = bn_gguf_type_size(et);
     if (esz < 0)
         return bn_err(BITNET_E_FORMAT, "key '%s': array at offset %llu has invalid element type %u", key,
                       (unsigned long long)hdr, et);
@@ -262,7 +252,7 @@ static bitnet_status parse_kv(rd *r, uint64_t i) {
         return bn_err(BITNET_E_FORMAT, "key '%s': invalid value type %u (valid: 0..12)", kv->key, type);
     kv->type = (bitnet_gguf_type)type;
     kv->off = r->pos;
-    int esz = gguf_type_size(type);
+    int esz = bn_gguf_type_size(type);
     if (esz > 0) {
         if ((st = rd_need(r, (uint64_t)esz, "metadata value"))) return st;
         if (type == BITNET_GGUF_BOOL && r->base[r->pos] > 1)

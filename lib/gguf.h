@@ -74,6 +74,10 @@ bitnet_status bn_gguf_open_file(const char *path, int use_mmap, bitnet_gguf **ou
 /* Release a handle from bn_gguf_parse / bn_gguf_open_file (NULL is fine). */
 void bn_gguf_free(bitnet_gguf *g);
 
+/* Bytes of one value of a fixed-size metadata type; 0 for STRING and ARRAY; -1 for an
+ * unknown type id. */
+int bn_gguf_type_size(uint32_t type);
+
 /* Lookups: index or -1. */
 int64_t bn_gguf_find_key(const bitnet_gguf *g, const char *key);
 int64_t bn_gguf_find_tensor(const bitnet_gguf *g, const char *name);

@@ -42,16 +42,6 @@ const char *bitnet_gguf_type_name(bitnet_gguf_type type) {
 
 /* ---- values ----------------------------------------------------------------------------- */
 
-static unsigned scalar_size(bitnet_gguf_type t) {
-    switch (t) {
-    case BITNET_GGUF_UINT8: case BITNET_GGUF_INT8: case BITNET_GGUF_BOOL: return 1;
-    case BITNET_GGUF_UINT16: case BITNET_GGUF_INT16: return 2;
-    case BITNET_GGUF_UINT32: case BITNET_GGUF_INT32: case BITNET_GGUF_FLOAT32: return 4;
-    case BITNET_GGUF_UINT64: case BITNET_GGUF_INT64: case BITNET_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 static void make_value(const bitnet_gguf *g, bitnet_gguf_type type, uint64_t off, bitnet_gguf_value *v) {
     v->type = type;
     v->elem_type = type;
@@ -68,9 +58,9 @@ static void make_value(const bitnet_gguf *g, bitnet_gguf_type type, uint64_t off
 
 /* Check that a scalar value of v's type lies inside the file. */
 static bitnet_status scalar_ptr(const bitnet_gguf *g, const bitnet_gguf_value *v, const uint8_t **p) {
-    unsigned sz = scalar_size(v->type);
-    if (!sz) return bn_err(BITNET_E_TYPE, "value of type %s is not a number", bitnet_gguf_type_name(v->type));
-    if (v->ref > g->size || g->size - v->ref < sz)
+    const int sz = bn_gguf_type_size(v->type);
+    if (sz <= 0) return bn_err(BITNET_E_TYPE, "value of type %s is not a number", bitnet_gguf_type_name(v->type));
+    if (v->ref > g->size || g->size - v->ref < (uint64_t)sz)
         return bn_err(BITNET_E_INVALID_ARG, "value does not belong to this file");
     *p = g->base + v->ref;
     return BITNET_OK;
@@ -229,7 +219,7 @@ bitnet_status bitnet_gguf_array_get(const bitnet_gguf *g, const bitnet_gguf_valu
     if (j >= a->count)
         return bn_err(BITNET_E_INVALID_ARG, "array index %llu out of range (%llu elements)", (unsigned long long)j,
                       (unsigned long long)a->count);
-    uint64_t off = a->elem_off ? a->elem_off[j] : a->data + j * scalar_size((bitnet_gguf_type)a->elem_type);
+    uint64_t off = a->elem_off ? a->elem_off[j] : a->data + j * (uint64_t)bn_gguf_type_size(a->elem_type);
     make_value(g, (bitnet_gguf_type)a->elem_type, off, elem);
     return BITNET_OK;
 }
@@ -433,7 +423,7 @@ static int64_t f64_to_i64(double d) {
 }
 
 int64_t bn_gguf_arr_i64(const bitnet_gguf *g, const bn_gguf_arr *a, uint64_t j) {
-    const uint8_t *p = g->base + a->data + j * scalar_size((bitnet_gguf_type)a->elem_type);
+    const uint8_t *p = g->base + a->data + j * (uint64_t)bn_gguf_type_size(a->elem_type);
     switch (a->elem_type) {
     case BITNET_GGUF_UINT8: case BITNET_GGUF_BOOL: return p[0];
     case BITNET_GGUF_INT8: return (int8_t)p[0];
@@ -449,7 +439,7 @@ int64_t bn_gguf_arr_i64(const bitnet_gguf *g, const bn_gguf_arr *a, uint64_t j) 
 }
 
 double bn_gguf_arr_f64(const bitnet_gguf *g, const bn_gguf_arr *a, uint64_t j) {
-    const uint8_t *p = g->base + a->data + j * scalar_size((bitnet_gguf_type)a->elem_type);
+    const uint8_t *p = g->base + a->data + j * (uint64_t)bn_gguf_type_size(a->elem_type);
     switch (a->elem_type) {
     case BITNET_GGUF_FLOAT32: return bn_rd_f32(p);
     case BITNET_GGUF_FLOAT64: return bn_rd_f64(p);

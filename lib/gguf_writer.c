@@ -77,16 +77,6 @@ static void put(bitnet_gguf_writer *w, const void *p, size_t n) {
 static void put_u32(bitnet_gguf_writer *w, uint32_t v) { put(w, &v, 4); }
 static void put_u64(bitnet_gguf_writer *w, uint64_t v) { put(w, &v, 8); }
 
-static size_t value_size(bitnet_gguf_type t) {
-    switch (t) {
-    case BITNET_GGUF_UINT8: case BITNET_GGUF_INT8: case BITNET_GGUF_BOOL: return 1;
-    case BITNET_GGUF_UINT16: case BITNET_GGUF_INT16: return 2;
-    case BITNET_GGUF_UINT32: case BITNET_GGUF_INT32: case BITNET_GGUF_FLOAT32: return 4;
-    case BITNET_GGUF_UINT64: case BITNET_GGUF_INT64: case BITNET_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 /* Common checks for every setter; on success the key is recorded and the record's
  * key and type are encoded, with `payload` more bytes reserved. */
 static bitnet_status begin_kv(bitnet_gguf_writer *w, const char *fn, const char *key, bitnet_gguf_type type,
@@ -157,16 +147,16 @@ bitnet_status bitnet_gguf_writer_set_alignment(bitnet_gguf_writer *w, uint32_t a
 
 bitnet_status bitnet_gguf_writer_set_scalar(bitnet_gguf_writer *w, const char *key, bitnet_gguf_type type,
                                             const void *value) {
-    size_t n = value_size(type);
-    if (!n) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_scalar: key '%s': type %d is not a scalar type",
+    const int n = bn_gguf_type_size(type);
+    if (n <= 0) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_scalar: key '%s': type %d is not a scalar type",
                           key ? key : "(null)", (int)type);
     if (!value) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_scalar: value is NULL");
     if (type == BITNET_GGUF_BOOL && *(const uint8_t *)value > 1)
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_scalar: key '%s': bool byte must be 0 or 1",
                       key ? key : "(null)");
-    bitnet_status st = begin_kv(w, "bitnet_gguf_writer_set_scalar", key, type, n, 0);
+    bitnet_status st = begin_kv(w, "bitnet_gguf_writer_set_scalar", key, type, (size_t)n, 0);
     if (st) return st;
-    put(w, value, n);
+    put(w, value, (size_t)n);
     return BITNET_OK;
 }
 
@@ -181,9 +171,10 @@ bitnet_status bitnet_gguf_writer_set_str(bitnet_gguf_writer *w, const char *key,
 
 bitnet_status bitnet_gguf_writer_set_array(bitnet_gguf_writer *w, const char *key, bitnet_gguf_type elem_type,
                                            const void *data, uint64_t n) {
-    size_t es = value_size(elem_type);
-    if (!es) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_array: key '%s': element type %d is not fixed-size",
+    const int esz = bn_gguf_type_size(elem_type);
+    if (esz <= 0) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_array: key '%s': element type %d is not fixed-size",
                            key ? key : "(null)", (int)elem_type);
+    const size_t es = (size_t)esz;
     if (!data && n) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_array: data is NULL");
     if (n > (SIZE_MAX / 2) / es) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_array: too many elements");
     if (elem_type == BITNET_GGUF_BOOL)

@@ -74,6 +74,19 @@ static inline int bn_add_u64(uint64_t a, uint64_t b, uint64_t *r) { return __bui
 static inline int bn_mul_u64(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_mul_overflow(a, b, r); }
 static inline int bn_mul_i64(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
 
+/* ---- hashing ---------------------------------------------------------------------------- */
+
+#define BN_FNV_OFFSET 0xcbf29ce484222325ull
+/* 64-bit FNV-1a over n bytes, continuing from h (start a hash with BN_FNV_OFFSET). */
+static inline uint64_t bn_fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 /* ---- little-endian loads (files are little-endian; unaligned safe) ------------------- */
 
 static inline uint16_t bn_rd_u16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }

@@ -332,32 +332,23 @@ static bitnet_status bn_dmat_load(bitnet_model *m, const bn_gguf_tensor *t, cons
 
 /* ---- the whole model ----------------------------------------------------------------- */
 
-static uint64_t bn_fnv(uint64_t h, const void *p, size_t n) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* Identify the file: hyperparameters, the tensor table and samples of each tensor's
  * bytes (start and middle; computed before the mapping's pages are released). */
 static uint64_t bn_fingerprint(const bitnet_model *m) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = bn_fnv(h, m->arch, strlen(m->arch));
-    h = bn_fnv(h, &m->hp, sizeof m->hp);
+    uint64_t h = BN_FNV_OFFSET;
+    h = bn_fnv1a(h, m->arch, strlen(m->arch));
+    h = bn_fnv1a(h, &m->hp, sizeof m->hp);
     const bitnet_gguf *g = m->gguf;
-    h = bn_fnv(h, &g->n_tensors, sizeof g->n_tensors);
+    h = bn_fnv1a(h, &g->n_tensors, sizeof g->n_tensors);
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const bn_gguf_tensor *t = &g->tensors[i];
-        h = bn_fnv(h, t->name, strlen(t->name));
-        h = bn_fnv(h, t->ne, sizeof t->ne);
-        h = bn_fnv(h, &t->type, sizeof t->type);
-        h = bn_fnv(h, &t->size, sizeof t->size);
+        h = bn_fnv1a(h, t->name, strlen(t->name));
+        h = bn_fnv1a(h, t->ne, sizeof t->ne);
+        h = bn_fnv1a(h, &t->type, sizeof t->type);
+        h = bn_fnv1a(h, &t->size, sizeof t->size);
         size_t k = t->size < 64 ? (size_t)t->size : 64;
-        h = bn_fnv(h, t->data, k);
-        h = bn_fnv(h, (const uint8_t *)t->data + t->size / 2, (size_t)(t->size - t->size / 2) < k ? (size_t)(t->size - t->size / 2) : k);
+        h = bn_fnv1a(h, t->data, k);
+        h = bn_fnv1a(h, (const uint8_t *)t->data + t->size / 2, (size_t)(t->size - t->size / 2) < k ? (size_t)(t->size - t->size / 2) : k);
     }
     return h;
 }

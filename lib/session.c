@@ -282,15 +282,6 @@ bitnet_status bitnet_session_embeddings(const bitnet_session *s, int32_t i, cons
 #define BN_STATE_VERSION 1u
 #define BN_STATE_HEADER  (4 + 4 + 8 + 4 + 4 + 4 + 4 + 32 + 4)
 
-static uint64_t bn_fnv1a(const uint8_t *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static size_t bn_state_size(const bitnet_session *s, uint32_t n_past, int has_logits) {
     return BN_STATE_HEADER + (size_t)n_past * 4 +
            2 * (size_t)s->m->hp.n_layer * (size_t)n_past * bn_fwd_kv_row_bytes(&s->fwd) +
@@ -327,7 +318,7 @@ bitnet_status bitnet_session_state_save(const bitnet_session *s, void *buf, size
         p = bn_put(p, s->fwd.vc[l], rb);
     }
     if (has_logits) p = bn_put(p, s->logits + (s->n_logits - 1) * s->m->hp.n_vocab, (size_t)s->m->hp.n_vocab * 4);
-    uint64_t h = bn_fnv1a(buf, (size_t)(p - (uint8_t *)buf));
+    uint64_t h = bn_fnv1a(BN_FNV_OFFSET, buf, (size_t)(p - (uint8_t *)buf));
     p = bn_put(p, &h, 8);
     return BITNET_OK;
 }
@@ -352,7 +343,7 @@ bitnet_status bitnet_session_state_load(bitnet_session *s, const void *buf, size
                                          s->p.kv_type == BITNET_KV_F16 ? "f16" : "f32"));
     if (has_logits > 1 || n_past > (1u << 24) || size != bn_state_size(s, n_past, (int)has_logits))
         return bn_session_fail(s, bn_err(BITNET_E_FORMAT, "session state: size %zu does not match its header", size));
-    if (bn_fnv1a(p, size - 8) != bn_rd_u64(p + size - 8))
+    if (bn_fnv1a(BN_FNV_OFFSET, p, size - 8) != bn_rd_u64(p + size - 8))
         return bn_session_fail(s, bn_err(BITNET_E_FORMAT, "session state: checksum mismatch (corrupt blob)"));
     if (n_past > s->n_ctx)
         return bn_session_fail(s, bn_err(BITNET_E_CONTEXT_FULL, "session state: %u tokens do not fit in n_ctx %u",

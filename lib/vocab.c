@@ -47,15 +47,6 @@ int bn_cp_to_byte(uint32_t cp) {
 
 /* ---- hashing --------------------------------------------------------------------------- */
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static uint64_t hash_u64(uint64_t x) {
     x ^= x >> 33; x *= 0xff51afd7ed558ccdull;
     x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull;
@@ -71,7 +62,7 @@ static uint64_t pow2_at_least(uint64_t n) {
 
 int32_t bn_vocab_find(const bn_vocab *v, const char *s, size_t n) {
     uint64_t mask = v->index_cap - 1;
-    for (uint64_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
+    for (uint64_t i = bn_fnv1a(BN_FNV_OFFSET, s, n) & mask;; i = (i + 1) & mask) {
         int32_t id = v->index[i];
         if (id < 0) return -1;
         if (v->len[id] == n && memcmp(v->text[id], s, n) == 0) return id;
@@ -80,7 +71,7 @@ int32_t bn_vocab_find(const bn_vocab *v, const char *s, size_t n) {
 
 static void index_insert(bn_vocab *v, int32_t id) {
     uint64_t mask = v->index_cap - 1;
-    for (uint64_t i = hash_bytes(v->text[id], v->len[id]) & mask;; i = (i + 1) & mask) {
+    for (uint64_t i = bn_fnv1a(BN_FNV_OFFSET, v->text[id], v->len[id]) & mask;; i = (i + 1) & mask) {
         int32_t o = v->index[i];
         if (o < 0 || (v->len[o] == v->len[id] && memcmp(v->text[o], v->text[id], v->len[id]) == 0)) {
             v->index[i] = id; /* a duplicate text: the last id wins */
