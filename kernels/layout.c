@@ -6,7 +6,7 @@
 #include "kernels.h"
 
 #include "internal.h"
-#include "types.h"
+#include "type_table.h"
 
 #include <stdint.h>
 #include <string.h>

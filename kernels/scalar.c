@@ -20,7 +20,7 @@
  */
 #include "kernels.h"
 
-#include "types.h"
+#include "type_table.h"
 
 #include <math.h>
 #include <string.h>

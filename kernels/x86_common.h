@@ -20,7 +20,7 @@
 
 #include "internal.h"
 #include "kernels.h"
-#include "types.h"
+#include "type_table.h"
 
 #include <immintrin.h>
 #include <math.h>

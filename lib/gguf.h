@@ -1,5 +1,5 @@
 /*
- * gguf.h -- the GGUF reader's internal interface (lib/gguf.c).  The public accessors
+ * gguf.h -- the GGUF reader's internal interface (lib/gguf_read.c).  The public accessors
  * in bitnet.h are thin wrappers over these structures.
  *
  * After bn_gguf_parse() succeeds everything below has been validated: keys are

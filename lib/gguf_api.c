@@ -1,18 +1,18 @@
 /*
  * gguf_api.c -- the public bitnet_gguf_* accessors and the internal typed getters
- * (bn_gguf_get_*) over a parsed file (see gguf.c for the format and validation).
+ * (bn_gguf_get_*) over a parsed file (see gguf_read.c for the format and validation).
  *
  * A bitnet_gguf_value is {type, elem_type, count, ref} where ref is the file offset of
  * the value's payload: the bytes after a key's type field, or an array element's
  * bytes.  For an ARRAY that offset is the array header, which is also the key under
- * which gguf.c recorded the array (bn_gguf_arr_at).  Values are decoded from the file
+ * which gguf_read.c recorded the array (bn_gguf_arr_at).  Values are decoded from the file
  * image on every access; nothing is copied.
  *
  * `ref` comes back from the caller, so it is re-checked against the file size before
  * use: a forged value can yield wrong data but never a read outside the image.
  */
 #include "gguf.h"
-#include "types.h"
+#include "type_table.h"
 
 #include <math.h>
 

@@ -20,7 +20,7 @@
 #  define BN_UNUSED
 #endif
 
-/* ---- errors (lib/error.c) ------------------------------------------------------ */
+/* ---- errors (lib/core_error.c) ------------------------------------------------------ */
 
 /* Record `fmt` as this thread's last error message. */
 void bn_set_error(const char *fmt, ...) BN_PRINTF(1, 2);
@@ -35,7 +35,7 @@ void bn_vset_error(const char *fmt, va_list ap) BN_PRINTF(1, 0);
 /* The thread's current message (never NULL). */
 const char *bn_errmsg(void);
 
-/* ---- logging (lib/log.c) ---------------------------------------------------------- */
+/* ---- logging (lib/core_log.c) ---------------------------------------------------------- */
 
 void bn_log(bitnet_log_level level, const char *fmt, ...) BN_PRINTF(2, 3);
 #define BN_LOG_ERROR(...) bn_log(BITNET_LOG_ERROR, __VA_ARGS__)
@@ -43,7 +43,7 @@ void bn_log(bitnet_log_level level, const char *fmt, ...) BN_PRINTF(2, 3);
 #define BN_LOG_INFO(...)  bn_log(BITNET_LOG_INFO, __VA_ARGS__)
 #define BN_LOG_DEBUG(...) bn_log(BITNET_LOG_DEBUG, __VA_ARGS__)
 
-/* ---- allocation (lib/alloc.c) ------------------------------------------------------
+/* ---- allocation (lib/core_alloc.c) ------------------------------------------------------
  * Every allocation goes through these so tests can inject failures.  bn_malloc(0)
  * returns a valid unique pointer.  bn_calloc/bn_mallocn check n*size for overflow. */
 void *bn_malloc(size_t size);
@@ -58,7 +58,7 @@ char *bn_strndup(const char *s, size_t n);
  * allocations made since the last call. */
 uint64_t bn_alloc_fail_after(uint64_t n);
 
-/* ---- size-prefixed parameter structs (lib/params.c) -------------------------------------
+/* ---- size-prefixed parameter structs (lib/core_params.c) -------------------------------------
  * bn_params_default: hand `defaults` (d_size bytes, first field size_t struct_size) to a
  * caller's struct of struct_size bytes -- zero it, copy the common prefix, record in its
  * struct_size how many bytes the library filled.

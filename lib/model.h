@@ -1,5 +1,5 @@
 /*
- * model.h -- the loaded model (lib/model.c, lib/arch.c).  Read-only after
+ * model.h -- the loaded model (lib/model_load.c, lib/model_arch.c).  Read-only after
  * bitnet_model_load: sessions on many threads share it; all mutable state lives in
  * the session.
  */
@@ -8,7 +8,7 @@
 
 #include "gguf.h"
 #include "kernels.h"
-#include "vocab.h"
+#include "tok_vocab.h"
 
 /* The architectures a model can run as (formats.md 4). */
 typedef enum bn_arch {
@@ -63,7 +63,7 @@ struct bitnet_model {
     uint64_t          fingerprint;  /* identifies the file (state blobs)          */
 };
 
-/* ---- lib/arch.c ---------------------------------------------------------------------- */
+/* ---- lib/model_arch.c ---------------------------------------------------------------------- */
 
 /* Decide the architecture to run from the file (general.architecture plus evidence)
  * or from `override` (bitnet_model_params.arch); logs the decision.  On success
@@ -75,7 +75,7 @@ const char *bn_arch_name(bn_arch a);
 /* Read and validate the hyperparameters (keys "<prefix>.*"); n_vocab from the vocab. */
 bitnet_status bn_hparams_load(const bitnet_gguf *g, const char *prefix, int64_t n_vocab, bn_hparams *hp);
 
-/* ---- lib/forward.c ------------------------------------------------------------------- */
+/* ---- lib/fwd_pass.c ------------------------------------------------------------------- */
 
 /* Embedding row of token id (n_embd floats). */
 void bn_embed_row(const bitnet_model *m, int32_t id, float *out);

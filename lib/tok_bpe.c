@@ -17,8 +17,8 @@
  * pair; when popped it is used only if both symbols are still alive, adjacent and of
  * that total length (lengths only grow, so this identifies stale entries exactly).
  */
-#include "vocab.h"
-#include "unicode.h"
+#include "tok_vocab.h"
+#include "tok_unicode.h"
 
 #include <stdlib.h>
 

@@ -20,11 +20,11 @@
  *    3. \p{N}+                   4. [0-9][0-9][0-9]
  *
  * Classes: \p{L}, \p{N}, \p{P} are Unicode general categories, \s is White_Space
- * (lib/unicode.h).  (?i:...) only folds ASCII letters: no other code point lowercases
+ * (lib/tok_unicode.h).  (?i:...) only folds ASCII letters: no other code point lowercases
  * to s, t, r, e, v, m, l or d.  An invalid UTF-8 byte belongs to no class (like U+FFFD).
  */
-#include "vocab.h"
-#include "unicode.h"
+#include "tok_vocab.h"
+#include "tok_unicode.h"
 
 typedef size_t (*bn_matcher)(const uint32_t *c, size_t e, size_t i);
 

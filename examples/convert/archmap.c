@@ -11,7 +11,7 @@
  * Why "bitnet" + hidden_act for TQ files of 2B-4T: upstream llama.cpp (the runtime for
  * TQ types) knows only "bitnet"; bitnet.cpp's "bitnet-b1.58" graph is the one that
  * matches but bitnet.cpp is not the TQ runtime.  libbitnet reads the hidden_act key
- * (lib/arch.c) and runs ReLU^2; upstream ignores the key and would run SiLU, which is
+ * (lib/model_arch.c) and runs ReLU^2; upstream ignores the key and would run SiLU, which is
  * wrong for this model (documented in docs/convert.md).
  *
  * HF linear weights are [out, in] (in contiguous) = GGUF ne {in, out}.  Packed

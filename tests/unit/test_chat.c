@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "vocab.h"
+#include "tok_vocab.h"
 
 static const bitnet_chat_message k_msgs[] = {
     {"system", "You are helpful."},

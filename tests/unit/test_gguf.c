@@ -1,6 +1,6 @@
 /*
- * test_gguf.c -- the GGUF reader (lib/gguf.c, lib/gguf_api.c) and writer
- * (lib/gguf_writer.c).
+ * test_gguf.c -- the GGUF reader (lib/gguf_read.c, lib/gguf_api.c) and writer
+ * (lib/gguf_write.c).
  *
  * Round trips go writer -> file -> reader and compare with the values put in.
  * Malformed files are built byte by byte with the small encoder below (written from
@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "gguf.h"
-#include "types.h"
+#include "type_table.h"
 
 #include <math.h>
 #include <stdio.h>

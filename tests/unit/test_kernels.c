@@ -23,7 +23,7 @@
 
 #include "internal.h"
 #include "kernels.h"
-#include "types.h"
+#include "type_table.h"
 
 #include <math.h>
 #include <stdio.h>

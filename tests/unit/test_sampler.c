@@ -1,5 +1,5 @@
 /*
- * test_sampler.c -- the RNG and the sampler chain (lib/sampler.c).
+ * test_sampler.c -- the RNG and the sampler chain (lib/gen_sampler.c).
  *
  * Expected values are derived independently here: splitmix64 outputs for seed 0 are the
  * published reference values, xoshiro256** outputs from the state {1,2,3,4} are worked
@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sampler.h"
-#include "session.h"
+#include "gen_sampler.h"
+#include "sess.h"
 
 static bitnet_sampler_params plain(float temp) {
     bitnet_sampler_params p;

@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "model.h"
-#include "unicode.h"
-#include "vocab.h"
+#include "tok_unicode.h"
+#include "tok_vocab.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 

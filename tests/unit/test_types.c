@@ -1,6 +1,6 @@
 /*
  * test_types.c -- the tensor type table, half-precision conversions and the scalar
- * reference (de)quantizers (lib/types.c, lib/quantize_api.c).
+ * reference (de)quantizers (lib/type_table.c, lib/type_api.c).
  *
  * Dequantizer tests build blocks byte by byte from the published layouts (see
  * docs/formats.md) and compute the expected floats in the test itself; they never use
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "types.h"
+#include "type_table.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

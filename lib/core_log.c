@@ -1,5 +1,5 @@
 /*
- * log.c -- process-wide log sink.  The default prints WARN and ERROR to stderr; the
+ * core_log.c -- process-wide log sink.  The default prints WARN and ERROR to stderr; the
  * environment variable BITNET_LOG_LEVEL (0..3) changes the default level.
  */
 #include "internal.h"

@@ -1,5 +1,5 @@
 /*
- * types.c -- the tensor type table and the scalar reference (de)quantizers.
+ * type_table.c -- the tensor type table and the scalar reference (de)quantizers.
  *
  * Every GGUF tensor type is an array of blocks: `blck` consecutive elements of a row
  * stored in `type_size` bytes.  Plain types (F32, F16, BF16, I8, ...) have blocks of
@@ -18,7 +18,7 @@
  * retired) and before upstream gave 39 to MXFP4.  We read 36 as I2_S (upstream never
  * stores its retired 36 in files) and refuse 37..39 with an explanation.
  */
-#include "types.h"
+#include "type_table.h"
 
 #include <math.h>
 

@@ -1,6 +1,6 @@
 /*
- * session.h -- what the sampling/generation code (lib/generate.c, lib/sampler.c)
- * needs from a session (lib/session.c).
+ * sess.h -- what the sampling/generation code (lib/gen_loop.c, lib/gen_sampler.c)
+ * needs from a session (lib/sess_core.c).
  */
 #ifndef BN_SESSION_H
 #define BN_SESSION_H
@@ -17,7 +17,7 @@ uint64_t *bn_session_rng(bitnet_session *s);
  * bitnet_session_last_error) and return st unchanged. */
 bitnet_status bn_session_fail(bitnet_session *s, bitnet_status st);
 
-/* RNG (lib/sampler.c): xoshiro256** seeded through splitmix64. */
+/* RNG (lib/gen_sampler.c): xoshiro256** seeded through splitmix64. */
 void     bn_rng_seed(uint64_t state[4], uint64_t seed);
 uint64_t bn_rng_next(uint64_t state[4]);
 /* Uniform float in [0, 1). */

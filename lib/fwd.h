@@ -1,12 +1,12 @@
 /*
- * forward.h -- the forward pass over a batch of tokens (lib/forward.c) and the state
+ * fwd.h -- the forward pass over a batch of tokens (lib/fwd_pass.c) and the state
  * it needs: the KV cache and scratch buffers, owned by a session.
  */
 #ifndef BN_FORWARD_H
 #define BN_FORWARD_H
 
 #include "model.h"
-#include "pool.h"
+#include "core_pool.h"
 
 typedef struct bn_fwd {
     const bitnet_model *m;

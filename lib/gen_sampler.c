@@ -1,5 +1,5 @@
 /*
- * sampler.c -- the RNG and the token sampler.
+ * gen_sampler.c -- the RNG and the token sampler.
  *
  * RNG: xoshiro256** (Blackman & Vigna), its 256-bit state filled from the 64-bit seed
  * by four steps of splitmix64 (which never yields an all-zero state).  Uniform doubles
@@ -25,8 +25,8 @@
  * Sums are done in double.  NaN logits are treated as -inf; if every candidate is
  * -inf the lowest-id survivor is chosen (there is no distribution to draw from).
  */
-#include "sampler.h"
-#include "session.h"
+#include "gen_sampler.h"
+#include "sess.h"
 
 #include <math.h>
 #include <stdlib.h>

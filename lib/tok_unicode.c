@@ -1,8 +1,8 @@
 /*
- * unicode.c -- code point class lookup: an ASCII table built on first principles plus a
- * binary search over the generated range table (lib/unicode_data.c) for the rest.
+ * tok_unicode.c -- code point class lookup: an ASCII table built on first principles plus a
+ * binary search over the generated range table (lib/tok_unicode_data.c) for the rest.
  */
-#include "unicode.h"
+#include "tok_unicode.h"
 
 uint32_t bn_uc_flags(uint32_t cp) {
     if (cp < 0x80) {

@@ -1,5 +1,5 @@
 /*
- * gguf_writer.c -- writing GGUF v3 files (bitnet_gguf_writer_*).
+ * gguf_write.c -- writing GGUF v3 files (bitnet_gguf_writer_*).
  *
  * The writer collects metadata (already encoded, in one growing byte buffer) and
  * tensor infos in memory; begin() writes
@@ -18,7 +18,7 @@
  * Encoding assumes a little-endian host (as the reader does).
  */
 #include "gguf.h"
-#include "types.h"
+#include "type_table.h"
 
 #include <errno.h>
 #include <stdio.h>

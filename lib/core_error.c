@@ -1,5 +1,5 @@
 /*
- * error.c -- status strings and the per-thread "last error" message.
+ * core_error.c -- status strings and the per-thread "last error" message.
  */
 #include "internal.h"
 

@@ -1,5 +1,5 @@
 /*
- * pool.c -- persistent worker threads for one session.
+ * core_pool.c -- persistent worker threads for one session.
  *
  * A decode step issues ~10 parallel runs per layer, each only tens of microseconds
  * long, so waking sleeping threads through a condition variable every time would cost
@@ -11,7 +11,7 @@
  * sleep can never miss a run.  An idle session's workers sleep (no CPU use) after about
  * a millisecond.
  *
- * Tasks claim their work in chunks through atomic counters (lib/forward.c), so the
+ * Tasks claim their work in chunks through atomic counters (lib/fwd_pass.c), so the
  * caller can finish a run alone.  It then does not wait for workers that have not
  * started: it closes the run and waits only for workers already inside it.  A worker
  * enters a run by incrementing `active` and then checking that the run is not closed;
@@ -30,7 +30,7 @@
  * Two threads on a busy machine then cost about what one does, instead of waiting on
  * the scheduler at every run.
  */
-#include "pool.h"
+#include "core_pool.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -1,5 +1,5 @@
 /*
- * types.h -- the tensor type table and scalar reference (de)quantizers (lib/types.c).
+ * type_table.h -- the tensor type table and scalar reference (de)quantizers (lib/type_table.c).
  *
  * Block layouts are documented in docs/formats.md.  Every function here is the plain,
  * readable reference; fast kernels live in kernels/ and are tested against these.

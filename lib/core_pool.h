@@ -1,5 +1,5 @@
 /*
- * pool.h -- a small persistent thread pool owned by a session (lib/pool.c).
+ * core_pool.h -- a small persistent thread pool owned by a session (lib/core_pool.c).
  *
  * bn_pool_run(p, fn, ctx) calls fn(ctx, ith, nth) on the caller (thread 0) and on each
  * worker that joins the run in time, and returns when every call that started has

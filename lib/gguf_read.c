@@ -1,5 +1,5 @@
 /*
- * gguf.c -- the GGUF reader: parse and validate a whole file image.
+ * gguf_read.c -- the GGUF reader: parse and validate a whole file image.
  *
  * Layout (all integers little-endian, no padding between fields):
  *
@@ -24,7 +24,7 @@
  * accessors (gguf_api.c) read the payload from the image on demand.
  */
 #include "gguf.h"
-#include "types.h"
+#include "type_table.h"
 
 #include <errno.h>
 #include <fcntl.h>

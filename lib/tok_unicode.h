@@ -1,6 +1,6 @@
 /*
- * unicode.h -- code point classes for the pre-tokenizers (lib/unicode.c, generated
- * tables in lib/unicode_data.c from the Unicode Character Database; see
+ * tok_unicode.h -- code point classes for the pre-tokenizers (lib/tok_unicode.c, generated
+ * tables in lib/tok_unicode_data.c from the Unicode Character Database; see
  * lib/unicode/gen_unicode_tables.py and docs/tokenizers.md).
  */
 #ifndef BN_UNICODE_H

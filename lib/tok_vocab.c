@@ -1,5 +1,5 @@
 /*
- * vocab.c -- the tokenizer vocabulary: reading tokenizer.ggml.* metadata, validating it
+ * tok_vocab.c -- the tokenizer vocabulary: reading tokenizer.ggml.* metadata, validating it
  * and building the lookup structures the encoders need.
  *
  * Layout: every token text is copied once into `pool` (NUL-terminated, length kept
@@ -15,8 +15,8 @@
  * else the LLaMA-3 rules when the vocabulary is recognised as LLaMA-3's (special tokens
  * <|begin_of_text|> at 128000 and <|eot_id|> at 128009), else llama.cpp's "default".
  */
-#include "vocab.h"
-#include "unicode.h"
+#include "tok_vocab.h"
+#include "tok_unicode.h"
 
 #include <stdio.h>
 #include <stdlib.h>

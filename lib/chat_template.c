@@ -1,5 +1,5 @@
 /*
- * chat.c -- chat templates.  There is no Jinja engine: the template text of a model is
+ * chat_template.c -- chat templates.  There is no Jinja engine: the template text of a model is
  * recognised by distinctive markers and rendered by a fixed function that produces
  * exactly what that template produces for the supported models.
  *

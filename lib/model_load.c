@@ -1,6 +1,6 @@
 /*
- * model.c -- loading a model: the GGUF file, its vocabulary, its architecture and
- * hyperparameters (lib/arch.c), and its weights.
+ * model_load.c -- loading a model: the GGUF file, its vocabulary, its architecture and
+ * hyperparameters (lib/model_arch.c), and its weights.
  *
  * Ternary projections are repacked once, at load, into the single internal form of
  * kernels/kernels.h (bn_tmat: 2-bit codes in x128 order per row, plus the scale as the
@@ -22,7 +22,7 @@
  */
 #include "model.h"
 
-#include "types.h"
+#include "type_table.h"
 
 #include <math.h>
 #include <stdio.h>

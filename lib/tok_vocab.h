@@ -1,7 +1,7 @@
 /*
- * vocab.h -- tokenizer internals: the vocabulary (lib/vocab.c), the pre-tokenizers
+ * tok_vocab.h -- tokenizer internals: the vocabulary (lib/tok_vocab.c), the pre-tokenizers
  * (lib/tok_pre.c), the BPE / SentencePiece encoders (lib/tok_bpe.c), and the public
- * entry points built on them (lib/tokenizer_api.c, lib/chat.c).  See docs/tokenizers.md.
+ * entry points built on them (lib/tok_api.c, lib/chat_template.c).  See docs/tokenizers.md.
  */
 #ifndef BN_VOCAB_H
 #define BN_VOCAB_H
@@ -126,7 +126,7 @@ bitnet_status bn_tokenize_raw(const bn_vocab *v, const char *text, size_t len, i
 bitnet_status bn_tokenize(const bn_vocab *v, const char *text, size_t len, uint32_t flags,
                           bn_toklist *out);
 
-/* ---- chat templates (lib/chat.c) -------------------------------------------------------- */
+/* ---- chat templates (lib/chat_template.c) -------------------------------------------------------- */
 
 /* Render msgs with template name-or-text tmpl (NULL: the vocabulary's template). */
 bitnet_status bn_chat_apply(const bn_vocab *v, const char *tmpl, const bitnet_chat_message *msgs,

@@ -1,6 +1,6 @@
 /*
- * session.c -- one token stream over a shared, read-only model: the KV cache and
- * scratch (lib/forward.h), the tokens in the context, the logits/embeddings of the last
+ * sess_core.c -- one token stream over a shared, read-only model: the KV cache and
+ * scratch (lib/fwd.h), the tokens in the context, the logits/embeddings of the last
  * eval, the sampler RNG and a per-session error message.
  *
  * eval: validates every token id and the context room first (nothing is evaluated on
@@ -16,9 +16,9 @@
  * with BITNET_E_FORMAT; one needing more context than the session has with
  * BITNET_E_CONTEXT_FULL.
  */
-#include "session.h"
+#include "sess.h"
 
-#include "forward.h"
+#include "fwd.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -51,7 +51,7 @@ void bitnet_session_default_params(bitnet_session_params *p, size_t struct_size)
     bn_params_default(p, struct_size, &d, sizeof d);
 }
 
-/* ---- internal interface (session.h) ------------------------------------------------------ */
+/* ---- internal interface (sess.h) ------------------------------------------------------ */
 
 const bitnet_model *bn_session_model(const bitnet_session *s) { return s ? s->m : NULL; }
 

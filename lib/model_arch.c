@@ -1,5 +1,5 @@
 /*
- * arch.c -- which architecture a file runs as, and its hyperparameters.
+ * model_arch.c -- which architecture a file runs as, and its hyperparameters.
  *
  * general.architecture names the metadata prefix; the graph is decided from it and
  * from evidence (formats.md 4):

@@ -1,6 +1,6 @@
 /*
- * sampler.h -- the token sampler (lib/sampler.c), independent of sessions so it can be
- * tested on plain logit arrays.  The RNG functions are declared in session.h.
+ * gen_sampler.h -- the token sampler (lib/gen_sampler.c), independent of sessions so it can be
+ * tested on plain logit arrays.  The RNG functions are declared in sess.h.
  */
 #ifndef BN_SAMPLER_H
 #define BN_SAMPLER_H

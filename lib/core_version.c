@@ -1,5 +1,5 @@
 /*
- * version.c -- run-time version of the library.
+ * core_version.c -- run-time version of the library.
  */
 #include "internal.h"
 

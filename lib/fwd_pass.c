@@ -1,5 +1,5 @@
 /*
- * forward.c -- the W1.58A8 forward pass, readable top to bottom (formats.md 4.1-4.3).
+ * fwd_pass.c -- the W1.58A8 forward pass, readable top to bottom (formats.md 4.1-4.3).
  *
  * For a batch of n tokens at positions p0..p0+n-1 (h = residual stream, n_embd):
  *
@@ -24,9 +24,9 @@
  * element is computed by one thread in a fixed order, so results do not depend on the
  * thread count.
  */
-#include "forward.h"
+#include "fwd.h"
 
-#include "types.h"
+#include "type_table.h"
 
 #include <math.h>
 #include <stdatomic.h>

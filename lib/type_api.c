@@ -1,7 +1,7 @@
 /*
- * quantize_api.c -- the public tensor-type functions of bitnet.h: type names, support
+ * type_api.c -- the public tensor-type functions of bitnet.h: type names, support
  * queries, row sizes and bitnet_quantize().  Thin argument-checking wrappers over the
- * type table in types.c.
+ * type table in type_table.c.
  *
  * bitnet_quantize() converts n_rows rows of n_per_row floats.  For block types no
  * block crosses a row boundary (n_per_row is a multiple of the block size), so the
@@ -9,7 +9,7 @@
  * the whole tensor, n/4 code bytes then a 32-byte tail, and rows must be whole
  * 128-element code blocks.
  */
-#include "types.h"
+#include "type_table.h"
 
 #include <math.h>
 
@@ -29,7 +29,7 @@ uint64_t bitnet_type_row_size(bitnet_type type, int64_t n) {
 }
 
 /* Largest |x| a block type can encode without its f16 scale overflowing (0: no
- * limit).  Q8_0: d = max/127; Q6_K: d = max/(32*127), rounded up (types.c); TQ: d = max. */
+ * limit).  Q8_0: d = max/127; Q6_K: d = max/(32*127), rounded up (type_table.c); TQ: d = max. */
 static float max_abs(bitnet_type type) {
     switch (type) {
     case BITNET_TYPE_Q8_0: return 65504.0f * 127.0f;

@@ -1,5 +1,5 @@
 /*
- * alloc.c -- every allocation of the library, with a fault-injection hook for tests
+ * core_alloc.c -- every allocation of the library, with a fault-injection hook for tests
  * (fail the n-th allocation, as SQLite's test_malloc does).
  */
 #include "internal.h"

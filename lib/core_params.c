@@ -1,5 +1,5 @@
 /*
- * params.c -- the size-prefixed parameter structs of the public API (bitnet.h).
+ * core_params.c -- the size-prefixed parameter structs of the public API (bitnet.h).
  *
  * Every *_params struct begins with `size_t struct_size`.  A caller built against an
  * older (shorter) or newer (longer) header passes the size it knows; the library only

@@ -1,5 +1,5 @@
 /*
- * utf8.c -- strict UTF-8 decoding (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
+ * core_utf8.c -- strict UTF-8 decoding (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
  */
 #include "internal.h"
 

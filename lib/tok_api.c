@@ -1,5 +1,5 @@
 /*
- * tokenizer_api.c -- the public tokenizer entry points: special ids, tokenize,
+ * tok_api.c -- the public tokenizer entry points: special ids, tokenize,
  * detokenize and the streaming decoder.
  *
  * Decoding a token ("piece"):
@@ -19,7 +19,7 @@
  * never become valid.
  */
 #include "model.h"
-#include "unicode.h"
+#include "tok_unicode.h"
 
 #define BN_DETOK_FLAGS (BITNET_DETOK_RENDER_SPECIAL | BITNET_DETOK_KEEP_LEADING_SPACE)
 
