@@ -13,6 +13,7 @@
  */
 #include "args.h"
 
+#define BITNET_EXPERIMENTAL /* bitnet_session_beam_search (--beams) */
 #include "bitnet.h"
 
 #include <stdio.h>

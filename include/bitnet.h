@@ -5,8 +5,10 @@
  * GGUF files users already have (bitnet.cpp's I2_S files, llama.cpp's TQ1_0/TQ2_0
  * files), tokenizes text exactly as the models were trained, and generates text.
  *
- * This is the only installed header.  Everything declared here is part of the stable
- * ABI of libbitnet.so.0; see docs/api.md for a tour and docs/abi.md for the rules.
+ * This is the only installed header.  Everything declared before the EXPERIMENTAL API
+ * section at its end is part of the stable ABI of libbitnet.so.0; the experimental
+ * section is opt-in (#define BITNET_EXPERIMENTAL) and may still change.  See
+ * docs/api.md for a tour and docs/abi.md for the rules.
  *
  * Conventions (they hold for every function unless its comment says otherwise):
  *
@@ -344,11 +346,6 @@ BITNET_API bitnet_status bitnet_gguf_writer_set_array(bitnet_gguf_writer *w, con
 BITNET_API bitnet_status bitnet_gguf_writer_set_str_array(bitnet_gguf_writer *w, const char *key,
                                                           const char *const *strs, const size_t *lens,
                                                           uint64_t n);
-/* A value already encoded in GGUF form (for nested arrays and tests): `payload` is the
- * bytes that follow the value-type field.  Not validated. */
-BITNET_API bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const char *key,
-                                                    bitnet_gguf_type type, const void *payload,
-                                                    size_t size);
 
 /* Declare a tensor (1..4 dims, ne[0] innermost).  Its size follows from type and ne. */
 BITNET_API bitnet_status bitnet_gguf_writer_add_tensor(bitnet_gguf_writer *w, const char *name,
@@ -606,6 +603,44 @@ BITNET_API bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet
                                                  const bitnet_generate_params *gp, bitnet_token *out,
                                                  size_t cap, size_t *n_out, bitnet_stop_reason *reason);
 
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BITNET_H */
+
+/* ==================================================================================
+ * EXPERIMENTAL API
+ *
+ * The declarations below are exported by libbitnet.so.0 like the rest, but they are
+ * not yet covered by the ABI promise (docs/abi.md): their signatures, structs and
+ * semantics may still change in a minor release.  A program opts in by defining
+ * BITNET_EXPERIMENTAL before including this header:
+ *
+ *     #define BITNET_EXPERIMENTAL
+ *     #include <bitnet.h>
+ *
+ * and should then be built against the exact libbitnet version it runs with.  When a
+ * declaration has proven itself it moves above this line, and from then on it is
+ * stable.  The ABI check (tests/abi/check_abi.sh) ignores everything in this section.
+ * ================================================================================== */
+#if defined(BITNET_EXPERIMENTAL) && !defined(BITNET_H_EXPERIMENTAL)
+#define BITNET_H_EXPERIMENTAL
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- GGUF: raw metadata values --------------------------------------------------------- */
+
+/* A value already encoded in GGUF form (for nested arrays and tests): `payload` is the
+ * bytes that follow the value-type field.  Not validated. */
+BITNET_API bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const char *key,
+                                                    bitnet_gguf_type type, const void *payload,
+                                                    size_t size);
+
+/* --- beam search ------------------------------------------------------------------------- */
+
 /* Beam search: evaluate the prompt, then keep the n_beams most probable continuations
  * (sum of log-probabilities) for up to max_tokens tokens or until every beam ended with
  * an EOG token; writes the best sequence (without the prompt) to out.  The session's
@@ -627,4 +662,4 @@ BITNET_API bitnet_status bitnet_session_state_load(bitnet_session *s, const void
 }
 #endif
 
-#endif /* BITNET_H */
+#endif /* BITNET_EXPERIMENTAL */

@@ -148,9 +148,6 @@ bitnet_status bitnet_gguf_writer_set_array(bitnet_gguf_writer *w, const char *ke
 bitnet_status bitnet_gguf_writer_set_str_array(bitnet_gguf_writer *w, const char *key,
                                                           const char *const *strs, const size_t *lens,
                                                           uint64_t n);
-bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const char *key,
-                                                    bitnet_gguf_type type, const void *payload,
-                                                    size_t size);
 bitnet_status bitnet_gguf_writer_add_tensor(bitnet_gguf_writer *w, const char *name,
                                                        uint32_t n_dims, const int64_t *ne,
                                                        bitnet_type type);
@@ -281,6 +278,9 @@ bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *pro
                                                  const bitnet_sampler_params *sp,
                                                  const bitnet_generate_params *gp, bitnet_token *out,
                                                  size_t cap, size_t *n_out, bitnet_stop_reason *reason);
+bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const char *key,
+                                                    bitnet_gguf_type type, const void *payload,
+                                                    size_t size);
 bitnet_status bitnet_session_beam_search(bitnet_session *s, const bitnet_token *prompt,
                                                     size_t n_prompt, uint32_t n_beams, int32_t max_tokens,
                                                     bitnet_token *out, size_t cap, size_t *n_out);
