@@ -103,6 +103,10 @@ bitnet_status bn_dmat_repack_g4x32(bn_dmat *w);
  * `type` and `cols` columns (an upper bound good for every type). */
 #define BN_DENSE_PREP_BYTES(cols) ((size_t)(cols) * 4u + 64u)
 
+/* dense_matmul handles tokens in groups of at most this many (its scratch holds one
+ * f32 activation row per token of a group). */
+#define BN_DENSE_TOK 16
+
 typedef struct bn_kernels {
     const char *name; /* "scalar", ...                    */
     bitnet_isa  isa;
@@ -136,7 +140,11 @@ typedef struct bn_kernels {
      * multiplies with (F16 weights: f16 activations; BF16: bf16; Q8_0: Q8_0 blocks;
      * K-quants and TQ types: Q8_K blocks; F32: f32).  dense_matmul computes
      * y[t * ldy + j] = row_j . x_t for rows [r0, r1); xs holds n_tok prepared rows
-     * xs_stride bytes apart; scratch holds cols floats. */
+     * xs_stride bytes apart; scratch holds BN_DENSE_TOK * cols floats.  A result never
+     * depends on n_tok, on the other tokens or on [r0, r1) (batched decoding relies on
+     * it: a sequence gets the same logits alone or in a batch), and a batch of tokens
+     * reads each weight row from memory once (tokens are the inner loop over a block
+     * of rows that stays in cache). */
     void (*dense_prep)(const bn_dmat *w, const float *x, void *out);
     void (*dense_matmul)(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                          int64_t n_tok, float *y, int64_t ldy, float *scratch);

@@ -216,22 +216,24 @@ BN_AI void bn_avx2_f16_g4(const uint8_t *base, uint64_t stride, int64_t nc, cons
 
 static void bn_avx2_dense_g4(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                              int64_t n_tok, float *y, int64_t ldy, float *scratch) {
-    const int64_t rows4 = w->rows & ~(int64_t)3, nc = w->cols / 32;
-    for (int64_t t = 0; t < n_tok; t++) { /* token by token: batching never changes a result */
-        const uint16_t *xh = (const uint16_t *)(const void *)((const uint8_t *)xs + (size_t)t * xs_stride);
-        int64_t i = 0;
-        for (; i + 8 <= w->cols; i += 8)
-            _mm256_storeu_ps(scratch + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xh + i))));
-        for (; i < w->cols; i++) scratch[i] = bn_f16_to_f32(xh[i]);
-        float *yt = y + t * ldy;
+    const int64_t rows4 = w->rows & ~(int64_t)3, nc = w->cols / 32, n = w->cols;
+    /* tokens in groups, the inner loop over a block of rows (each row summed the same
+     * way whatever the batch: batching never changes a result) */
+    for (int64_t t0 = 0; t0 < n_tok; t0 += BN_DENSE_TOK) {
+        const int64_t nt = n_tok - t0 < BN_DENSE_TOK ? n_tok - t0 : BN_DENSE_TOK;
+        bn_x86_f16_acts(xs, xs_stride, t0, nt, n, scratch);
+        float *yt = y + t0 * ldy;
 #define BN_G4ROW(jj) (w->data + (uint64_t)((jj) / 4) * 4 * w->row_bytes + (uint64_t)((jj) % 4) * 64)
+#define BN_TOKS(RB, base, stride)                                                                                 \
+    for (int64_t t = 0; t < nt; t++) bn_avx2_f16_g4(base, stride, nc, RB, scratch + t * n, yt + t * ldy + j)
         int64_t j = r0;
-        for (; j < r1 && j < rows4 && j % 4 != 0; j++) bn_avx2_f16_g4(BN_G4ROW(j), 256, nc, 1, scratch, yt + j);
-        for (; j + 4 <= r1 && j + 4 <= rows4; j += 4) bn_avx2_f16_g4(BN_G4ROW(j), 256, nc, 4, scratch, yt + j);
-        for (; j < r1 && j < rows4; j++) bn_avx2_f16_g4(BN_G4ROW(j), 256, nc, 1, scratch, yt + j);
-#undef BN_G4ROW
+        for (; j < r1 && j < rows4 && j % 4 != 0; j++) BN_TOKS(1, BN_G4ROW(j), 256);
+        for (; j + 4 <= r1 && j + 4 <= rows4; j += 4) BN_TOKS(4, BN_G4ROW(j), 256);
+        for (; j < r1 && j < rows4; j++) BN_TOKS(1, BN_G4ROW(j), 256);
         /* the last rows % 4 rows are row-major: chunk c at byte 64c of the row */
-        for (; j < r1; j++) bn_avx2_f16_g4(w->data + (uint64_t)j * w->row_bytes, 64, nc, 1, scratch, yt + j);
+        for (; j < r1; j++) BN_TOKS(1, w->data + (uint64_t)j * w->row_bytes, 64);
+#undef BN_TOKS
+#undef BN_G4ROW
     }
 }
 

@@ -248,6 +248,21 @@ static void bn_avx512_f16_rows4(const uint8_t *w0, uint64_t rb, const float *x, 
     }
 }
 
+/* One F16 row . f32 vector, summed exactly as each row of bn_avx512_f16_rows4 is. */
+static float bn_avx512_f16_row1(const uint8_t *wr8, const float *x, int64_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    const uint16_t *wr = (const uint16_t *)(const void *)wr8;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i))), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 16))),
+                             _mm512_loadu_ps(x + i + 16), a1);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; i < n; i++) s += bn_f16_to_f32(wr[i]) * x[i];
+    return s;
+}
+
 #ifndef BN_F16_PF
 #define BN_F16_PF 0 /* software prefetch distance; 0 = none (measured faster here) */
 #endif
@@ -277,34 +292,48 @@ BN_AI void bn_avx512_f16_g4(const bn_dmat *w, int64_t j, const int RB, const flo
     for (int r = 0; r < RB; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a[r][0], a[r][1]));
 }
 
-static void bn_avx512_f16_to_f32(const uint16_t *xh, int64_t n, float *out) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xh + i))));
-    for (; i < n; i++) out[i] = bn_f16_to_f32(xh[i]);
+/* The f16 activations of tokens [t0, t0 + nt) as f32 rows of n floats in scratch. */
+static void bn_avx512_f16_acts(const void *xs, size_t xs_stride, int64_t t0, int64_t nt, int64_t n, float *scratch) {
+    for (int64_t t = 0; t < nt; t++) {
+        const uint16_t *xh = (const uint16_t *)(const void *)((const uint8_t *)xs + (size_t)(t0 + t) * xs_stride);
+        float *d = scratch + t * n;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xh + i))));
+        for (; i < n; i++) d[i] = bn_f16_to_f32(xh[i]);
+    }
 }
 
+/* Tokens in groups of BN_DENSE_TOK, the inner loop over each block of rows, so a batch
+ * reads every row from memory once; each row is summed the same way whatever the batch
+ * and the row range (batching never changes a result). */
 static void bn_avx512_dense_g4(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                                int64_t n_tok, float *y, int64_t ldy, float *scratch) {
-    const int64_t rows4 = w->rows & ~(int64_t)3;
-    for (int64_t t = 0; t < n_tok; t++) { /* token by token: batching never changes a result */
-        bn_avx512_f16_to_f32((const uint16_t *)(const void *)((const uint8_t *)xs + (size_t)t * xs_stride), w->cols,
-                             scratch);
-        float *yt = y + t * ldy;
+    const int64_t rows4 = w->rows & ~(int64_t)3, n = w->cols;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += BN_DENSE_TOK) {
+        const int64_t nt = n_tok - t0 < BN_DENSE_TOK ? n_tok - t0 : BN_DENSE_TOK;
+        bn_avx512_f16_acts(xs, xs_stride, t0, nt, n, scratch);
+        float *yt = y + t0 * ldy;
         int64_t j = r0;
-        for (; j < r1 && j < rows4 && j % 4 != 0; j++) bn_avx512_f16_g4(w, j, 1, scratch, yt + j);
-        for (; j + 4 <= r1 && j + 4 <= rows4; j += 4) bn_avx512_f16_g4(w, j, 4, scratch, yt + j);
-        for (; j < r1 && j < rows4; j++) bn_avx512_f16_g4(w, j, 1, scratch, yt + j);
+        for (; j < r1 && j < rows4 && j % 4 != 0; j++)
+            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 1, scratch + t * n, yt + t * ldy + j);
+        for (; j + 4 <= r1 && j + 4 <= rows4; j += 4)
+            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 4, scratch + t * n, yt + t * ldy + j);
+        for (; j < r1 && j < rows4; j++)
+            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 1, scratch + t * n, yt + t * ldy + j);
         for (; j < r1; j++) { /* the last rows % 4 rows, row-major, same summation order */
             const uint8_t *wr = w->data + (uint64_t)j * w->row_bytes;
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-            for (int64_t i = 0; i < w->cols; i += 32) {
-                a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 2 * i))),
-                                     _mm512_loadu_ps(scratch + i), a0);
-                a1 = _mm512_fmadd_ps(
-                    _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 2 * i + 32))),
-                    _mm512_loadu_ps(scratch + i + 16), a1);
+            for (int64_t t = 0; t < nt; t++) {
+                const float *xt = scratch + t * n;
+                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+                for (int64_t i = 0; i < n; i += 32) {
+                    a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 2 * i))),
+                                         _mm512_loadu_ps(xt + i), a0);
+                    a1 = _mm512_fmadd_ps(
+                        _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 2 * i + 32))),
+                        _mm512_loadu_ps(xt + i + 16), a1);
+                }
+                yt[t * ldy + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
             }
-            yt[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
         }
     }
 }
@@ -315,22 +344,23 @@ static void bn_avx512_dense_matmul(const bn_dmat *w, int64_t r0, int64_t r1, con
         bn_avx512_dense_g4(w, r0, r1, xs, xs_stride, n_tok, y, ldy, scratch);
         return;
     }
-    if (w->type != BITNET_TYPE_F16 || n_tok != 1 || r1 - r0 < 4) {
+    if (w->type != BITNET_TYPE_F16) {
         bn_x86_dense_matmul(w, r0, r1, xs, xs_stride, n_tok, y, ldy, scratch);
         return;
     }
-    /* decode: the f16 activation to f32 once, then stream four rows at a time */
+    /* row-major F16: four rows at a time, the rest one by one with the same order */
     const int64_t n = w->cols;
-    const uint16_t *xh = xs;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(scratch + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(xh + i))));
-    for (; i < n; i++) scratch[i] = bn_f16_to_f32(xh[i]);
-    int64_t j = r0;
-    for (; j + 4 <= r1; j += 4) bn_avx512_f16_rows4(w->data + (uint64_t)j * w->row_bytes, w->row_bytes, scratch, n, y + j);
-    if (j < r1) { /* the last 1..3 rows: redo a full group of four ending at r1 */
-        float t4[4];
-        bn_avx512_f16_rows4(w->data + (uint64_t)(r1 - 4) * w->row_bytes, w->row_bytes, scratch, n, t4);
-        for (; j < r1; j++) y[j] = t4[j - (r1 - 4)];
+    for (int64_t t0 = 0; t0 < n_tok; t0 += BN_DENSE_TOK) {
+        const int64_t nt = n_tok - t0 < BN_DENSE_TOK ? n_tok - t0 : BN_DENSE_TOK;
+        bn_avx512_f16_acts(xs, xs_stride, t0, nt, n, scratch);
+        int64_t j = r0;
+        for (; j + 4 <= r1; j += 4)
+            for (int64_t t = 0; t < nt; t++)
+                bn_avx512_f16_rows4(w->data + (uint64_t)j * w->row_bytes, w->row_bytes, scratch + t * n, n,
+                                    y + (t0 + t) * ldy + j);
+        for (; j < r1; j++)
+            for (int64_t t = 0; t < nt; t++)
+                y[(t0 + t) * ldy + j] = bn_avx512_f16_row1(w->data + (uint64_t)j * w->row_bytes, scratch + t * n, n);
     }
 }
 

@@ -330,32 +330,54 @@ static inline float bn_x86_dot_q8_0(const uint8_t *w, const uint8_t *x, int64_t 
     return bn_x86_hsum_ps(acc);
 }
 
+/* One F16 row . f32 vector, summed exactly as each row of bn_x86_f16_rows4 is. */
+static inline float bn_x86_f16_row1(const uint8_t *wr, const float *x, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const uint16_t *w = (const uint16_t *)(const void *)wr + i;
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 8))), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float s = bn_x86_hsum_ps(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += bn_f16_to_f32(bn_rd_u16(wr + 2 * i)) * x[i];
+    return s;
+}
+
+/* The f16 activations of tokens [t0, t0 + nt) as f32 rows of n floats in scratch. */
+static inline void bn_x86_f16_acts(const uint8_t *xs, size_t xs_stride, int64_t t0, int64_t nt, int64_t n,
+                                   float *scratch) {
+    for (int64_t t = 0; t < nt; t++) {
+        const uint8_t *xh = xs + (size_t)(t0 + t) * xs_stride;
+        float *d = scratch + t * n;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, bn_x86_ld8(xh, i, BITNET_TYPE_F16));
+        for (; i < n; i++) d[i] = bn_x86_ld1(xh, i, BITNET_TYPE_F16);
+    }
+}
+
+/* Row-major dense matrices.  Every (row, token) result comes from one routine whatever
+ * n_tok and the row range are; tokens are the inner loop, so a batch reads each row
+ * from memory once. */
 static inline void bn_x86_dense_matmul(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                                        int64_t n_tok, float *y, int64_t ldy, float *scratch) {
     const int64_t n = w->cols;
     const uint8_t *xb = xs;
-    if (w->type == BITNET_TYPE_F16 && n_tok == 1) {
-        {
-            /* decode: the activation to f32 once, then stream four rows at a time */
-            int64_t i = 0;
-            for (; i + 8 <= n; i += 8) _mm256_storeu_ps(scratch + i, bn_x86_ld8(xb, i, BITNET_TYPE_F16));
-            for (; i < n; i++) scratch[i] = bn_x86_ld1(xb, i, BITNET_TYPE_F16);
-            int64_t j = r0;
-            for (; j + 4 <= r1; j += 4) bn_x86_f16_rows4(w->data + (uint64_t)j * w->row_bytes, w->row_bytes, scratch, n, y + j);
-            for (; j < r1; j++) {
-                const uint8_t *row = w->data + (uint64_t)j * w->row_bytes;
-                __m256 a = _mm256_setzero_ps();
-                int64_t k = 0;
-                for (; k + 8 <= n; k += 8) a = _mm256_fmadd_ps(bn_x86_ld8(row, k, BITNET_TYPE_F16), _mm256_loadu_ps(scratch + k), a);
-                float s = bn_x86_hsum_ps(a);
-                for (; k < n; k++) s += bn_x86_ld1(row, k, BITNET_TYPE_F16) * scratch[k];
-                y[j] = s;
-            }
-            return;
-        }
-    }
     switch (w->type) {
     case BITNET_TYPE_F16:
+        for (int64_t t0 = 0; t0 < n_tok; t0 += BN_DENSE_TOK) {
+            const int64_t nt = n_tok - t0 < BN_DENSE_TOK ? n_tok - t0 : BN_DENSE_TOK;
+            bn_x86_f16_acts(xb, xs_stride, t0, nt, n, scratch);
+            int64_t j = r0;
+            for (; j + 4 <= r1; j += 4)
+                for (int64_t t = 0; t < nt; t++)
+                    bn_x86_f16_rows4(w->data + (uint64_t)j * w->row_bytes, w->row_bytes, scratch + t * n, n,
+                                     y + (t0 + t) * ldy + j);
+            for (; j < r1; j++)
+                for (int64_t t = 0; t < nt; t++)
+                    y[(t0 + t) * ldy + j] = bn_x86_f16_row1(w->data + (uint64_t)j * w->row_bytes, scratch + t * n, n);
+        }
+        return;
     case BITNET_TYPE_F32:
     case BITNET_TYPE_BF16:
         for (int64_t j = r0; j < r1; j++) {

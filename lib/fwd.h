@@ -28,7 +28,7 @@ typedef struct bn_fwd {
     uint8_t *xprep;   /* [n_batch][prep_stride] activations for the output layer    */
     size_t   prep_stride;
     float   *att_scratch;   /* [n_threads][n_ctx]                                   */
-    float   *dense_scratch; /* [n_threads][n_embd]                                  */
+    float   *dense_scratch; /* [n_threads][BN_DENSE_TOK * n_embd]                   */
     bn_pool *pool;
 } bn_fwd;
 

@@ -78,7 +78,7 @@ bitnet_status bn_fwd_init(bn_fwd *f, const bitnet_model *m, uint32_t n_ctx, int6
     f->prep_stride = (BN_DENSE_PREP_BYTES(hp->n_embd) + 63) / 64 * 64;
     f->xprep = bn_aligned_alloc(64, nb * f->prep_stride);
     f->att_scratch = bn_mallocn((size_t)nth * n_ctx, sizeof(float));
-    f->dense_scratch = bn_mallocn((size_t)nth * (size_t)hp->n_embd, sizeof(float));
+    f->dense_scratch = bn_mallocn((size_t)nth * BN_DENSE_TOK * (size_t)hp->n_embd, sizeof(float));
     if (!f->h || !f->xn || !f->q || !f->att || !f->kx || !f->vx || !f->g || !f->u || !f->tmp || !f->qbuf ||
         !f->qrows || !f->xprep || !f->att_scratch || !f->dense_scratch)
         goto nomem;
@@ -204,7 +204,7 @@ static void bn_dense_task(void *ctx, int ith, int nth) {
     int64_t lo, hi;
     while (bn_claim(&j->next, j->rows, bn_chunk_rows(j->rows, nth), &lo, &hi))
         j->f->k->dense_matmul(j->w, lo, hi, j->f->xprep, j->f->prep_stride, j->n_tok, j->y, j->ldy,
-                              j->f->dense_scratch + (size_t)ith * (size_t)j->f->m->hp.n_embd);
+                              j->f->dense_scratch + (size_t)ith * BN_DENSE_TOK * (size_t)j->f->m->hp.n_embd);
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */

@@ -286,8 +286,9 @@ static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok
     float *x = malloc((size_t)(n_tok * cols) * sizeof(float));
     for (int64_t i = 0; i < n_tok * cols; i++) x[i] = rndf(-2.f, 2.f);
     for (int64_t t = 0; t < n_tok; t++) s->dense_prep(&w, x + t * cols, xs0 + (size_t)t * stride);
-    float *scratch = malloc((size_t)cols * sizeof(float));
+    float *scratch = malloc((size_t)(BN_DENSE_TOK * cols) * sizeof(float));
     float *y0 = malloc((size_t)(n_tok * rows) * sizeof(float)), *y1 = malloc((size_t)(n_tok * rows) * sizeof(float));
+    float *ysolo = malloc((size_t)rows * sizeof(float));
     s->dense_matmul(&w, 0, rows, xs0, stride, n_tok, y0, rows, scratch);
     /* tolerance from sum |w_i x_i| with the unquantized activations */
     for (int k = 0; k < nv; k++)
@@ -314,16 +315,24 @@ static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok
             int64_t r0 = pass ? rows / 3 : 0, r1 = pass ? rows - rows / 5 : rows;
             for (int64_t i = 0; i < n_tok * rows; i++) y1[i] = -7.f;
             v[k]->dense_matmul(&wk, r0, r1, xs1, stride, n_tok, y1, rows, scratch);
-            if (lay && pass == 0) { /* keep the whole-range result: splits must not change a row */
+            if (pass == 0) { /* keep the whole-range result: splits must not change a row */
                 ysplit = malloc((size_t)(n_tok * rows) * sizeof(float));
                 memcpy(ysplit, y1, (size_t)(n_tok * rows) * sizeof(float));
+                /* nor may the batch: each token alone gives bit-identical results */
+                for (int64_t t = 0; t < n_tok && n_tok > 1; t++) {
+                    v[k]->dense_matmul(&wk, 0, rows, xs1 + (size_t)t * stride, stride, 1, ysolo, rows, scratch);
+                    if (memcmp(ysolo, &y1[t * rows], (size_t)rows * sizeof(float)) != 0)
+                        fail_msg("%s dense %s%s %lldx%lld: token %lld of %lld differs from the same token alone",
+                                 v[k]->name, tr->name, lay ? " (repacked)" : "", (long long)rows, (long long)cols,
+                                 (long long)t, (long long)n_tok);
+                }
             }
-            if (lay && pass == 1)
+            if (pass == 1)
                 for (int64_t t = 0; t < n_tok; t++)
                     for (int64_t r = r0; r < r1; r++)
                         if (memcmp(&y1[t * rows + r], &ysplit[t * rows + r], 4) != 0)
-                            fail_msg("%s dense %s (repacked) row %lld depends on the row split", v[k]->name,
-                                     tr->name, (long long)r);
+                            fail_msg("%s dense %s%s row %lld depends on the row split", v[k]->name, tr->name,
+                                     lay ? " (repacked)" : "", (long long)r);
             for (int64_t t = 0; t < n_tok; t++) {
                 for (int64_t r = 0; r < rows; r++) {
                     float got = y1[t * rows + r];
@@ -353,6 +362,7 @@ static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok
     free(scratch);
     free(y0);
     free(y1);
+    free(ysolo);
 }
 
 static void test_dense(void **state) {
@@ -377,6 +387,7 @@ static void test_dense(void **state) {
             }
         }
         check_dense(types[i], 67, 2560, 1, v, nv);
+        check_dense(types[i], 13, 512, BN_DENSE_TOK + 3, v, nv); /* two token groups */
     }
 }
 
