@@ -3,12 +3,15 @@
  * llama-bench / bitnet.cpp's e2e_benchmark.py), through the public API only.
  *
  *   bitnet-bench -m MODEL [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o table|json]
- *                [--isa auto|scalar|avx2|avx512|neon] [--bandwidth [MB]]
+ *                [--isa auto|scalar|avx2|avx512|neon] [--bandwidth [MB]] [--streams 1,2,4,8,16]
  *
  * Method (as llama-bench): random token ids (fixed seed), a fresh context per run.
  *   pp N: one bitnet_session_eval of N tokens; tokens/s = N / time.
  *   tg N: N single-token evals after a one-token start; tokens/s = N / time (no
  *         sampling, so the number is the forward pass alone).
+ *   tg N with --streams S: S sessions decode together through one bitnet_batch (one
+ *         forward step per token for all of them, after a one-token start each);
+ *         reported as the aggregate S*N / time and the per-stream N / time.
  * Each test runs once untimed (warm-up), then -r times; the median, min and max of the
  * per-run tokens/s are reported.  Load time and peak RSS (VmHWM) are reported too.
  * --bandwidth measures single-thread streaming read bandwidth over a buffer much
@@ -18,6 +21,7 @@
  */
 #include "args.h"
 
+#define BITNET_EXPERIMENTAL /* bitnet_batch_* (--streams) */
 #include "bitnet.h"
 
 #include <stdint.h>
@@ -152,6 +156,58 @@ static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps,
     return 0;
 }
 
+/* Batched decoding of `streams` sessions; res gets the aggregate tokens/s. */
+static int run_streams(const bitnet_model *m, int n, int streams, int threads, int reps, uint32_t n_ctx,
+                       result *res) {
+    bitnet_session_params sp;
+    bitnet_session_default_params(&sp, sizeof sp);
+    sp.n_threads = 1; /* unused: the batch has the threads */
+    sp.n_ctx = n_ctx;
+    bitnet_session **ss = calloc((size_t)streams, sizeof *ss);
+    bitnet_batch_params bp;
+    bitnet_batch_default_params(&bp, sizeof bp);
+    bp.n_threads = (uint32_t)threads;
+    bp.n_tokens = (uint32_t)streams;
+    bitnet_batch *b = NULL;
+    int st = bitnet_batch_create(m, &bp, &b);
+    for (int i = 0; i < streams && st == BITNET_OK; i++) st = bitnet_session_create(m, &sp, &ss[i]);
+    int32_t n_vocab = (int32_t)bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);
+    bitnet_token *tok = malloc((size_t)(n + 1) * (size_t)streams * sizeof *tok);
+    double *tps = malloc((size_t)reps * sizeof *tps);
+    if (st != BITNET_OK || !tok || !tps) {
+        ex_die_status("bitnet-bench", "creating sessions for --streams", st != BITNET_OK ? st : BITNET_E_NOMEM);
+        return 1;
+    }
+    for (int i = 0; i < (n + 1) * streams; i++) tok[i] = (bitnet_token)(rnd32() % (uint32_t)n_vocab);
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        double t0 = 0;
+        for (int step = 0; step <= n && st == BITNET_OK; step++) {
+            if (step == 1) t0 = now_s(); /* after the one-token start */
+            for (int i = 0; i < streams && st == BITNET_OK; i++) {
+                if (step == 0) bitnet_session_reset(ss[i]);
+                st = bitnet_batch_add(b, ss[i], &tok[step * streams + i], 1, 0);
+            }
+            if (st == BITNET_OK) st = bitnet_batch_eval(b);
+        }
+        double dt = now_s() - t0;
+        if (st != BITNET_OK) {
+            ex_die_status("bitnet-bench", "batched decoding", st);
+            return 1;
+        }
+        if (r >= 0) tps[r] = (double)n * streams / dt;
+    }
+    qsort(tps, (size_t)reps, sizeof *tps, cmp_double);
+    res->min = tps[0];
+    res->max = tps[reps - 1];
+    res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+    for (int i = 0; i < streams; i++) bitnet_session_free(ss[i]);
+    bitnet_batch_free(b);
+    free(ss);
+    free(tok);
+    free(tps);
+    return 0;
+}
+
 static void usage(void) {
     fprintf(stderr,
             "usage: bitnet-bench -m MODEL [options]\n"
@@ -163,13 +219,16 @@ static void usage(void) {
             "  -o, --output FMT     table or json (one object per line per measurement)\n"
             "      --isa NAME       kernel variant: auto scalar avx2 avx512 neon (auto)\n"
             "      --bandwidth [MB] measure read bandwidth (buffer MB, 512) and the roofline\n"
+            "      --streams LIST   also decode -n tokens in S parallel sessions through one batch\n"
+            "                       (aggregate and per-stream tokens/s), e.g. --streams 1,2,4,8,16\n"
             "LISTs are comma-separated, e.g. -p 128,512 -t 1,2\n");
 }
 
 int main(int argc, char **argv) {
     const char *path = NULL, *isa_name = "auto";
     int pp[MAX_LIST] = {128}, tg[MAX_LIST] = {128}, th[MAX_LIST] = {1, 2};
-    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0;
+    int streams[MAX_LIST] = {0};
+    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0, n_streams = 0;
     long long bw_mb = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -184,6 +243,7 @@ int main(int argc, char **argv) {
             else if (!strcmp(o, "table")) json = 0;
             else { fprintf(stderr, "bitnet-bench: -o: table or json\n"); return 2; }
         } else if (!strcmp(a, "--isa")) isa_name = ex_next(argc, argv, &i);
+        else if (!strcmp(a, "--streams")) n_streams = parse_list(a, ex_next(argc, argv, &i), 1, 256, streams);
         else if (!strcmp(a, "--bandwidth")) {
             bw_mb = 512;
             if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')
@@ -266,6 +326,28 @@ int main(int argc, char **argv) {
                 fflush(stdout);
             }
         }
+        for (int si = 0; si < n_streams; si++)
+            for (int i = 0; i < n_tg; i++) {
+                if (tg[i] <= 0) continue;
+                result r;
+                if (run_streams(m, tg[i], streams[si], th[ti], reps, n_ctx, &r)) {
+                    bitnet_model_free(m);
+                    return 1;
+                }
+                if (json) {
+                    printf("{\"test\": \"tg\", \"n\": %d, \"streams\": %d, \"threads\": %d, \"reps\": %d, "
+                           "\"tps_median\": %.3f, \"tps_min\": %.3f, \"tps_max\": %.3f, \"per_stream_tps_median\": %.3f, "
+                           "\"isa\": \"%s\", \"model\": \"%s\", \"peak_rss_mib\": %.1f}\n",
+                           tg[i], streams[si], th[ti], reps, r.med, r.min, r.max, r.med / streams[si], isa_used, path,
+                           peak_rss_mib());
+                } else {
+                    char name[32];
+                    snprintf(name, sizeof name, "tg%dx%d", tg[i], streams[si]);
+                    printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |  (%.2f per stream)\n", name, th[ti], r.med, r.min,
+                           r.max, r.med / streams[si]);
+                }
+                fflush(stdout);
+            }
     }
     if (!json) printf("\npeak RSS: %.1f MiB\n", peak_rss_mib());
     bitnet_model_free(m);

@@ -639,6 +639,66 @@ BITNET_API bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const
                                                     bitnet_gguf_type type, const void *payload,
                                                     size_t size);
 
+/* --- batched evaluation ---------------------------------------------------------------
+ *
+ * A batch evaluates tokens of many sessions of one model in one forward step, reading
+ * each weight matrix once for all of them: N sessions decoding together cost about one
+ * weight read per step instead of N.  Each session keeps its own KV cache, position and
+ * outputs.  Results are exactly those of bitnet_session_eval on each session alone (bit
+ * for bit): no result depends on the other tokens of a step.
+ *
+ *     bitnet_batch_add(b, s1, &tok1, 1, 0);      // queue one token for each session
+ *     bitnet_batch_add(b, s2, prompt2, n2, 0);   // or a whole prompt
+ *     bitnet_batch_eval(b);                      // one step (or several for long input)
+ *     bitnet_session_logits(s1, -1, &l1);        // then read each session as after an eval
+ *
+ * add() validates everything and copies the tokens; a session may be in one batch at a
+ * time, once, and must not be evaluated, reset, truncated or restored while its tokens
+ * wait (freeing it removes it from the batch).  eval() evaluates every queued entry in
+ * the order added, in steps of at most params.n_tokens tokens, then empties the batch.
+ * The batch has its own threads and buffers; a session used only through batches never
+ * allocates its own.  A batch, like a session, is used by one thread at a time, and its
+ * sessions must not be used by other threads during eval(). */
+
+typedef struct bitnet_batch bitnet_batch;
+
+typedef struct bitnet_batch_params {
+    size_t   struct_size;
+    uint32_t n_tokens;  /* most tokens evaluated per forward step (512); larger batches
+                           take several steps                                          */
+    uint32_t n_threads; /* worker threads; 0 = number of online CPUs                     */
+} bitnet_batch_params;
+
+BITNET_API void bitnet_batch_default_params(bitnet_batch_params *p, size_t struct_size);
+
+/* A batch for sessions of model m.  params may be NULL for defaults. */
+BITNET_API bitnet_status bitnet_batch_create(const bitnet_model *m, const bitnet_batch_params *params,
+                                             bitnet_batch **out);
+BITNET_API void bitnet_batch_free(bitnet_batch *b);
+
+/* Flags for bitnet_batch_add. */
+#define BITNET_BATCH_LOGITS_ALL 1u /* keep the logits of every token of this entry (as
+                                      session params.logits_all does for every eval)   */
+
+/* Queue n >= 1 tokens to be evaluated into session s at its current position.
+ * Errors (the session's message is set too): BITNET_E_INVALID_ARG (token id out of
+ * range, the session already in a batch, another model), BITNET_E_CONTEXT_FULL
+ * (n_past + n > n_ctx), BITNET_E_NOMEM.  Nothing is queued on error. */
+BITNET_API bitnet_status bitnet_batch_add(bitnet_batch *b, bitnet_session *s, const bitnet_token *tokens, size_t n,
+                                          uint32_t flags);
+
+/* Tokens currently queued. */
+BITNET_API size_t bitnet_batch_n_tokens(const bitnet_batch *b);
+
+/* Evaluate everything queued, then empty the batch.  Afterwards each session holds its
+ * tokens and outputs exactly as after bitnet_session_eval(s, tokens, n).  Errors:
+ * BITNET_E_NOMEM, BITNET_E_CONTEXT_FULL (a session was changed after add); on error
+ * no session's context changes (n_past stays) and their last logits are dropped. */
+BITNET_API bitnet_status bitnet_batch_eval(bitnet_batch *b);
+
+/* Drop everything queued without evaluating it. */
+BITNET_API void bitnet_batch_clear(bitnet_batch *b);
+
 /* --- beam search ------------------------------------------------------------------------- */
 
 /* Beam search: evaluate the prompt, then keep the n_beams most probable continuations

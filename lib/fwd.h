@@ -1,21 +1,40 @@
 /*
- * fwd.h -- the forward pass over a batch of tokens (lib/fwd_pass.c) and the state
- * it needs: the KV cache and scratch buffers, owned by a session.
+ * fwd.h -- the forward pass (lib/fwd_pass.c) and the two kinds of state it needs:
+ *
+ *   bn_kv    the KV cache of one token sequence (a session owns one);
+ *   bn_work  scratch for up to n_batch tokens plus the thread pool that runs a step
+ *            (a session owns one for bitnet_session_eval, a bitnet_batch owns one for
+ *            evaluating many sessions in one step).
+ *
+ * One step evaluates a list of segments: each segment is a run of consecutive tokens
+ * of one sequence (its KV cache, its start position, where its outputs go).  Every
+ * weight matrix is read once per step for all the step's tokens; attention runs per
+ * token against its own sequence's cache.
  */
-#ifndef BN_FORWARD_H
-#define BN_FORWARD_H
+#ifndef BN_FWD_H
+#define BN_FWD_H
 
-#include "model.h"
 #include "core_pool.h"
+#include "model.h"
 
-typedef struct bn_fwd {
+typedef struct bn_kv {
+    int      kv_f16;  /* 1: cache elements are f16, 0: f32      */
+    uint32_t n_ctx;   /* positions                               */
+    int64_t  n_kv;    /* n_head_kv * head_dim: one cache row    */
+    int64_t  n_layer;
+    void   **kc, **vc; /* per layer: n_ctx rows of n_kv elements */
+} bn_kv;
+
+bitnet_status bn_kv_init(bn_kv *kv, const bitnet_model *m, uint32_t n_ctx, int kv_f16);
+void bn_kv_free(bn_kv *kv);
+/* Bytes of one cache row (of one layer, K or V). */
+size_t bn_kv_row_bytes(const bn_kv *kv);
+
+typedef struct bn_work {
     const bitnet_model *m;
     const bn_kernels   *k;
-    int                 kv_f16;   /* 1: cache elements are f16, 0: f32              */
-    uint32_t            n_ctx;
-    int64_t             n_batch;  /* most tokens per bn_fwd_eval                    */
-    int64_t             n_kv;     /* n_head_kv * head_dim: one cache row           */
-    void              **kc, **vc; /* per layer: n_ctx rows of n_kv elements        */
+    int64_t             n_batch;  /* most tokens per step                          */
+    uint32_t            n_ctx;    /* longest sequence att_scratch has room for     */
     /* scratch for n_batch tokens */
     float   *h;       /* [n_batch][n_embd] residual stream                          */
     float   *xn;      /* [n_batch][n_max] normalised inputs                          */
@@ -27,23 +46,38 @@ typedef struct bn_fwd {
     bn_qrow *qrows;   /* [n_batch]                                                  */
     uint8_t *xprep;   /* [n_batch][prep_stride] activations for the output layer    */
     size_t   prep_stride;
+    int32_t *tok_seg; /* [n_batch] segment of each token of the step               */
+    int32_t *tok_pos; /* [n_batch] position of each token                          */
     float   *att_scratch;   /* [n_threads][n_ctx]                                   */
     float   *dense_scratch; /* [n_threads][BN_DENSE_TOK * n_embd]                   */
+    float   *lbuf;          /* logits of a multi-segment step before they are copied */
+    size_t   lbuf_rows;     /* rows lbuf has room for                               */
     bn_pool *pool;
-} bn_fwd;
+} bn_work;
 
-bitnet_status bn_fwd_init(bn_fwd *f, const bitnet_model *m, uint32_t n_ctx, int64_t n_batch, int kv_f16,
-                          int n_threads);
-void bn_fwd_free(bn_fwd *f);
+bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, uint32_t n_ctx, int n_threads);
+void bn_work_free(bn_work *w);
+/* Make att_scratch hold n_ctx positions (sequences longer than the one w was made for). */
+bitnet_status bn_work_reserve_ctx(bn_work *w, uint32_t n_ctx);
 
-/* Bytes of one cache row (of one layer, K or V). */
-size_t bn_fwd_kv_row_bytes(const bn_fwd *f);
+/* A run of n consecutive tokens of one sequence, at positions pos0.. (pos0 + n <=
+ * kv->n_ctx; ids already validated).  Tokens [out0, n) get outputs: the final hidden
+ * state after the output norm for tokens [embd0, n) into embd (n_embd floats each;
+ * embd may be NULL), logits for tokens [logits0, n) into logits (n_vocab floats each;
+ * may be NULL).  out0 = min(embd0, logits0) of those requested; n when none. */
+typedef struct bn_fwd_seg {
+    bn_kv              *kv;
+    const bitnet_token *tok;
+    int64_t             n;
+    int32_t             pos0;
+    int64_t             embd0, logits0;
+    float              *embd, *logits;
+} bn_fwd_seg;
 
-/* Evaluate tokens tok[0..n) (n <= n_batch, ids already validated) at positions
- * pos0.. (pos0 + n <= n_ctx).  For tokens first_out..n-1, writes the final hidden
- * state after the output norm to embd (n_embd floats each; may be NULL) and the
- * logits to logits (n_vocab floats each; may be NULL). */
-void bn_fwd_eval(bn_fwd *f, const bitnet_token *tok, int64_t n, int32_t pos0, int64_t first_out, float *embd,
-                 float *logits);
+/* Evaluate segments seg[0..n_seg) in one step (their tokens sum to <= w->n_batch; no
+ * two segments share a KV cache).  A token's results do not depend on the other
+ * tokens of the step, on the segment split or on the thread count.  Fails only with
+ * BITNET_E_NOMEM (logits of several segments are staged in w->lbuf). */
+bitnet_status bn_fwd_eval(bn_work *w, const bn_fwd_seg *seg, int n_seg);
 
 #endif

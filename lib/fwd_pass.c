@@ -18,6 +18,13 @@
  *     h += Wdown int8(f)
  *   out = RMSNorm(h, output_norm); logits = output . out   (output = token_embd when tied)
  *
+ * A step evaluates segments: runs of consecutive tokens of one or several sequences
+ * (lib/fwd.h).  Everything but attention is per token, so the step's tokens are simply
+ * stacked: each weight matrix is read once for all of them, whatever sequence they
+ * belong to; attention reads each token's own KV cache up to its own position.  The
+ * kernels compute every output of a token independently of the other tokens
+ * (kernels/kernels.h), so a sequence gets bit-identical results alone or batched.
+ *
  * q, k and v share one quantization of x (each matmul re-quantizing the same row would
  * give identical int8 values), as do gate and up.  Matmuls, attention and the output
  * layer are split across the session's threads by output rows / heads; every output
@@ -36,83 +43,119 @@ static int64_t bn_max3(int64_t a, int64_t b, int64_t c) {
     return m > c ? m : c;
 }
 
-size_t bn_fwd_kv_row_bytes(const bn_fwd *f) { return (size_t)f->n_kv * (f->kv_f16 ? 2u : 4u); }
+/* ---- KV cache of one sequence ------------------------------------------------------------ */
 
-bitnet_status bn_fwd_init(bn_fwd *f, const bitnet_model *m, uint32_t n_ctx, int64_t n_batch, int kv_f16,
-                          int n_threads) {
-    memset(f, 0, sizeof *f);
+size_t bn_kv_row_bytes(const bn_kv *kv) { return (size_t)kv->n_kv * (kv->kv_f16 ? 2u : 4u); }
+
+bitnet_status bn_kv_init(bn_kv *kv, const bitnet_model *m, uint32_t n_ctx, int kv_f16) {
+    memset(kv, 0, sizeof *kv);
     const bn_hparams *hp = &m->hp;
-    f->m = m;
-    f->k = m->k;
-    f->kv_f16 = kv_f16;
-    f->n_ctx = n_ctx;
-    f->n_batch = n_batch;
-    f->n_kv = hp->n_head_kv * hp->head_dim;
-    const int64_t n_q = hp->n_head * hp->head_dim, n_max = bn_max3(hp->n_embd, n_q, hp->n_ff);
-    f->n_pad = (n_max + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK;
-    bitnet_status st = bn_pool_create(n_threads, &f->pool);
-    if (st != BITNET_OK) return st;
-    int nth = bn_pool_size(f->pool);
-
-    f->kc = bn_calloc((size_t)hp->n_layer, sizeof(void *));
-    f->vc = bn_calloc((size_t)hp->n_layer, sizeof(void *));
-    if (!f->kc || !f->vc) goto nomem;
-    size_t layer_bytes = (size_t)n_ctx * bn_fwd_kv_row_bytes(f);
+    kv->kv_f16 = kv_f16;
+    kv->n_ctx = n_ctx;
+    kv->n_kv = hp->n_head_kv * hp->head_dim;
+    kv->n_layer = hp->n_layer;
+    kv->kc = bn_calloc((size_t)hp->n_layer, sizeof(void *));
+    kv->vc = bn_calloc((size_t)hp->n_layer, sizeof(void *));
+    if (!kv->kc || !kv->vc) goto nomem;
+    size_t layer_bytes = (size_t)n_ctx * bn_kv_row_bytes(kv);
     for (int64_t l = 0; l < hp->n_layer; l++) {
-        f->kc[l] = bn_aligned_alloc(64, layer_bytes);
-        f->vc[l] = bn_aligned_alloc(64, layer_bytes);
-        if (!f->kc[l] || !f->vc[l]) goto nomem;
+        kv->kc[l] = bn_aligned_alloc(64, layer_bytes);
+        kv->vc[l] = bn_aligned_alloc(64, layer_bytes);
+        if (!kv->kc[l] || !kv->vc[l]) goto nomem;
     }
-    size_t nb = (size_t)n_batch;
-    f->h = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
-    f->xn = bn_mallocn(nb * (size_t)n_max, sizeof(float));
-    f->q = bn_mallocn(nb * (size_t)n_q, sizeof(float));
-    f->att = bn_mallocn(nb * (size_t)n_q, sizeof(float));
-    f->kx = bn_mallocn(nb * (size_t)f->n_kv, sizeof(float));
-    f->vx = bn_mallocn(nb * (size_t)f->n_kv, sizeof(float));
-    f->g = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
-    f->u = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
-    f->tmp = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
-    f->qbuf = bn_aligned_alloc(64, nb * (size_t)f->n_pad);
-    f->qrows = bn_mallocn(nb, sizeof(bn_qrow));
-    f->prep_stride = (BN_DENSE_PREP_BYTES(hp->n_embd) + 63) / 64 * 64;
-    f->xprep = bn_aligned_alloc(64, nb * f->prep_stride);
-    f->att_scratch = bn_mallocn((size_t)nth * n_ctx, sizeof(float));
-    f->dense_scratch = bn_mallocn((size_t)nth * BN_DENSE_TOK * (size_t)hp->n_embd, sizeof(float));
-    if (!f->h || !f->xn || !f->q || !f->att || !f->kx || !f->vx || !f->g || !f->u || !f->tmp || !f->qbuf ||
-        !f->qrows || !f->xprep || !f->att_scratch || !f->dense_scratch)
-        goto nomem;
-    for (size_t t = 0; t < nb; t++) f->qrows[t].q = f->qbuf + t * (size_t)f->n_pad;
     return BITNET_OK;
 nomem:
-    bn_fwd_free(f);
-    return bn_err(BITNET_E_NOMEM, "out of memory for a session (n_ctx %u, n_batch %lld)", n_ctx, (long long)n_batch);
+    bn_kv_free(kv);
+    return bn_err(BITNET_E_NOMEM, "out of memory for a KV cache of %u positions (%zu bytes)", n_ctx,
+                  2 * (size_t)hp->n_layer * (size_t)n_ctx * (size_t)(hp->n_head_kv * hp->head_dim) * (kv_f16 ? 2u : 4u));
 }
 
-void bn_fwd_free(bn_fwd *f) {
-    if (!f->m) return;
-    bn_pool_free(f->pool);
-    if (f->kc)
-        for (int64_t l = 0; l < f->m->hp.n_layer; l++) bn_aligned_free(f->kc[l]);
-    if (f->vc)
-        for (int64_t l = 0; l < f->m->hp.n_layer; l++) bn_aligned_free(f->vc[l]);
-    bn_free(f->kc);
-    bn_free(f->vc);
-    bn_free(f->h);
-    bn_free(f->xn);
-    bn_free(f->q);
-    bn_free(f->att);
-    bn_free(f->kx);
-    bn_free(f->vx);
-    bn_free(f->g);
-    bn_free(f->u);
-    bn_free(f->tmp);
-    bn_aligned_free(f->qbuf);
-    bn_free(f->qrows);
-    bn_aligned_free(f->xprep);
-    bn_free(f->att_scratch);
-    bn_free(f->dense_scratch);
-    memset(f, 0, sizeof *f);
+void bn_kv_free(bn_kv *kv) {
+    if (kv->kc)
+        for (int64_t l = 0; l < kv->n_layer; l++) bn_aligned_free(kv->kc[l]);
+    if (kv->vc)
+        for (int64_t l = 0; l < kv->n_layer; l++) bn_aligned_free(kv->vc[l]);
+    bn_free(kv->kc);
+    bn_free(kv->vc);
+    memset(kv, 0, sizeof *kv);
+}
+
+/* ---- scratch and threads for one step ------------------------------------------------------ */
+
+bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, uint32_t n_ctx, int n_threads) {
+    memset(w, 0, sizeof *w);
+    const bn_hparams *hp = &m->hp;
+    w->m = m;
+    w->k = m->k;
+    w->n_batch = n_batch;
+    const int64_t n_q = hp->n_head * hp->head_dim, n_kv = hp->n_head_kv * hp->head_dim;
+    const int64_t n_max = bn_max3(hp->n_embd, n_q, hp->n_ff);
+    w->n_pad = (n_max + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK;
+    bitnet_status st = bn_pool_create(n_threads, &w->pool);
+    if (st != BITNET_OK) return st;
+    int nth = bn_pool_size(w->pool);
+    size_t nb = (size_t)n_batch;
+    w->h = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
+    w->xn = bn_mallocn(nb * (size_t)n_max, sizeof(float));
+    w->q = bn_mallocn(nb * (size_t)n_q, sizeof(float));
+    w->att = bn_mallocn(nb * (size_t)n_q, sizeof(float));
+    w->kx = bn_mallocn(nb * (size_t)n_kv, sizeof(float));
+    w->vx = bn_mallocn(nb * (size_t)n_kv, sizeof(float));
+    w->g = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
+    w->u = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
+    w->tmp = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
+    w->qbuf = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
+    w->qrows = bn_mallocn(nb, sizeof(bn_qrow));
+    w->prep_stride = (BN_DENSE_PREP_BYTES(hp->n_embd) + 63) / 64 * 64;
+    w->xprep = bn_aligned_alloc(64, nb * w->prep_stride);
+    w->tok_seg = bn_mallocn(nb, sizeof(int32_t));
+    w->tok_pos = bn_mallocn(nb, sizeof(int32_t));
+    w->dense_scratch = bn_mallocn((size_t)nth * BN_DENSE_TOK * (size_t)hp->n_embd, sizeof(float));
+    if (!w->h || !w->xn || !w->q || !w->att || !w->kx || !w->vx || !w->g || !w->u || !w->tmp || !w->qbuf ||
+        !w->qrows || !w->xprep || !w->tok_seg || !w->tok_pos || !w->dense_scratch)
+        goto nomem;
+    for (size_t t = 0; t < nb; t++) w->qrows[t].q = w->qbuf + t * (size_t)w->n_pad;
+    if ((st = bn_work_reserve_ctx(w, n_ctx)) != BITNET_OK) {
+        bn_work_free(w);
+        return st;
+    }
+    return BITNET_OK;
+nomem:
+    bn_work_free(w);
+    return bn_err(BITNET_E_NOMEM, "out of memory for evaluation buffers of %lld tokens", (long long)n_batch);
+}
+
+bitnet_status bn_work_reserve_ctx(bn_work *w, uint32_t n_ctx) {
+    if (n_ctx <= w->n_ctx && w->att_scratch) return BITNET_OK;
+    float *p = bn_mallocn((size_t)bn_pool_size(w->pool) * n_ctx, sizeof(float));
+    if (!p) return bn_err(BITNET_E_NOMEM, "out of memory for attention scratch of %u positions", n_ctx);
+    bn_free(w->att_scratch);
+    w->att_scratch = p;
+    w->n_ctx = n_ctx;
+    return BITNET_OK;
+}
+
+void bn_work_free(bn_work *w) {
+    if (!w->m) return;
+    bn_pool_free(w->pool);
+    bn_free(w->h);
+    bn_free(w->xn);
+    bn_free(w->q);
+    bn_free(w->att);
+    bn_free(w->kx);
+    bn_free(w->vx);
+    bn_free(w->g);
+    bn_free(w->u);
+    bn_free(w->tmp);
+    bn_aligned_free(w->qbuf);
+    bn_free(w->qrows);
+    bn_aligned_free(w->xprep);
+    bn_free(w->tok_seg);
+    bn_free(w->tok_pos);
+    bn_free(w->att_scratch);
+    bn_free(w->dense_scratch);
+    bn_free(w->lbuf);
+    memset(w, 0, sizeof *w);
 }
 
 void bn_embed_row(const bitnet_model *m, int32_t id, float *out) {
@@ -164,35 +207,38 @@ static void bn_mm_task(void *ctx, int ith, int nth) {
 }
 
 typedef struct bn_attn_job {
-    bn_fwd          *f;
+    bn_work         *w;
+    const bn_fwd_seg *seg;
     int64_t          l, n_tok;
-    int32_t          pos0;
     _Atomic int64_t  next;
 } bn_attn_job;
 
+/* One item per (token, query head), each against its own sequence's cache up to and
+ * including the token's position. */
 static void bn_attn_task(void *ctx, int ith, int nth) {
     bn_attn_job *j = ctx;
-    bn_fwd *f = j->f;
-    const bn_hparams *hp = &f->m->hp;
+    bn_work *w = j->w;
+    const bn_hparams *hp = &w->m->hp;
     const int64_t hd = hp->head_dim, n_q = hp->n_head * hd, grp = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *scratch = f->att_scratch + (size_t)ith * f->n_ctx;
+    float *scratch = w->att_scratch + (size_t)ith * w->n_ctx;
     const int64_t items = j->n_tok * hp->n_head, chunk = items / ((int64_t)nth * 16) + 1;
-    const size_t esz = f->kv_f16 ? 2u : 4u;
     int64_t lo, hi;
     while (bn_claim(&j->next, items, chunk, &lo, &hi))
       for (int64_t i = lo; i < hi; i++) {
         int64_t t = i / hp->n_head, h = i % hp->n_head, kvh = h / grp;
-        const uint8_t *kb = (const uint8_t *)f->kc[j->l] + (size_t)(kvh * hd) * esz;
-        const uint8_t *vb = (const uint8_t *)f->vc[j->l] + (size_t)(kvh * hd) * esz;
-        f->k->attention(f->q + t * n_q + h * hd, kb, vb, f->kv_f16, (int64_t)j->pos0 + t + 1, hd, f->n_kv, scale,
-                        scratch, f->att + t * n_q + h * hd);
+        const bn_kv *kv = j->seg[w->tok_seg[t]].kv;
+        const size_t esz = kv->kv_f16 ? 2u : 4u;
+        const uint8_t *kb = (const uint8_t *)kv->kc[j->l] + (size_t)(kvh * hd) * esz;
+        const uint8_t *vb = (const uint8_t *)kv->vc[j->l] + (size_t)(kvh * hd) * esz;
+        w->k->attention(w->q + t * n_q + h * hd, kb, vb, kv->kv_f16, (int64_t)w->tok_pos[t] + 1, hd, kv->n_kv, scale,
+                        scratch, w->att + t * n_q + h * hd);
       }
 }
 
 typedef struct bn_dense_job {
-    bn_fwd          *f;
-    const bn_dmat   *w;
+    bn_work         *w;
+    const bn_dmat   *m;
     int64_t          rows, n_tok;
     float           *y;
     int64_t          ldy;
@@ -201,10 +247,11 @@ typedef struct bn_dense_job {
 
 static void bn_dense_task(void *ctx, int ith, int nth) {
     bn_dense_job *j = ctx;
+    bn_work *w = j->w;
     int64_t lo, hi;
     while (bn_claim(&j->next, j->rows, bn_chunk_rows(j->rows, nth), &lo, &hi))
-        j->f->k->dense_matmul(j->w, lo, hi, j->f->xprep, j->f->prep_stride, j->n_tok, j->y, j->ldy,
-                              j->f->dense_scratch + (size_t)ith * BN_DENSE_TOK * (size_t)j->f->m->hp.n_embd);
+        w->k->dense_matmul(j->m, lo, hi, w->xprep, w->prep_stride, j->n_tok, j->y, j->ldy,
+                           w->dense_scratch + (size_t)ith * BN_DENSE_TOK * (size_t)w->m->hp.n_embd);
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -221,12 +268,12 @@ static void bn_scale_bias(float *y, int64_t n, int64_t n_tok, float s, const flo
         }
 }
 
-static void bn_store_kv_row(const bn_fwd *f, const float *r, void *cache, int32_t pos) {
-    if (f->kv_f16) {
-        uint16_t *d = (uint16_t *)cache + (size_t)pos * (size_t)f->n_kv;
-        for (int64_t i = 0; i < f->n_kv; i++) d[i] = bn_f32_to_f16(r[i]);
+static void bn_store_kv_row(const bn_kv *kv, const float *r, void *cache, int32_t pos) {
+    if (kv->kv_f16) {
+        uint16_t *d = (uint16_t *)cache + (size_t)pos * (size_t)kv->n_kv;
+        for (int64_t i = 0; i < kv->n_kv; i++) d[i] = bn_f32_to_f16(r[i]);
     } else {
-        memcpy((float *)cache + (size_t)pos * (size_t)f->n_kv, r, (size_t)f->n_kv * sizeof(float));
+        memcpy((float *)cache + (size_t)pos * (size_t)kv->n_kv, r, (size_t)kv->n_kv * sizeof(float));
     }
 }
 
@@ -238,26 +285,26 @@ static void bn_store_kv_row(const bn_fwd *f, const float *r, void *cache, int32_
 enum { BN_TOK_ATTN_IN, BN_TOK_ROPE_KV, BN_TOK_ATTN_OUT, BN_TOK_FFN_IN, BN_TOK_FFN_ACT, BN_TOK_RESID };
 
 typedef struct bn_tok_job {
-    bn_fwd         *f;
-    const bn_layer *L;
-    int64_t         l, n;
-    int32_t         pos0;
-    int             stage;
-    _Atomic int64_t next;
+    bn_work          *f;
+    const bn_fwd_seg *seg;
+    const bn_layer   *L;
+    int64_t           l, n;
+    int               stage;
+    _Atomic int64_t   next;
 } bn_tok_job;
 
 /* Quantize row t of x (n values) into f->qrows[t]. */
-static void bn_quant_row(bn_fwd *f, const float *x, int64_t n, int64_t t) {
+static void bn_quant_row(bn_work *f, const float *x, int64_t n, int64_t t) {
     f->k->act_quant(x, n, (n + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK, &f->qrows[t]);
 }
 
 static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
-    bn_fwd *f = j->f;
+    bn_work *f = j->f;
     const bitnet_model *m = f->m;
     const bn_kernels *K = f->k;
     const bn_hparams *hp = &m->hp;
     const bn_layer *L = j->L;
-    const int64_t E = hp->n_embd, hd = hp->head_dim, n_q = hp->n_head * hd, n_kv = f->n_kv, F = hp->n_ff;
+    const int64_t E = hp->n_embd, hd = hp->head_dim, n_q = hp->n_head * hd, n_kv = hp->n_head_kv * hd, F = hp->n_ff;
     float *h = f->h + t * E, *xn = f->xn + t * E;
     switch (j->stage) {
     case BN_TOK_ATTN_IN: /* x = RMSNorm(h); int8(x) for q, k, v */
@@ -269,10 +316,12 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
         bn_scale_bias(q, n_q, 1, L->sq, L->bq);
         bn_scale_bias(k, n_kv, 1, L->sk, L->bk);
         bn_scale_bias(v, n_kv, 1, L->sv, L->bv);
-        K->rope(q, hp->n_head, hd, hp->n_rot, j->pos0 + (int32_t)t, hp->rope_base, m->rope_freqs, m->rope_neox);
-        K->rope(k, hp->n_head_kv, hd, hp->n_rot, j->pos0 + (int32_t)t, hp->rope_base, m->rope_freqs, m->rope_neox);
-        bn_store_kv_row(f, k, f->kc[j->l], j->pos0 + (int32_t)t);
-        bn_store_kv_row(f, v, f->vc[j->l], j->pos0 + (int32_t)t);
+        const int32_t pos = f->tok_pos[t];
+        const bn_kv *kv = j->seg[f->tok_seg[t]].kv;
+        K->rope(q, hp->n_head, hd, hp->n_rot, pos, hp->rope_base, m->rope_freqs, m->rope_neox);
+        K->rope(k, hp->n_head_kv, hd, hp->n_rot, pos, hp->rope_base, m->rope_freqs, m->rope_neox);
+        bn_store_kv_row(kv, k, kv->kc[j->l], pos);
+        bn_store_kv_row(kv, v, kv->vc[j->l], pos);
         break;
     }
     case BN_TOK_ATTN_OUT: { /* [sub-norm]; int8 for Wo */
@@ -336,25 +385,56 @@ static void bn_tok_run(bn_tok_job *j, int stage) {
 
 /* ---- the pass ---------------------------------------------------------------------------- */
 
-void bn_fwd_eval(bn_fwd *f, const bitnet_token *tok, int64_t n, int32_t pos0, int64_t first_out, float *embd,
-                 float *logits) {
+/* Output rows of a segment: tokens [out0, n). */
+static int64_t bn_seg_out0(const bn_fwd_seg *g) {
+    int64_t o = g->n;
+    if (g->embd && g->embd0 < o) o = g->embd0;
+    if (g->logits && g->logits0 < o) o = g->logits0;
+    return o;
+}
+
+bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
     const bitnet_model *m = f->m;
     const bn_kernels *K = f->k;
     const bn_hparams *hp = &m->hp;
-    const int64_t E = hp->n_embd;
+    const int64_t E = hp->n_embd, V = hp->n_vocab;
 
-    for (int64_t t = 0; t < n; t++) bn_embed_row(m, tok[t], f->h + t * E);
+    /* the step's tokens, segment after segment */
+    int64_t n = 0, n_out = 0;
+    for (int s = 0; s < n_seg; s++) {
+        for (int64_t i = 0; i < seg[s].n; i++, n++) {
+            f->tok_seg[n] = s;
+            f->tok_pos[n] = seg[s].pos0 + (int32_t)i;
+            bn_embed_row(m, seg[s].tok[i], f->h + n * E);
+        }
+        n_out += seg[s].n - bn_seg_out0(&seg[s]);
+    }
+    /* logits of several segments are computed in one pass over the output layer into
+     * lbuf, then copied out; a single segment's go straight to their destination */
+    int n_logit_segs = 0;
+    for (int s = 0; s < n_seg; s++) n_logit_segs += seg[s].logits && seg[s].n > seg[s].logits0;
+    float *lg = NULL;
+    if (n_logit_segs > 1) {
+        if ((size_t)n_out > f->lbuf_rows) {
+            float *p = bn_mallocn((size_t)n_out * (size_t)V, sizeof(float));
+            if (!p) return bn_err(BITNET_E_NOMEM, "out of memory for the logits of %lld tokens", (long long)n_out);
+            bn_free(f->lbuf);
+            f->lbuf = p;
+            f->lbuf_rows = (size_t)n_out;
+        }
+        lg = f->lbuf;
+    }
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const bn_layer *L = &m->layers[l];
-        bn_tok_job tj = {f, L, l, n, pos0, 0, 0};
+        bn_tok_job tj = {f, seg, L, l, n, 0, 0};
 
         /* attention */
         bn_tok_run(&tj, BN_TOK_ATTN_IN);
         bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, f->qrows, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mm);
         bn_tok_run(&tj, BN_TOK_ROPE_KV);
-        bn_attn_job aj = {f, l, n, pos0, 0};
+        bn_attn_job aj = {f, seg, l, n, 0};
         bn_pool_run(f->pool, bn_attn_task, &aj);
         bn_tok_run(&tj, BN_TOK_ATTN_OUT);
         bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, f->qrows, n, 0};
@@ -370,16 +450,33 @@ void bn_fwd_eval(bn_fwd *f, const bitnet_token *tok, int64_t n, int32_t pos0, in
         bn_tok_run(&tj, BN_TOK_RESID);
     }
 
-    /* output norm and logits for tokens first_out..n-1 */
-    const int64_t n_out = n - first_out;
-    for (int64_t t = 0; t < n_out; t++) {
-        float *o = f->xn + t * E;
-        K->rmsnorm(f->h + (first_out + t) * E, m->output_norm, E, hp->eps, o);
-        if (embd) memcpy(embd + t * E, o, (size_t)E * sizeof(float));
-        K->dense_prep(&m->output, o, f->xprep + (size_t)t * f->prep_stride);
+    /* output norm of every output row (xn row o), embeddings, and the prepared rows of
+     * those that need logits (xprep row p) */
+    int64_t o = 0, p = 0, t0 = 0;
+    const bn_fwd_seg *single = NULL;
+    for (int s = 0; s < n_seg; s++) {
+        const bn_fwd_seg *g = &seg[s];
+        for (int64_t i = bn_seg_out0(g); i < g->n; i++, o++) {
+            float *x = f->xn + o * E;
+            K->rmsnorm(f->h + (t0 + i) * E, m->output_norm, E, hp->eps, x);
+            if (g->embd && i >= g->embd0) memcpy(g->embd + (i - g->embd0) * E, x, (size_t)E * sizeof(float));
+            if (g->logits && i >= g->logits0) K->dense_prep(&m->output, x, f->xprep + (size_t)(p++) * f->prep_stride);
+        }
+        if (g->logits && g->n > g->logits0) single = g;
+        t0 += g->n;
     }
-    if (logits) {
-        bn_dense_job dj = {f, &m->output, hp->n_vocab, n_out, logits, hp->n_vocab, 0};
-        bn_pool_run(f->pool, bn_dense_task, &dj);
+    if (p == 0) return BITNET_OK;
+    bn_dense_job dj = {f, &m->output, V, p, lg ? lg : single->logits, V, 0};
+    bn_pool_run(f->pool, bn_dense_task, &dj);
+    if (lg) { /* hand each segment its rows */
+        int64_t r = 0;
+        for (int s = 0; s < n_seg; s++) {
+            const bn_fwd_seg *g = &seg[s];
+            if (!g->logits || g->n <= g->logits0) continue;
+            size_t rows = (size_t)(g->n - g->logits0);
+            memcpy(g->logits, lg + r * V, rows * (size_t)V * sizeof(float));
+            r += (int64_t)rows;
+        }
     }
+    return BITNET_OK;
 }

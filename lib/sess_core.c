@@ -1,11 +1,13 @@
 /*
  * sess_core.c -- one token stream over a shared, read-only model: the KV cache and
- * scratch (lib/fwd.h), the tokens in the context, the logits/embeddings of the last
- * eval, the sampler RNG and a per-session error message.
+ * evaluation buffers (lib/fwd.h), the tokens in the context, the logits/embeddings of
+ * the last eval, the sampler RNG and a per-session error message (lib/sess_impl.h).
  *
  * eval: validates every token id and the context room first (nothing is evaluated on
  * error), then runs the forward pass in chunks of n_batch tokens; positions continue
  * across calls.  Logits are kept for the last token, or for all tokens with logits_all.
+ * A bitnet_batch (lib/sess_batch.c) evaluates tokens of many sessions in one step with
+ * exactly the same results, through the same prepare / segment / commit helpers.
  *
  * State blob (little-endian, what bitnet_session_state_save writes):
  *   "BNST" | u32 version (1) | u64 model fingerprint | u32 kv_type | u32 n_layer |
@@ -16,29 +18,10 @@
  * with BITNET_E_FORMAT; one needing more context than the session has with
  * BITNET_E_CONTEXT_FULL.
  */
-#include "sess.h"
-
-#include "fwd.h"
+#include "sess_impl.h"
 
 #include <stdio.h>
 #include <unistd.h>
-
-struct bitnet_session {
-    const bitnet_model   *m;
-    bitnet_session_params p;
-    uint32_t              n_ctx;
-    uint32_t              n_past;
-    bitnet_token         *tokens;      /* n_ctx                                         */
-    bn_fwd                fwd;
-    float                *logits;      /* n_logits rows of n_vocab                       */
-    size_t                logits_cap;  /* rows allocated                                 */
-    int64_t               n_logits;    /* rows valid (0: none)                           */
-    float                *embd;        /* n_embd_rows rows of n_embd                     */
-    size_t                embd_cap;
-    int64_t               n_embd_rows;
-    uint64_t              rng[4];
-    char                  errmsg[512];
-};
 
 static size_t bn_min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -100,13 +83,14 @@ bitnet_status bitnet_session_create(const bitnet_model *m, const bitnet_session_
     s->m = m;
     s->p = p;
     s->n_ctx = n_ctx;
+    s->n_threads = nt;
     s->tokens = bn_mallocn(n_ctx, sizeof(bitnet_token));
     bitnet_status st;
     if (!s->tokens) {
         st = bn_err(BITNET_E_NOMEM, "out of memory for a session of %u tokens", n_ctx);
         goto fail;
     }
-    st = bn_fwd_init(&s->fwd, m, n_ctx, p.n_batch, p.kv_type == BITNET_KV_F16, (int)nt);
+    st = bn_kv_init(&s->kv, m, n_ctx, p.kv_type == BITNET_KV_F16);
     if (st != BITNET_OK) goto fail;
     s->embd = bn_mallocn((size_t)m->hp.n_embd, sizeof(float));
     s->logits = bn_mallocn((size_t)m->hp.n_vocab, sizeof(float));
@@ -126,7 +110,9 @@ fail:
 
 void bitnet_session_free(bitnet_session *s) {
     if (!s) return;
-    bn_fwd_free(&s->fwd);
+    if (s->batch) bn_batch_forget(s->batch, s);
+    bn_work_free(&s->work);
+    bn_kv_free(&s->kv);
     bn_free(s->tokens);
     bn_free(s->logits);
     bn_free(s->embd);
@@ -179,71 +165,71 @@ static bitnet_status bn_grow(float **buf, size_t *cap, size_t rows, size_t width
     return BITNET_OK;
 }
 
-bitnet_status bitnet_session_eval(bitnet_session *s, const bitnet_token *tokens, size_t n) {
-    if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_eval: session is NULL");
-    if (!tokens || n == 0)
-        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_eval: %s",
-                                         !tokens ? "tokens is NULL" : "no tokens (n = 0)"));
+bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tokens, size_t n, int logits_all,
+                                      const char *who) {
     const bitnet_model *m = s->m;
     const int64_t n_vocab = m->hp.n_vocab, E = m->hp.n_embd;
+    if (!tokens || n == 0)
+        return bn_err(BITNET_E_INVALID_ARG, "%s: %s", who, !tokens ? "tokens is NULL" : "no tokens (n = 0)");
     if (n > s->n_ctx || s->n_past + n > s->n_ctx)
-        return bn_session_fail(s, bn_err(BITNET_E_CONTEXT_FULL,
-                                         "bitnet_session_eval: %zu tokens do not fit: %u in context, n_ctx %u", n,
-                                         s->n_past, s->n_ctx));
+        return bn_err(BITNET_E_CONTEXT_FULL, "%s: %zu tokens do not fit: %u in context, n_ctx %u", who, n, s->n_past,
+                      s->n_ctx);
     for (size_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
-            return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG,
-                                             "bitnet_session_eval: token %zu has id %d, outside the vocabulary "
-                                             "[0, %lld)", i, (int)tokens[i], (long long)n_vocab));
-    const int all_logits = s->p.logits_all != 0, all_embd = s->p.embeddings != 0;
-    bitnet_status st = bn_grow(&s->logits, &s->logits_cap, all_logits ? n : 1, (size_t)n_vocab);
-    if (st == BITNET_OK) st = bn_grow(&s->embd, &s->embd_cap, all_embd ? n : 1, (size_t)E);
-    if (st != BITNET_OK) return bn_session_fail(s, st);
+            return bn_err(BITNET_E_INVALID_ARG, "%s: token %zu has id %d, outside the vocabulary [0, %lld)", who, i,
+                          (int)tokens[i], (long long)n_vocab);
+    bitnet_status st = bn_grow(&s->logits, &s->logits_cap, logits_all || s->p.logits_all ? n : 1, (size_t)n_vocab);
+    if (st == BITNET_OK) st = bn_grow(&s->embd, &s->embd_cap, s->p.embeddings ? n : 1, (size_t)E);
+    return st;
+}
 
+void bn_session_segment(bitnet_session *s, const bitnet_token *tokens, size_t n, size_t done, size_t nb,
+                        int logits_all, bn_fwd_seg *g) {
+    const int all_logits = logits_all || s->p.logits_all, all_embd = s->p.embeddings != 0;
+    const int last = done + nb == n;
+    memset(g, 0, sizeof *g);
+    g->kv = &s->kv;
+    g->tok = tokens + done;
+    g->n = (int64_t)nb;
+    g->pos0 = (int32_t)(s->n_past + done);
+    /* every token's outputs, or only the very last token's */
+    if (all_logits) g->logits = s->logits + done * (size_t)s->m->hp.n_vocab, g->logits0 = 0;
+    else if (last) g->logits = s->logits, g->logits0 = g->n - 1;
+    if (all_embd) g->embd = s->embd + done * (size_t)s->m->hp.n_embd, g->embd0 = 0;
+    else if (last) g->embd = s->embd, g->embd0 = g->n - 1;
+}
+
+void bn_session_eval_commit(bitnet_session *s, const bitnet_token *tokens, size_t n, int logits_all) {
+    memcpy(s->tokens + s->n_past, tokens, n * sizeof(bitnet_token));
+    s->n_past += (uint32_t)n;
+    s->n_logits = logits_all || s->p.logits_all ? (int64_t)n : 1;
+    s->n_embd_rows = s->p.embeddings ? (int64_t)n : 1;
+    s->logits_kept_all = logits_all || s->p.logits_all;
+}
+
+void bn_session_drop_outputs(bitnet_session *s) {
     s->n_logits = 0;
     s->n_embd_rows = 0;
-    size_t done = 0;
-    while (done < n) {
-        int64_t nb = (int64_t)bn_min_size(n - done, (size_t)s->fwd.n_batch);
-        int last_chunk = done + (size_t)nb == n;
-        int64_t first_out;
-        float *lg = NULL, *em = NULL;
-        if (all_logits || all_embd) {
-            first_out = 0;
-        } else {
-            first_out = last_chunk ? nb - 1 : nb; /* only the very last token */
-        }
-        /* One output pass per chunk: every token (logits_all / embeddings) or the last
-         * one.  When only one of the two flags is set, the other buffer gets just the
-         * last token's row, filled below. */
-        int64_t n_out = nb - first_out;
-        if (n_out > 0) {
-            if (all_logits) lg = s->logits + done * (size_t)n_vocab;
-            else lg = last_chunk ? s->logits : NULL;
-            if (all_embd) em = s->embd + done * (size_t)E;
-            else em = last_chunk ? s->embd : NULL;
-            if (all_logits && !all_embd) em = NULL;
-            if (all_embd && !all_logits) lg = NULL;
-        }
-        bn_fwd_eval(&s->fwd, tokens + done, nb, (int32_t)(s->n_past + done), first_out, em, lg);
-        /* last token only, when a full set was not requested for that buffer */
-        if (last_chunk && n_out > 0) {
-            if (all_logits && !all_embd) /* embedding of the last token: the last row of xn */
-                memcpy(s->embd, s->fwd.xn + (n_out - 1) * E, (size_t)E * sizeof(float));
-            if (all_embd && !all_logits) {
-                /* logits of the last token only (single thread: one row of output) */
-                const bn_dmat *w = &m->output;
-                m->k->dense_prep(w, s->fwd.xn + (n_out - 1) * E, s->fwd.xprep);
-                m->k->dense_matmul(w, 0, n_vocab, s->fwd.xprep, s->fwd.prep_stride, 1, s->logits, n_vocab,
-                                   s->fwd.dense_scratch);
-            }
-        }
-        memcpy(s->tokens + s->n_past + done, tokens + done, (size_t)nb * sizeof(bitnet_token));
-        done += (size_t)nb;
+}
+
+bitnet_status bitnet_session_eval(bitnet_session *s, const bitnet_token *tokens, size_t n) {
+    if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_eval: session is NULL");
+    if (s->batch)
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_eval: the session has tokens waiting "
+                                         "in a batch (evaluate or clear the batch first)"));
+    bitnet_status st = bn_session_eval_prepare(s, tokens, n, 0, "bitnet_session_eval");
+    if (st == BITNET_OK && !s->work.m)
+        st = bn_work_init(&s->work, s->m, s->p.n_batch, s->n_ctx, (int)s->n_threads);
+    if (st != BITNET_OK) return bn_session_fail(s, st);
+    bn_session_drop_outputs(s);
+    for (size_t done = 0; done < n;) {
+        size_t nb = bn_min_size(n - done, (size_t)s->work.n_batch);
+        bn_fwd_seg g;
+        bn_session_segment(s, tokens, n, done, nb, 0, &g);
+        if ((st = bn_fwd_eval(&s->work, &g, 1)) != BITNET_OK) return bn_session_fail(s, st);
+        done += nb;
     }
-    s->n_past += (uint32_t)n;
-    s->n_logits = all_logits ? (int64_t)n : 1;
-    s->n_embd_rows = all_embd ? (int64_t)n : 1;
+    bn_session_eval_commit(s, tokens, n, 0);
     return BITNET_OK;
 }
 
@@ -252,8 +238,8 @@ bitnet_status bitnet_session_logits(const bitnet_session *s, int32_t i, const fl
     if (s->n_logits == 0) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: no logits (nothing evaluated since the last reset/truncate/load)");
     int64_t row;
     if (i == -1) row = s->n_logits - 1;
-    else if (i >= 0 && s->p.logits_all && i < s->n_logits) row = i;
-    else if (i >= 0 && !s->p.logits_all)
+    else if (i >= 0 && s->logits_kept_all && i < s->n_logits) row = i;
+    else if (i >= 0 && !s->logits_kept_all)
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: token %d: only the last token's logits are kept "
                       "(set logits_all)", (int)i);
     else
@@ -284,7 +270,7 @@ bitnet_status bitnet_session_embeddings(const bitnet_session *s, int32_t i, cons
 
 static size_t bn_state_size(const bitnet_session *s, uint32_t n_past, int has_logits) {
     return BN_STATE_HEADER + (size_t)n_past * 4 +
-           2 * (size_t)s->m->hp.n_layer * (size_t)n_past * bn_fwd_kv_row_bytes(&s->fwd) +
+           2 * (size_t)s->m->hp.n_layer * (size_t)n_past * bn_kv_row_bytes(&s->kv) +
            (has_logits ? (size_t)s->m->hp.n_vocab * 4 : 0) + 8;
 }
 
@@ -307,15 +293,15 @@ bitnet_status bitnet_session_state_save(const bitnet_session *s, void *buf, size
     p = bn_put(p, &s->m->fingerprint, 8);
     u = (uint32_t)s->p.kv_type; p = bn_put(p, &u, 4);
     u = (uint32_t)s->m->hp.n_layer; p = bn_put(p, &u, 4);
-    u = (uint32_t)s->fwd.n_kv; p = bn_put(p, &u, 4);
+    u = (uint32_t)s->kv.n_kv; p = bn_put(p, &u, 4);
     p = bn_put(p, &s->n_past, 4);
     p = bn_put(p, s->rng, 32);
     u = (uint32_t)has_logits; p = bn_put(p, &u, 4);
     p = bn_put(p, s->tokens, (size_t)s->n_past * 4);
-    size_t rb = bn_fwd_kv_row_bytes(&s->fwd) * s->n_past;
+    size_t rb = bn_kv_row_bytes(&s->kv) * s->n_past;
     for (int64_t l = 0; l < s->m->hp.n_layer; l++) {
-        p = bn_put(p, s->fwd.kc[l], rb);
-        p = bn_put(p, s->fwd.vc[l], rb);
+        p = bn_put(p, s->kv.kc[l], rb);
+        p = bn_put(p, s->kv.vc[l], rb);
     }
     if (has_logits) p = bn_put(p, s->logits + (s->n_logits - 1) * s->m->hp.n_vocab, (size_t)s->m->hp.n_vocab * 4);
     uint64_t h = bn_fnv1a(BN_FNV_OFFSET, buf, (size_t)(p - (uint8_t *)buf));
@@ -335,7 +321,7 @@ bitnet_status bitnet_session_state_load(bitnet_session *s, const void *buf, size
     if (ver != BN_STATE_VERSION)
         return bn_session_fail(s, bn_err(BITNET_E_FORMAT, "session state: version %u not supported (expected %u)", ver,
                                          BN_STATE_VERSION));
-    if (fp != s->m->fingerprint || n_layer != (uint32_t)s->m->hp.n_layer || n_kv != (uint32_t)s->fwd.n_kv)
+    if (fp != s->m->fingerprint || n_layer != (uint32_t)s->m->hp.n_layer || n_kv != (uint32_t)s->kv.n_kv)
         return bn_session_fail(s, bn_err(BITNET_E_FORMAT, "session state: saved from another model"));
     if (kv_type != (uint32_t)s->p.kv_type)
         return bn_session_fail(s, bn_err(BITNET_E_FORMAT, "session state: KV type %s, but this session uses %s",
@@ -356,11 +342,11 @@ bitnet_status bitnet_session_state_load(bitnet_session *s, const void *buf, size
     }
     memcpy(s->tokens, q, (size_t)n_past * 4);
     q += (size_t)n_past * 4;
-    size_t rb = bn_fwd_kv_row_bytes(&s->fwd) * n_past;
+    size_t rb = bn_kv_row_bytes(&s->kv) * n_past;
     for (int64_t l = 0; l < s->m->hp.n_layer; l++) {
-        memcpy(s->fwd.kc[l], q, rb);
+        memcpy(s->kv.kc[l], q, rb);
         q += rb;
-        memcpy(s->fwd.vc[l], q, rb);
+        memcpy(s->kv.vc[l], q, rb);
         q += rb;
     }
     for (int i = 0; i < 4; i++) s->rng[i] = bn_rd_u64(p + 32 + 8 * i);
@@ -370,6 +356,7 @@ bitnet_status bitnet_session_state_load(bitnet_session *s, const void *buf, size
     if (has_logits) {
         memcpy(s->logits, q, (size_t)s->m->hp.n_vocab * 4);
         s->n_logits = 1;
+        s->logits_kept_all = 0;
     }
     return BITNET_OK;
 }

@@ -4,6 +4,7 @@
 #define BITNET_TOKENIZE_NO_ADD_EOS 4
 #define BITNET_DETOK_RENDER_SPECIAL 1
 #define BITNET_DETOK_KEEP_LEADING_SPACE 2
+#define BITNET_BATCH_LOGITS_ALL 1
 const char *bitnet_version(void);
 uint32_t bitnet_version_number(void);
 typedef enum bitnet_status {
@@ -281,6 +282,21 @@ bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *pro
 bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const char *key,
                                                     bitnet_gguf_type type, const void *payload,
                                                     size_t size);
+typedef struct bitnet_batch bitnet_batch;
+typedef struct bitnet_batch_params {
+    size_t   struct_size;
+    uint32_t n_tokens;  
+    uint32_t n_threads; 
+} bitnet_batch_params;
+void bitnet_batch_default_params(bitnet_batch_params *p, size_t struct_size);
+bitnet_status bitnet_batch_create(const bitnet_model *m, const bitnet_batch_params *params,
+                                             bitnet_batch **out);
+void bitnet_batch_free(bitnet_batch *b);
+bitnet_status bitnet_batch_add(bitnet_batch *b, bitnet_session *s, const bitnet_token *tokens, size_t n,
+                                          uint32_t flags);
+size_t bitnet_batch_n_tokens(const bitnet_batch *b);
+bitnet_status bitnet_batch_eval(bitnet_batch *b);
+void bitnet_batch_clear(bitnet_batch *b);
 bitnet_status bitnet_session_beam_search(bitnet_session *s, const bitnet_token *prompt,
                                                     size_t n_prompt, uint32_t n_beams, int32_t max_tokens,
                                                     bitnet_token *out, size_t cap, size_t *n_out);

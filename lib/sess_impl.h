@@ -1,0 +1,56 @@
+/*
+ * sess_impl.h -- the session object itself, shared by the files that evaluate into it
+ * (lib/sess_core.c: create, eval, logits, state; lib/sess_batch.c: batches of many
+ * sessions).  Everything else uses sessions through the public API and lib/sess.h.
+ */
+#ifndef BN_SESS_IMPL_H
+#define BN_SESS_IMPL_H
+
+#include "fwd.h"
+#include "sess.h"
+
+struct bitnet_session {
+    const bitnet_model   *m;
+    bitnet_session_params p;
+    uint32_t              n_ctx;
+    uint32_t              n_threads;   /* threads of `work`'s pool                       */
+    uint32_t              n_past;
+    bitnet_token         *tokens;      /* n_ctx                                         */
+    bn_kv                 kv;          /* the KV cache                                  */
+    bn_work               work;        /* bitnet_session_eval's buffers and threads;
+                                          made on the first eval (work.m == NULL before),
+                                          so sessions used only in batches never pay them */
+    float                *logits;      /* n_logits rows of n_vocab                       */
+    size_t                logits_cap;  /* rows allocated                                 */
+    int64_t               n_logits;    /* rows valid (0: none)                           */
+    float                *embd;        /* n_embd_rows rows of n_embd                     */
+    size_t                embd_cap;
+    int64_t               n_embd_rows;
+    int                   logits_kept_all; /* the last eval kept every token's logits   */
+    uint64_t              rng[4];
+    bitnet_batch         *batch;       /* the batch holding tokens for it, or NULL      */
+    char                  errmsg[512];
+};
+
+/* Check that n tokens can be evaluated into s (ids, context room) and make room for
+ * their outputs (logits of every token when logits_all or params.logits_all, else of
+ * the last; embeddings alike with params.embeddings).  `who` names the caller in the
+ * message.  Nothing changes on failure but the buffers' capacity. */
+bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tokens, size_t n, int logits_all,
+                                      const char *who);
+
+/* The forward-pass segment for tokens [done, done + nb) of an eval of n tokens. */
+void bn_session_segment(bitnet_session *s, const bitnet_token *tokens, size_t n, size_t done, size_t nb,
+                        int logits_all, bn_fwd_seg *g);
+
+/* Record a completed eval of n tokens: they join the context, their outputs become
+ * the session's logits/embeddings. */
+void bn_session_eval_commit(bitnet_session *s, const bitnet_token *tokens, size_t n, int logits_all);
+
+/* Forget outputs that no longer match the context (a failed or abandoned eval). */
+void bn_session_drop_outputs(bitnet_session *s);
+
+/* lib/sess_batch.c: remove s from the batch holding it (session free). */
+void bn_batch_forget(bitnet_batch *b, bitnet_session *s);
+
+#endif
