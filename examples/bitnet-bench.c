@@ -4,6 +4,7 @@
  *
  *   bitnet-bench -m MODEL [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o table|json]
  *                [--isa auto|scalar|avx2|avx512|neon] [--bandwidth [MB]] [--streams 1,2,4,8,16]
+ *                [--beams 4]
  *
  * Method (as llama-bench): random token ids (fixed seed), a fresh context per run.
  *   pp N: one bitnet_session_eval of N tokens; tokens/s = N / time.
@@ -12,6 +13,9 @@
  *   tg N with --streams S: S sessions decode together through one bitnet_batch (one
  *         forward step per token for all of them, after a one-token start each);
  *         reported as the aggregate S*N / time and the per-stream N / time.
+ *   tg N with --beams B: beam search with B beams for N tokens after a one-token
+ *         prompt (EOG tokens are masked out of the count: a beam may end early, the
+ *         rate is tokens of the best sequence / time).
  * Each test runs once untimed (warm-up), then -r times; the median, min and max of the
  * per-run tokens/s are reported.  Load time and peak RSS (VmHWM) are reported too.
  * --bandwidth measures single-thread streaming read bandwidth over a buffer much
@@ -21,7 +25,7 @@
  */
 #include "args.h"
 
-#define BITNET_EXPERIMENTAL /* bitnet_batch_* (--streams) */
+#define BITNET_EXPERIMENTAL /* bitnet_batch_* (--streams), bitnet_session_beam_search (--beams) */
 #include "bitnet.h"
 
 #include <stdint.h>
@@ -208,6 +212,44 @@ static int run_streams(const bitnet_model *m, int n, int streams, int threads, i
     return 0;
 }
 
+/* Beam search with `beams` beams for up to n tokens; res gets tokens/s of the result. */
+static int run_beams(const bitnet_model *m, int n, int beams, int threads, int reps, uint32_t n_ctx, result *res) {
+    bitnet_session_params sp;
+    bitnet_session_default_params(&sp, sizeof sp);
+    sp.n_threads = (uint32_t)threads;
+    sp.n_ctx = n_ctx;
+    bitnet_session *s = NULL;
+    int st = bitnet_session_create(m, &sp, &s);
+    bitnet_token *out = malloc((size_t)n * sizeof *out);
+    double *tps = malloc((size_t)reps * sizeof *tps);
+    if (st != BITNET_OK || !out || !tps) {
+        ex_die_status("bitnet-bench", "creating a session for --beams", st != BITNET_OK ? st : BITNET_E_NOMEM);
+        return 1;
+    }
+    int32_t n_vocab = (int32_t)bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);
+    bitnet_token start = (bitnet_token)(rnd32() % (uint32_t)n_vocab);
+    for (int r = -1; r < reps; r++) {
+        bitnet_session_reset(s);
+        size_t got = 0;
+        double t0 = now_s();
+        st = bitnet_session_beam_search(s, &start, 1, (uint32_t)beams, n, out, (size_t)n, &got);
+        double dt = now_s() - t0;
+        if (st != BITNET_OK) {
+            ex_die_status("bitnet-bench", "beam search", st);
+            return 1;
+        }
+        if (r >= 0) tps[r] = (double)(got ? got : 1) / dt;
+    }
+    qsort(tps, (size_t)reps, sizeof *tps, cmp_double);
+    res->min = tps[0];
+    res->max = tps[reps - 1];
+    res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+    free(out);
+    free(tps);
+    bitnet_session_free(s);
+    return 0;
+}
+
 static void usage(void) {
     fprintf(stderr,
             "usage: bitnet-bench -m MODEL [options]\n"
@@ -221,6 +263,7 @@ static void usage(void) {
             "      --bandwidth [MB] measure read bandwidth (buffer MB, 512) and the roofline\n"
             "      --streams LIST   also decode -n tokens in S parallel sessions through one batch\n"
             "                       (aggregate and per-stream tokens/s), e.g. --streams 1,2,4,8,16\n"
+            "      --beams LIST     also run beam search for -n tokens with B beams, e.g. --beams 4\n"
             "LISTs are comma-separated, e.g. -p 128,512 -t 1,2\n");
 }
 
@@ -228,7 +271,8 @@ int main(int argc, char **argv) {
     const char *path = NULL, *isa_name = "auto";
     int pp[MAX_LIST] = {128}, tg[MAX_LIST] = {128}, th[MAX_LIST] = {1, 2};
     int streams[MAX_LIST] = {0};
-    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0, n_streams = 0;
+    int beams[MAX_LIST] = {0};
+    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0, n_streams = 0, n_beams = 0;
     long long bw_mb = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -244,6 +288,7 @@ int main(int argc, char **argv) {
             else { fprintf(stderr, "bitnet-bench: -o: table or json\n"); return 2; }
         } else if (!strcmp(a, "--isa")) isa_name = ex_next(argc, argv, &i);
         else if (!strcmp(a, "--streams")) n_streams = parse_list(a, ex_next(argc, argv, &i), 1, 256, streams);
+        else if (!strcmp(a, "--beams")) n_beams = parse_list(a, ex_next(argc, argv, &i), 1, 64, beams);
         else if (!strcmp(a, "--bandwidth")) {
             bw_mb = 512;
             if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')
@@ -345,6 +390,26 @@ int main(int argc, char **argv) {
                     snprintf(name, sizeof name, "tg%dx%d", tg[i], streams[si]);
                     printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |  (%.2f per stream)\n", name, th[ti], r.med, r.min,
                            r.max, r.med / streams[si]);
+                }
+                fflush(stdout);
+            }
+        for (int bi = 0; bi < n_beams; bi++)
+            for (int i = 0; i < n_tg; i++) {
+                if (tg[i] <= 0) continue;
+                result r;
+                if (run_beams(m, tg[i], beams[bi], th[ti], reps, n_ctx, &r)) {
+                    bitnet_model_free(m);
+                    return 1;
+                }
+                if (json)
+                    printf("{\"test\": \"beam\", \"n\": %d, \"beams\": %d, \"threads\": %d, \"reps\": %d, "
+                           "\"tps_median\": %.3f, \"tps_min\": %.3f, \"tps_max\": %.3f, \"isa\": \"%s\", "
+                           "\"model\": \"%s\"}\n",
+                           tg[i], beams[bi], th[ti], reps, r.med, r.min, r.max, isa_used, path);
+                else {
+                    char name[32];
+                    snprintf(name, sizeof name, "beam%dx%d", tg[i], beams[bi]);
+                    printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |\n", name, th[ti], r.med, r.min, r.max);
                 }
                 fflush(stdout);
             }

@@ -699,6 +699,15 @@ BITNET_API bitnet_status bitnet_batch_eval(bitnet_batch *b);
 /* Drop everything queued without evaluating it. */
 BITNET_API void bitnet_batch_clear(bitnet_batch *b);
 
+/* --- copying a session ----------------------------------------------------------------- */
+
+/* Make dst hold exactly what src holds: its tokens, their KV cache rows, the last
+ * token's logits and embedding, and the sampler RNG (a fork: both can then continue
+ * independently).  Same model and KV type; dst's n_ctx must hold src's tokens
+ * (BITNET_E_CONTEXT_FULL otherwise).  Costs a memory copy of the cache rows in use,
+ * no evaluation. */
+BITNET_API bitnet_status bitnet_session_copy(bitnet_session *dst, const bitnet_session *src);
+
 /* --- beam search ------------------------------------------------------------------------- */
 
 /* Beam search: evaluate the prompt, then keep the n_beams most probable continuations

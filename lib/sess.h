@@ -17,6 +17,12 @@ uint64_t *bn_session_rng(bitnet_session *s);
  * bitnet_session_last_error) and return st unchanged. */
 bitnet_status bn_session_fail(bitnet_session *s, bitnet_status st);
 
+/* A new empty session on s's model with s's parameters but n_ctx positions (for
+ * helpers that need scratch sessions, such as beam search). */
+bitnet_status bn_session_spawn(const bitnet_session *s, uint32_t n_ctx, bitnet_session **out);
+/* The number of threads s evaluates with. */
+uint32_t bn_session_n_threads(const bitnet_session *s);
+
 /* RNG (lib/gen_sampler.c): xoshiro256** seeded through splitmix64. */
 void     bn_rng_seed(uint64_t state[4], uint64_t seed);
 uint64_t bn_rng_next(uint64_t state[4]);

@@ -262,6 +262,52 @@ bitnet_status bitnet_session_embeddings(const bitnet_session *s, int32_t i, cons
     return BITNET_OK;
 }
 
+/* ---- copies ------------------------------------------------------------------------------- */
+
+bitnet_status bitnet_session_copy(bitnet_session *dst, const bitnet_session *src) {
+    if (!dst || !src) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_copy: %s is NULL", dst ? "src" : "dst");
+    if (dst == src) return BITNET_OK;
+    if (dst->m != src->m || dst->kv.kv_f16 != src->kv.kv_f16)
+        return bn_session_fail(dst, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_copy: the sessions %s",
+                                           dst->m != src->m ? "run different models" : "have different KV types"));
+    if (dst->batch)
+        return bn_session_fail(dst, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_copy: dst has tokens waiting in a batch"));
+    if (src->n_past > dst->n_ctx)
+        return bn_session_fail(dst, bn_err(BITNET_E_CONTEXT_FULL, "bitnet_session_copy: %u tokens do not fit in n_ctx %u",
+                                           src->n_past, dst->n_ctx));
+    const int64_t V = src->m->hp.n_vocab, E = src->m->hp.n_embd;
+    /* the last token's outputs travel along (they are what sampling reads) */
+    bitnet_status st = bn_grow(&dst->logits, &dst->logits_cap, 1, (size_t)V);
+    if (st == BITNET_OK) st = bn_grow(&dst->embd, &dst->embd_cap, 1, (size_t)E);
+    if (st != BITNET_OK) return bn_session_fail(dst, st);
+    memcpy(dst->tokens, src->tokens, (size_t)src->n_past * sizeof(bitnet_token));
+    size_t rb = bn_kv_row_bytes(&src->kv) * src->n_past;
+    for (int64_t l = 0; l < src->m->hp.n_layer; l++) {
+        memcpy(dst->kv.kc[l], src->kv.kc[l], rb);
+        memcpy(dst->kv.vc[l], src->kv.vc[l], rb);
+    }
+    dst->n_past = src->n_past;
+    dst->n_logits = src->n_logits > 0;
+    dst->n_embd_rows = src->n_embd_rows > 0;
+    dst->logits_kept_all = 0;
+    if (src->n_logits > 0) memcpy(dst->logits, src->logits + (src->n_logits - 1) * V, (size_t)V * sizeof(float));
+    if (src->n_embd_rows > 0) memcpy(dst->embd, src->embd + (src->n_embd_rows - 1) * E, (size_t)E * sizeof(float));
+    memcpy(dst->rng, src->rng, sizeof dst->rng);
+    return BITNET_OK;
+}
+
+bitnet_status bn_session_spawn(const bitnet_session *s, uint32_t n_ctx, bitnet_session **out) {
+    bitnet_session_params p = s->p;
+    p.n_ctx = n_ctx;
+    p.n_threads = s->n_threads;
+    p.logits_all = 0;
+    p.embeddings = 0;
+    if (p.n_batch > n_ctx) p.n_batch = n_ctx;
+    return bitnet_session_create(s->m, &p, out);
+}
+
+uint32_t bn_session_n_threads(const bitnet_session *s) { return s->n_threads; }
+
 /* ---- state ----------------------------------------------------------------------------------- */
 
 #define BN_STATE_MAGIC   "BNST"

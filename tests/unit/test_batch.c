@@ -3,7 +3,7 @@
  * bit-identical logits, embeddings and greedy tokens whether it runs alone or in a
  * batch with others (prompts of different lengths, prompts mixed with decode steps,
  * entries split across steps, 1 and 2 batch threads, every kernel variant this CPU
- * has); and every misuse is refused with a clear error.
+ * has); and every misuse is refused with a clear error.  Also bitnet_session_copy.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -286,11 +286,60 @@ static void test_errors(void **state) {
     bitnet_model_free(m2);
 }
 
+/* bitnet_session_copy forks a session: both continue exactly as the original would. */
+static void test_copy(void **state) {
+    (void)state;
+    tm_spec sp;
+    tm_default(&sp);
+    bitnet_model *m = load_isa(&sp, "copy", BITNET_ISA_AUTO);
+    sp.seed = 5;
+    bitnet_model *m2 = load_isa(&sp, "copy2", BITNET_ISA_AUTO);
+    assert_non_null(m);
+    assert_non_null(m2);
+    bitnet_token pr[12], nx[3] = {17, 18, 19};
+    prompt(pr, 12, 9);
+    bitnet_session *a = open_s(m, 64, 1, 0, 0), *b = open_s(m, 32, 1, 0, 0), *tiny = open_s(m, 8, 1, 0, 0);
+    assert_int_equal(bitnet_session_eval(a, pr, 12), BITNET_OK);
+    assert_int_equal(bitnet_session_eval(b, pr, 3), BITNET_OK); /* overwritten by the copy */
+    assert_int_equal(bitnet_session_copy(b, a), BITNET_OK);
+    assert_int_equal(bitnet_session_n_past(b), 12);
+    const float *la, *lb;
+    assert_int_equal(bitnet_session_logits(b, -1, &lb), BITNET_OK);
+    assert_int_equal(bitnet_session_logits(a, -1, &la), BITNET_OK);
+    assert_memory_equal(la, lb, NV * sizeof(float));
+    assert_int_equal(bitnet_session_eval(a, nx, 3), BITNET_OK);
+    assert_int_equal(bitnet_session_eval(b, nx, 3), BITNET_OK);
+    assert_int_equal(bitnet_session_logits(a, -1, &la), BITNET_OK);
+    assert_int_equal(bitnet_session_logits(b, -1, &lb), BITNET_OK);
+    assert_memory_equal(la, lb, NV * sizeof(float));
+    /* refusals */
+    assert_int_equal(bitnet_session_copy(tiny, a), BITNET_E_CONTEXT_FULL);
+    bitnet_session *o = open_s(m2, 64, 1, 0, 0);
+    assert_int_equal(bitnet_session_copy(o, a), BITNET_E_INVALID_ARG);
+    assert_non_null(strstr(bitnet_session_last_error(o), "different models"));
+    bitnet_session_params p;
+    bitnet_session_default_params(&p, sizeof p);
+    p.kv_type = BITNET_KV_F32;
+    bitnet_session *f32 = NULL;
+    assert_int_equal(bitnet_session_create(m, &p, &f32), BITNET_OK);
+    assert_int_equal(bitnet_session_copy(f32, a), BITNET_E_INVALID_ARG);
+    assert_int_equal(bitnet_session_copy(NULL, a), BITNET_E_INVALID_ARG);
+    assert_int_equal(bitnet_session_copy(a, a), BITNET_OK);
+    bitnet_session_free(f32);
+    bitnet_session_free(o);
+    bitnet_session_free(tiny);
+    bitnet_session_free(a);
+    bitnet_session_free(b);
+    bitnet_model_free(m);
+    bitnet_model_free(m2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batched_equals_alone),
         cmocka_unit_test(test_logits_all),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

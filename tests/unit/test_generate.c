@@ -382,6 +382,122 @@ static void test_beam_search(void **state) {
     bitnet_session_free(s);
 }
 
+/* A plain reference beam search: every surviving hypothesis is scored by evaluating
+ * prompt + hypothesis from scratch in a fresh session; proposals are ranked as the
+ * library documents (score, then beam index, then token id; per beam the n best
+ * log-probabilities, ties to the lower id). */
+typedef struct rbeam {
+    bitnet_token seq[32];
+    size_t       n;
+    double       score;
+    int          ended;
+} rbeam;
+
+static void ref_logp(const bitnet_model *m, const bitnet_token *pr, size_t np, const rbeam *b, double *lp) {
+    bitnet_session *s = new_session(m, 0, 0);
+    bitnet_token all[64];
+    memcpy(all, pr, np * sizeof *pr);
+    memcpy(all + np, b->seq, b->n * sizeof *b->seq);
+    assert_int_equal(bitnet_session_eval(s, all, np + b->n), BITNET_OK);
+    const float *l;
+    assert_int_equal(bitnet_session_logits(s, -1, &l), BITNET_OK);
+    float mx = -INFINITY;
+    for (int v = 0; v < 300; v++) mx = l[v] > mx ? l[v] : mx;
+    double sum = 0;
+    for (int v = 0; v < 300; v++) sum += exp((double)l[v] - (double)mx);
+    for (int v = 0; v < 300; v++) lp[v] = (double)(float)((double)l[v] - ((double)mx + log(sum)));
+    bitnet_session_free(s);
+}
+
+static size_t ref_beam(const bitnet_model *m, const bitnet_token *pr, size_t np, size_t nb, size_t max_len,
+                       bitnet_token *out) {
+    rbeam cur[8], nxt[8];
+    double lp[8][300];
+    size_t n_cur = 1;
+    memset(&cur[0], 0, sizeof cur[0]);
+    ref_logp(m, pr, np, &cur[0], lp[0]);
+    for (size_t step = 0; step < max_len; step++) {
+        struct { double score; size_t beam; int tok; } props[64];
+        size_t n_props = 0, live = 0;
+        for (size_t b = 0; b < n_cur; b++) {
+            if (cur[b].ended) {
+                props[n_props].score = cur[b].score, props[n_props].beam = b, props[n_props++].tok = -1;
+                continue;
+            }
+            live++;
+            int used[300] = {0};
+            for (size_t k = 0; k < nb; k++) {
+                int best = -1;
+                for (int v = 0; v < 300; v++)
+                    if (!used[v] && (best < 0 || lp[b][v] > lp[b][best])) best = v;
+                used[best] = 1;
+                props[n_props].score = cur[b].score + lp[b][best], props[n_props].beam = b, props[n_props++].tok = best;
+            }
+        }
+        if (!live) break;
+        for (size_t i = 0; i < n_props; i++) /* insertion sort by the documented order */
+            for (size_t j = i; j > 0; j--) {
+                int sw = props[j].score > props[j - 1].score ||
+                         (props[j].score == props[j - 1].score &&
+                          (props[j].beam < props[j - 1].beam ||
+                           (props[j].beam == props[j - 1].beam && props[j].tok < props[j - 1].tok)));
+                if (!sw) break;
+                __typeof__(props[0]) t = props[j]; props[j] = props[j - 1]; props[j - 1] = t;
+            }
+        size_t n_nxt = n_props < nb ? n_props : nb;
+        double lpn[8][300];
+        for (size_t j = 0; j < n_nxt; j++) {
+            nxt[j] = cur[props[j].beam];
+            nxt[j].score = props[j].score;
+            if (props[j].tok < 0) continue;
+            if (bitnet_token_is_eog(m, props[j].tok)) { nxt[j].ended = 1; continue; }
+            nxt[j].seq[nxt[j].n++] = props[j].tok;
+            ref_logp(m, pr, np, &nxt[j], lpn[j]);
+        }
+        memcpy(cur, nxt, sizeof cur);
+        memcpy(lp, lpn, sizeof lp);
+        n_cur = n_nxt;
+    }
+    size_t best = 0;
+    for (size_t b = 1; b < n_cur; b++)
+        if (cur[b].score > cur[best].score) best = b;
+    memcpy(out, cur[best].seq, cur[best].n * sizeof *out);
+    return cur[best].n;
+}
+
+/* The library's beam search (one batched step for all beams, copy-on-branch caches)
+ * finds exactly the reference's sequence, and leaves the session holding it. */
+static void test_beam_search_reference(void **state) {
+    (void)state;
+    /* a deeper model than the fixture's with its own output layer, so that the ranking
+     * of a token's successors depends on its context (a wrong cache changes the search) */
+    fixture fx, *f = &fx;
+    tm_spec sp;
+    tm_default(&sp);
+    sp.n_layer = 3;
+    sp.n_ctx = 64;
+    sp.seed = 31;
+    sp.with_output = 1; /* untied: a token's best successor is not simply itself */
+    tm_path(f->path, sizeof f->path, "beamref");
+    assert_int_equal(tm_write(&sp, f->path), 0);
+    assert_int_equal(bitnet_model_load(f->path, NULL, &f->m), BITNET_OK);
+    unlink(f->path);
+    uint64_t r = 77;
+    for (int p = 0; p < 12; p++)
+        for (size_t nb = 2; nb <= 5; nb++) {
+            bitnet_token prompt[5] = {1}, want[32], got[32];
+            for (int i = 1; i < 5; i++) prompt[i] = (bitnet_token)(3 + tm_next(&r) % 297);
+            size_t nw = ref_beam(f->m, prompt, 5, nb, 10, want), ng = 0;
+            bitnet_session *s = new_session(f->m, 0, 0);
+            assert_int_equal(bitnet_session_beam_search(s, prompt, 5, (uint32_t)nb, 10, got, 32, &ng), BITNET_OK);
+            assert_int_equal(ng, nw);
+            assert_memory_equal(got, want, nw * sizeof *got);
+            assert_int_equal(bitnet_session_n_past(s), 5 + nw);
+            bitnet_session_free(s);
+        }
+    bitnet_model_free(f->m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_max_tokens_and_text),
@@ -391,6 +507,7 @@ int main(void) {
         cmocka_unit_test(test_context_full),
         cmocka_unit_test(test_sampling_seeded),
         cmocka_unit_test(test_beam_search),
+        cmocka_unit_test(test_beam_search_reference),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
