@@ -297,6 +297,7 @@ bitnet_status bitnet_batch_add(bitnet_batch *b, bitnet_session *s, const bitnet_
 size_t bitnet_batch_n_tokens(const bitnet_batch *b);
 bitnet_status bitnet_batch_eval(bitnet_batch *b);
 void bitnet_batch_clear(bitnet_batch *b);
+bitnet_status bitnet_session_copy(bitnet_session *dst, const bitnet_session *src);
 bitnet_status bitnet_session_beam_search(bitnet_session *s, const bitnet_token *prompt,
                                                     size_t n_prompt, uint32_t n_beams, int32_t max_tokens,
                                                     bitnet_token *out, size_t cap, size_t *n_out);
