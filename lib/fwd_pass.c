@@ -92,7 +92,10 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     const int64_t n_max = bn_max3(hp->n_embd, n_q, hp->n_ff);
     w->n_pad = (n_max + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK;
     bitnet_status st = bn_pool_create(n_threads, &w->pool);
-    if (st != BITNET_OK) return st;
+    if (st != BITNET_OK) {
+        memset(w, 0, sizeof *w); /* w->m == NULL: not made (sessions retry on their next eval) */
+        return st;
+    }
     int nth = bn_pool_size(w->pool);
     size_t nb = (size_t)n_batch;
     w->h = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
