@@ -5,7 +5,8 @@
 #   3. warning-free builds with every clang found (clang-14, clang-19)
 #   4. the ABI against the committed baseline (abidiff), the kernel tests cross-compiled for AArch64 and run under qemu (NEON)
 #   5. a short libFuzzer run of the GGUF reader (clang), failing on any crash
-# Build trees go to $BITNET_TEST_DIR (default: ./build-test).  FUZZ_SECONDS (default 60)
+# Every build asks for the tests (-DBITNET_BUILD_TESTS=ON: an error without cmocka) and for
+# -Werror (off by default for users).  Build trees go to $BITNET_TEST_DIR (default: ./build-test).  FUZZ_SECONDS (default 60)
 # sets the fuzzing time; 0 skips it.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,12 +17,13 @@ mkdir -p "$out"
 step() { printf '\n==== %s ====\n' "$*"; }
 
 step "gcc release build + tests"
-cmake -S "$src" -B "$out/release" -DCMAKE_BUILD_TYPE=Release -DBITNET_WERROR=ON > "$out/release.cmake.log"
+cmake -S "$src" -B "$out/release" -DCMAKE_BUILD_TYPE=Release -DBITNET_WERROR=ON -DBITNET_BUILD_TESTS=ON > "$out/release.cmake.log"
 cmake --build "$out/release" -j"$jobs"
 ctest --test-dir "$out/release" --output-on-failure -j"$jobs"
 
 step "gcc AddressSanitizer + UBSan build + tests"
-cmake -S "$src" -B "$out/asan" -DCMAKE_BUILD_TYPE=Debug -DBITNET_SANITIZE=ON -DBITNET_WERROR=ON > "$out/asan.cmake.log"
+cmake -S "$src" -B "$out/asan" -DCMAKE_BUILD_TYPE=Debug -DBITNET_SANITIZE=ON -DBITNET_WERROR=ON \
+      -DBITNET_BUILD_TESTS=ON > "$out/asan.cmake.log"
 cmake --build "$out/asan" -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$out/asan" --output-on-failure -j"$jobs"

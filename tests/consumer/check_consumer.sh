@@ -31,4 +31,12 @@ cmake --build "$work/cm" > "$work/build.log"
 LD_LIBRARY_PATH="$libdir" "$work/cm/consumer_c" "$work/cm_c.gguf"
 LD_LIBRARY_PATH="$libdir" "$work/cm/consumer_cxx"
 [ ! -x "$work/cm/consumer_static" ] || "$work/cm/consumer_static" "$work/cm_static.gguf"
-echo "ok: consumers built via pkg-config (shared, static) and find_package (C, C++, static)"
+# installed programs find the installed library through their relative RPATH, with no
+# LD_LIBRARY_PATH and no ldconfig (the build tree's copy must not be what they load)
+readelf -d "$prefix/bin/bitnet-inspect" | grep -q 'R.*PATH.*\$ORIGIN/\.\./lib' ||
+    { echo "bitnet-inspect has no \$ORIGIN-relative RPATH:"; readelf -d "$prefix/bin/bitnet-inspect" | grep PATH; exit 1; }
+loaded=$(env -u LD_LIBRARY_PATH ldd "$prefix/bin/bitnet-inspect" | awk '$1 == "libbitnet.so.0" { print $3 }')
+[ -n "$loaded" ] && [ "$(realpath "$loaded")" = "$(realpath "$libdir/libbitnet.so.0")" ] ||
+    { echo "installed bitnet-inspect loads '$loaded', not $libdir/libbitnet.so.0"; exit 1; }
+env -u LD_LIBRARY_PATH "$prefix/bin/bitnet-inspect" "$work/pc_static.gguf" > "$work/inspect.out"
+echo "ok: consumers built via pkg-config (shared, static) and find_package (C, C++, static); installed programs run without LD_LIBRARY_PATH"

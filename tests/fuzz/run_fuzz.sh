@@ -26,7 +26,7 @@ if [ -z "$cc" ]; then
 fi
 
 cmake -S "$root" -B "$dir" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DBITNET_FUZZ=ON -DBITNET_BUILD_SHARED=OFF -DBITNET_BUILD_EXAMPLES=OFF >/dev/null
+      -DBITNET_FUZZ=ON -DBITNET_BUILD_TESTS=ON -DBITNET_BUILD_SHARED=OFF -DBITNET_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$dir" --target fuzz_gguf -j2
 
 bin=$(find "$dir" -type f -name fuzz_gguf -perm -u+x | head -n 1)
