@@ -20,7 +20,7 @@
  *
  * Scales.  Per-tensor (I2_S, and TQ1_0/TQ2_0 whose non-empty 256-blocks all carry the
  * same f16 scale, which is what converters write): one float `scale`, and
- *     y = ((float)D - (float)S) / a * scale                       (formats.md 3.6)
+ *     y = ((float)D - (float)S) / a * scale                       (docs/spec.md §4.1)
  * with D = sum(code * q), S = sum(q) over the row, a = the activation scale.
  * Per-block (TQ1_0/TQ2_0 files whose block scales differ): bscale[r * (cols/256) + b]
  * and, accumulated in f32 in block order,
@@ -63,7 +63,7 @@ typedef struct bn_tmat {
                              BN_TMAT_* set by the kernel variant's tmat_repack  */
 } bn_tmat;
 
-/* A quantized activation row (formats.md 3.6): q[cols_pad] int8 (zero-padded), its
+/* A quantized activation row (docs/spec.md §4.1): q[cols_pad] int8 (zero-padded), its
  * scale a = (float)(127 / max(1e-5, max|x|)) and S = sum(q). */
 typedef struct bn_qrow {
     int8_t *q;
@@ -111,7 +111,7 @@ typedef struct bn_kernels {
     const char *name; /* "scalar", ...                    */
     bitnet_isa  isa;
 
-    /* Quantize x[0..n) to int8 per token (formats.md 3.6) into r->q[0..n_pad), zero
+    /* Quantize x[0..n) to int8 per token (docs/spec.md §4.1) into r->q[0..n_pad), zero
      * padding after n; fills r->a and r->sum. */
     void (*act_quant)(const float *x, int64_t n, int64_t n_pad, bn_qrow *r);
 

@@ -3,7 +3,7 @@
  * faster variant must give the same integers (ternary dot products are exact) and
  * the same floats wherever this file fixes an order of operations.
  *
- * The numerics follow what bitnet.cpp / llama.cpp compute (formats.md 3.6 and 4.0):
+ * The numerics follow what bitnet.cpp / llama.cpp compute (docs/spec.md §4):
  *  - activations for ternary matmuls: per-token absmax int8,
  *        m = max(1e-5, max|x|) in double, a = (float)(127 / m),
  *        q = clamp(round_half_even(x * a), -128, 127) with the product in f32;

@@ -1,11 +1,11 @@
 /*
- * fwd_pass.c -- the W1.58A8 forward pass, readable top to bottom (formats.md 4.1-4.3).
+ * fwd_pass.c -- the W1.58A8 forward pass, readable top to bottom (docs/spec.md §5.2-5.4).
  *
  * For a batch of n tokens at positions p0..p0+n-1 (h = residual stream, n_embd):
  *
  *   h = token_embd[id]                                     (file type -> f32)
  *   per layer:
- *     x = RMSNorm(h, attn_norm); xq = int8(x) per token    (formats.md 3.6)
+ *     x = RMSNorm(h, attn_norm); xq = int8(x) per token    (docs/spec.md §4.1)
  *     q, k, v = W{q,k,v} xq  (* .scale, + bias when present)
  *     RoPE(q, k) at each token's position (NEOX for the bitnet archs, NORM for llama)
  *     K/V rows -> cache (f16 or f32);  a = softmax(q.K / sqrt(head_dim)) V over

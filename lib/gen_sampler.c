@@ -5,7 +5,7 @@
  * by four steps of splitmix64 (which never yields an all-zero state).  Uniform doubles
  * take the top 53 bits: u = (x >> 11) * 2^-53, so u is in [0, 1).
  *
- * Sampler: the order and semantics of llama.cpp's default chain (formats.md §6):
+ * Sampler: the order and semantics of llama.cpp's default chain (docs/spec.md §9):
  *
  *   1. penalties over the last repeat_last_n tokens of the context (-1: all of them,
  *      0: none).  For every distinct token t seen c_t > 0 times in that window:

@@ -10,7 +10,7 @@
 #include "kernels.h"
 #include "tok_vocab.h"
 
-/* The architectures a model can run as (formats.md 4). */
+/* The architectures a model can run as (docs/spec.md §5). */
 typedef enum bn_arch {
     BN_ARCH_BITNET_B158 = 0, /* BitNet-b1.58-2B-4T: ReLU^2 FFN, sub-norms, NEOX RoPE, tied */
     BN_ARCH_BITNET      = 1, /* 1bitLLM bitnet_b1_58: SiLU FFN, sub-norms, NEOX RoPE       */

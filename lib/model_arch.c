@@ -2,7 +2,7 @@
  * model_arch.c -- which architecture a file runs as, and its hyperparameters.
  *
  * general.architecture names the metadata prefix; the graph is decided from it and
- * from evidence (formats.md 4):
+ * from evidence (docs/spec.md §5):
  *   bitnet-b1.58, bitnet-25, bitnet-1.58   -> bitnet-b1.58 (2B-4T: ReLU^2, NEOX, tied)
  *   bitnet                                 -> bitnet (1bitLLM, SiLU) unless the file
  *        says otherwise: an activation key naming relu2 / squared ReLU, the LLaMA-3

@@ -9,7 +9,7 @@
  *          are already in our order) and checked: code 3 is refused;
  *   TQ2_0  blocks {u8 qs[64]; f16 d}: element 128c+32k+m in bits 2k of qs[32c+m];
  *          the 2-bit groups are mirrored into our order; code 3 is refused;
- *   TQ1_0  blocks {u8 qs[48]; u8 qh[4]; f16 d}: base-3 digits, decoded per formats.md 2;
+ *   TQ1_0  blocks {u8 qs[48]; u8 qh[4]; f16 d}: base-3 digits, decoded per docs/formats.md §3;
  *          for both TQ types, when every non-empty block carries the same d (what
  *          converters write) the tensor gets the per-tensor formula with scale d,
  *          otherwise per-block scales (kernels.h documents both formulas);

@@ -156,7 +156,7 @@ static int token_is(const bn_vocab *v, int32_t id, const char *s) {
     return id >= 0 && id < v->n && v->len[id] == strlen(s) && memcmp(v->text[id], s, v->len[id]) == 0;
 }
 
-/* Texts that end a turn in the chat formats we know (formats.md §5.1). */
+/* Texts that end a turn in the chat formats we know (docs/spec.md §6.2). */
 static const char *const k_eog_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>",
 };

@@ -1,6 +1,6 @@
 /*
  * archmap.c -- which model a Hugging Face directory holds, its hyperparameters, and
- * how its tensors map to GGUF tensors (formats.md 4).
+ * how its tensors map to GGUF tensors (docs/spec.md §5).
  *
  *   architectures[0]      family         GGUF arch written
  *   BitNetForCausalLM     2B-4T          i2_s, f16: "bitnet-b1.58" (bitnet.cpp's name)

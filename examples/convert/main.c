@@ -11,7 +11,7 @@
  * memory is about one projection matrix as float plus its encoded form; embeddings
  * are streamed in row chunks.  Ternary projections:
  *   master weights (bf16/fp16/fp32):  m = max(mean|W|, 1e-5) per tensor, s = 1/m (f32),
- *       q = clamp(round_half_even(W*s), -1, 1), value = q/s      (absmean, formats.md 3.5)
+ *       q = clamp(round_half_even(W*s), -1, 1), value = q/s      (absmean, docs/spec.md §3.4)
  *   packed uint8 + weight_scale:      value = (code-1) / weight_scale (BitLinear) or
  *       (code-1) * weight_scale (AutoBitLinear)
  * and the values are then encoded by bitnet_quantize (I2_S: one scale = max|value|;

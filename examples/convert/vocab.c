@@ -15,7 +15,7 @@
  *    tokenizer.ggml.pre is ALWAYS written: the pre_tokenizer's Split regexes are
  *    compared with the LLaMA-3 and GPT-2 patterns ("llama-bpe" / "gpt2"); anything else
  *    is refused unless --pre names it, so a converted file never silently falls back
- *    to llama.cpp's "default" rules (bitnet.cpp's missing-pre bug, formats.md 5.5).
+ *    to llama.cpp's "default" rules (bitnet.cpp's missing-pre bug, docs/spec.md §6.4).
  * Ids missing from the files up to config.json's vocab_size become "[PAD<id>]" tokens
  * of type UNUSED.  Special ids come from tokenizer_config.json (bos_token, eos_token,
  * ... as text or {"content": text}) and else from config.json (*_token_id, the first

@@ -18,7 +18,7 @@ have them; only the sizes are small):
                      untied lm_head, LLaMA-3 BPE tokenizer
 The reference (forward()) reads only the safetensors files written here, ternarizes by
 absmean per tensor (or unpacks), quantizes activations per token to int8 and runs the
-forward pass of formats.md 4 in float64 (int8 steps in float32, as the C code does).
+forward pass of docs/spec.md §5 in float64 (int8 steps in float32, as the C code does).
 """
 import json
 import os
@@ -388,7 +388,7 @@ _ties = []
 
 
 def act_quant(x):
-    """Per-token int8 (formats.md 3.6): returns (q int rows, a float32 per row).  Also
+    """Per-token int8 (docs/spec.md §4.1): returns (q int rows, a float32 per row).  Also
     records, per row, how close x*a came to a rounding boundary (k + 0.5): a C
     implementation computing x in float32 may round such a value the other way."""
     x = x.astype(np.float32)

@@ -144,7 +144,7 @@ def main():
     ap.add_argument("--probe", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--perplexity", default=None)
-    ap.add_argument("--llamacpp", default=None, help="directory of an installed tools/llamacpp-ref")
+    ap.add_argument("--llamacpp", default=None, help="directory of an installed llama.cpp driver (docs/spec.md 11.2)")
     ap.add_argument("-k", default="")
     args = ap.parse_args()
     w = args.work
@@ -257,7 +257,7 @@ def main():
             want = [1] + sp.encode(text)
             check(ids == want, "tok: SentencePiece tokenization matches sentencepiece (%r)" % text)
 
-    # -- the I2_S bytes as bitnet.cpp reads them (formats.md 3.1/3.2) ---------------------------
+    # -- the I2_S bytes as bitnet.cpp reads them (docs/spec.md §3.1/§3.2) ---------------------------
     g = os.path.join(w, "2b4t-bf16-i2_s.gguf")
     if os.path.exists(g):
         kv, tensors, data0 = gguf_kv(g, with_tensors=True)
@@ -281,7 +281,7 @@ def main():
         check(ok and kv.get("general.file_type") == 40,
               "i2s: I2_S tensors are n/4 codes in x128 order + f32 scale, 32-aligned (bitnet.cpp layout)")
 
-    # -- upstream llama.cpp (optional: --llamacpp DIR with tools/llamacpp-ref installed) ----------
+    # -- upstream llama.cpp (optional: --llamacpp DIR, the driver of docs/spec.md §11.2) ----------
     if args.llamacpp:
         for f, d, wt in (("1bitllm-tq2_0", "1bitllm", "tq2_0"), ("1bitllm-tq1_0", "1bitllm", "tq1_0"),
                          ("llama-tq2_0", "llama", "tq2_0")):
@@ -298,7 +298,7 @@ def main():
             ll = np.fromfile(lf, dtype=np.float32).reshape(len(ids), -1)
             want = hfmodels.Reference(os.path.join(w, d), wt, "f16").forward(ids)
             corr = np.corrcoef(ll.ravel(), want.ravel())[0, 1]
-            # llama.cpp quantizes activations per 256-block to Q8_K and rounds K/V/Q to f16 (llamacpp-ref README)
+            # llama.cpp quantizes activations per 256-block to Q8_K and rounds K/V/Q to f16 (docs/spec.md §4.2, §4.5)
             check(ids == mine and corr > 0.999,
                   "llama.cpp: %s loads, tokenizes like libbitnet, logits corr %.5f with the reference" % (f, corr))
 

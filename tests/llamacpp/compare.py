@@ -5,19 +5,19 @@ llama.cpp's numerics to tell graph differences from activation-quantization diff
 Three computations of the same logits (every prompt position) are compared:
 
   lib   libbitnet through the Python binding (kv f16, logits_all), per-token int8
-        activations (formats.md 3.6);
-  llama upstream llama.cpp via the node harness (shared/tools/llamacpp-ref):
+        activations (docs/spec.md §4.1);
+  llama upstream llama.cpp via the node driver of docs/spec.md §11.2:
         `node ref.mjs -m F --tokens ... --logits-all-out F -n 16`;
-  numpy tests/reference/reference.py's forward pass (written from formats.md, not from
+  numpy tests/reference/reference.py's forward pass (written from docs/spec.md, not from
         our C code) run twice:
           token: its own per-token int8 matmul (what libbitnet claims to compute);
-          q8k:   the matmul replaced by llama.cpp's TQ x Q8_K product (formats.md 4.6):
+          q8k:   the matmul replaced by llama.cpp's TQ x Q8_K product (docs/spec.md §4.2):
                  each 256-block of the activation row is quantized on its own,
                  max = the signed value of largest magnitude (first one on ties),
                  iscale = (float)(-127/max), q = min(127, round_half_even(iscale*x)),
                  d = 1/iscale; y = sum over blocks, in f32, of (float)(sum q*t) * (d*d_w).
-        Everything else in reference.py already follows llama.cpp's roundings (formats.md
-        4.0: f16 KV cache, Q and softmax output rounded to f16, f16 activation for the
+        Everything else in reference.py already follows llama.cpp's roundings (docs/spec.md
+        §4.3-4.6: f16 KV cache, Q and softmax output rounded to f16, f16 activation for the
         f16 output layer, RMSNorm sums in double, RoPE angles by repeated f32 products).
 
 If numpy-q8k ~ llama and numpy-token ~ lib, the graphs are the same and the lib/llama
@@ -67,7 +67,7 @@ def _idot(q, w):
 
 
 def bitlinear_token(x, w, scale):
-    """Per-token int8 (formats.md 3.6); identical to reference.bitlinear, only faster."""
+    """Per-token int8 (docs/spec.md §4.1); identical to reference.bitlinear, only faster."""
     q, a = R.act_quant(x)
     if np.isscalar(scale) or np.ndim(scale) == 0:
         return (_idot(q, w).astype(F32) / a[:, None]) * F32(scale)
@@ -80,7 +80,7 @@ def bitlinear_token(x, w, scale):
 
 
 def q8k_quant(x):
-    """Q8_K per 256-block (formats.md 4.6): x [n, K] f32 -> q [n, nb, 256] int, d [n, nb] f32."""
+    """Q8_K per 256-block (docs/spec.md §4.2): x [n, K] f32 -> q [n, nb, 256] int, d [n, nb] f32."""
     n, K = x.shape
     nb = K // 256
     xb = x.reshape(n, nb, 256).astype(F32)

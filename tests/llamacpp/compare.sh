@@ -5,7 +5,7 @@
 #   tests/llamacpp/compare.sh BUILD_DIR [HARNESS_DIR] [compare.py options...]
 #
 # BUILD_DIR holds libbitnet.so and bin/bitnet-gen-dummy; HARNESS_DIR is an installed copy
-# of shared/tools/llamacpp-ref (default /tmp/llref; see its README for the npm install).
+# of the llama.cpp driver described in docs/spec.md §11.2 (default /tmp/llref).
 # Exit 77 (skip) when node, the harness, python3 with numpy+cffi, or the build is missing.
 # Not registered in ctest: it needs the npm-installed harness and takes minutes on the
 # 24-layer model (default: 2, 6 and 24 layers of the 0.7B shape, TQ2_0 and TQ1_0).

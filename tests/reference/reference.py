@@ -1,19 +1,19 @@
 #!/usr/bin/python3
 """Independent numpy reference for libbitnet's forward pass.
 
-Written from shared/reference/formats.md (sections 1-4), not from the C code:
+Written from docs/spec.md (sections 1-5) and docs/formats.md, not from the C code:
   - its own minimal GGUF v2/v3 parser (metadata and tensor table),
   - decoders for I2_S (classic x128 layout, one f32 scale per tensor), TQ2_0, TQ1_0,
     F32/F16/BF16,
   - the forward pass of the 2B-4T architecture (bitnet-b1.58: ReLU^2 FFN, sub-norms,
     NEOX RoPE, tied f16 output), of 1bitLLM `bitnet` (SiLU) and of `llama`
-    (no sub-norms, NORM RoPE), with the W1.58A8 matmul of formats.md 3.6:
+    (no sub-norms, NORM RoPE), with the W1.58A8 matmul of docs/spec.md §4.1:
         m = max(1e-5, max|x|) in double, a = (float)(127/m),
         q = clamp(round_half_even(x*a)), D - S = sum((code-1)*q) (integers),
         y = ((float)D - (float)S) / a * scale   (f32)
-    and the llama.cpp roundings of 4.0 (RMSNorm sum in double, RoPE angles by repeated
-    f32 multiplication, f16 KV cache => q and softmax output rounded to f16, f16 output
-    layer => activation rounded to f16).
+    and the llama.cpp roundings of docs/spec.md §4.3-4.6 (RMSNorm sum in double, RoPE
+    angles by repeated f32 multiplication, f16 KV cache => q and softmax output rounded
+    to f16, f16 output layer => activation rounded to f16).
 
 Usage (ctest runs this): reference.py --driver PATH/bn_ref_driver --tmp DIR
 For each architecture x weight type x KV type it writes a model with the driver, has
@@ -31,7 +31,7 @@ import numpy as np
 F32 = np.float32
 
 # ---------------------------------------------------------------------------------
-# GGUF parsing (formats.md 1)
+# GGUF parsing (docs/spec.md §1)
 # ---------------------------------------------------------------------------------
 GGUF_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
@@ -108,7 +108,7 @@ def parse_gguf(path):
 
 
 # ---------------------------------------------------------------------------------
-# Decoders (formats.md 2 and 3).  Ternary tensors come back as (codes-1 int8 matrix
+# Decoders (docs/formats.md §3-4, docs/spec.md §3).  Ternary tensors come back as (codes-1 int8 matrix
 # [ne1, ne0], scales) where scales is one float (per tensor) or [ne1, ne0/256].
 # ---------------------------------------------------------------------------------
 def f16(raw):
@@ -175,7 +175,7 @@ def ternary(ne, t, raw):
 
 
 # ---------------------------------------------------------------------------------
-# Forward pass (formats.md 3.6 and 4)
+# Forward pass (docs/spec.md §4 and §5)
 # ---------------------------------------------------------------------------------
 def act_quant(x):
     """Per-token int8: x [n_tok, K] f32 -> q int64 [n_tok, K], a f32 [n_tok]."""
@@ -234,7 +234,7 @@ def r16(v):
 def forward(path, tokens, kv_f16):
     kv, T = parse_gguf(path)
     fa = kv["general.architecture"]
-    # formats.md 4: bitnet-b1.58 / bitnet-25 / bitnet-1.58 = 2B-4T graph; bitnet = 1bitLLM
+    # docs/spec.md §5.1: bitnet-b1.58 / bitnet-25 / bitnet-1.58 = 2B-4T graph; bitnet = 1bitLLM
     # (SiLU) unless the file shows 2B-4T evidence (GQA, 128256 vocab); llama
     n_head = kv[fa + ".attention.head_count"]
     n_head_kv = kv.get(fa + ".attention.head_count_kv", n_head)

@@ -1,6 +1,6 @@
 /*
  * test_chat.c -- chat templates: exact renderings (written out by hand from the
- * template definitions in docs/tokenizers.md / formats.md §5.4), recognition of template
+ * template definitions in docs/tokenizers.md / docs/spec.md §7.1), recognition of template
  * texts, the fallback, and errors.
  */
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /*
  * test_forward.c -- the forward pass building blocks and their invariants:
- *  - act_quant: values derived by hand from formats.md 3.6 (absmax, round half even);
+ *  - act_quant: values derived by hand from docs/spec.md §4.1 (absmax, round half even);
  *  - ternary_matmul: codes packed here from the documented layout (kernels.h), the
  *    result checked against sum((code-1)*q) computed independently, and against the
  *    float product within the quantization error bound;
