@@ -16,8 +16,16 @@
  *    released by the matching *_close / *_free function, which accepts NULL.
  *  - Fallible functions return a bitnet_status: BITNET_OK (0) or a negative error code.
  *    Results come back through out-parameters, which are left untouched on failure
- *    unless stated otherwise.  bitnet_last_error() gives a message naming what went
- *    wrong (the key, the tensor, the argument).
+ *    unless stated otherwise.
+ *  - One error rule: every call that fails records a message naming what went wrong
+ *    (the key, the tensor, the argument) in the calling thread's channel,
+ *    bitnet_last_error().  A call that fails on a session -- any function taking a
+ *    bitnet_session, or a bitnet_generator of one, that is not NULL -- records the same
+ *    message in that session too, bitnet_session_last_error(), so both channels name the
+ *    call that failed last and never an earlier, unrelated failure.  Read a message
+ *    right after the failing call; after a successful call its content is unspecified.
+ *  - Callbacks: bitnet_stream_callback takes its user pointer first, bitnet_log_callback
+ *    last (both are stable and stay so).  New callbacks take the user pointer first.
  *  - Parameter structs begin with `struct_size`.  Fill them with the matching
  *    bitnet_*_default_params(&p, sizeof p); the library reads only the fields the
  *    caller's version of this header knows about, so new fields can be appended
@@ -105,8 +113,8 @@ BITNET_API const char *bitnet_strerror(bitnet_status status);
 
 /* The detailed message of the most recent failure of a libbitnet call on the calling
  * thread, e.g. "tensor 'blk.3.attn_q.weight': data range [..] ends past the end of the
- * file".  Valid until the next failing call on this thread.  Never NULL ("" when no
- * call has failed).  Successful calls do not clear it. */
+ * file" (the error rule in the conventions above).  Valid until the next libbitnet call
+ * on this thread.  Never NULL ("" when no call has failed yet). */
 BITNET_API const char *bitnet_last_error(void);
 
 /* ==================================================================================
@@ -121,7 +129,8 @@ typedef enum bitnet_log_level {
 } bitnet_log_level;
 
 /* Receives one complete message (no trailing newline) per call.  May be called from
- * any thread that calls into the library. */
+ * any thread that calls into the library.  The user pointer comes last here (see the
+ * callback convention at the top). */
 typedef void (*bitnet_log_callback)(bitnet_log_level level, const char *message, void *user);
 
 /* Install a process-wide log callback (NULL restores the default) and the most
@@ -512,7 +521,9 @@ BITNET_API bitnet_status bitnet_session_create(const bitnet_model *m, const bitn
                                                bitnet_session **out);
 BITNET_API void bitnet_session_free(bitnet_session *s);
 
-/* The message of this session's most recent failure ("" if none). */
+/* The message of the most recent failing call on this session, the same text
+ * bitnet_last_error() gave on the thread that made it ("" if none).  Valid until the next
+ * call on the session. */
 BITNET_API const char *bitnet_session_last_error(const bitnet_session *s);
 
 BITNET_API uint32_t bitnet_session_n_ctx(const bitnet_session *s);
@@ -567,7 +578,7 @@ BITNET_API void bitnet_session_set_seed(bitnet_session *s, uint64_t seed);
  * special tokens omitted, text that may begin a stop string held back until it is
  * known not to; len may be 0).  If generation ends on an end-of-generation token while
  * text is still held back, that text arrives in one last call with token = -1.
- * Return non-zero to stop generation. */
+ * Return non-zero to stop generation.  The user pointer comes first. */
 typedef int (*bitnet_stream_callback)(void *user, bitnet_token token, const char *text, size_t len);
 
 typedef enum bitnet_stop_reason {

@@ -14,8 +14,13 @@ const bitnet_token *bn_session_tokens(const bitnet_session *s, size_t *n);
 /* The session's RNG state (4 words), seeded by bn_rng_seed at create/reset/set_seed. */
 uint64_t *bn_session_rng(bitnet_session *s);
 /* Copy this thread's last error message into the session's own (for
- * bitnet_session_last_error) and return st unchanged. */
-bitnet_status bn_session_fail(bitnet_session *s, bitnet_status st);
+ * bitnet_session_last_error) and return st unchanged.  Every failing public function
+ * that has a session returns through this (the rule in bitnet.h's conventions); const
+ * functions too: the message is not part of the session's logical state. */
+bitnet_status bn_session_fail(const bitnet_session *s, bitnet_status st);
+/* Whether the logits of the context's last token are available (kept by the last eval
+ * or a state load; dropped by reset and by a truncate that removes tokens). */
+int bn_session_has_logits(const bitnet_session *s);
 
 /* A new empty session on s's model with s's parameters but n_ctx positions (for
  * helpers that need scratch sessions, such as beam search). */

@@ -45,10 +45,14 @@ const bitnet_token *bn_session_tokens(const bitnet_session *s, size_t *n) {
 
 uint64_t *bn_session_rng(bitnet_session *s) { return s->rng; }
 
-bitnet_status bn_session_fail(bitnet_session *s, bitnet_status st) {
-    if (s) snprintf(s->errmsg, sizeof s->errmsg, "%s", bn_errmsg());
+bitnet_status bn_session_fail(const bitnet_session *s, bitnet_status st) {
+    /* the session is heap-allocated, never a const object: writing its message through
+     * a pointer that was const-qualified is well-defined */
+    if (s) snprintf(((bitnet_session *)s)->errmsg, sizeof s->errmsg, "%s", bn_errmsg());
     return st;
 }
+
+int bn_session_has_logits(const bitnet_session *s) { return s && s->n_past > 0 && s->n_logits > 0; }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
@@ -234,30 +238,36 @@ bitnet_status bitnet_session_eval(bitnet_session *s, const bitnet_token *tokens,
 }
 
 bitnet_status bitnet_session_logits(const bitnet_session *s, int32_t i, const float **logits) {
-    if (!s || !logits) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: %s is NULL", s ? "logits" : "session");
-    if (s->n_logits == 0) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: no logits (nothing evaluated since the last reset/truncate/load)");
+    if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: session is NULL");
+    if (!logits) return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: logits is NULL"));
+    if (s->n_logits == 0)
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: no logits (nothing "
+                                         "evaluated since the last reset/truncate/load)"));
     int64_t row;
     if (i == -1) row = s->n_logits - 1;
     else if (i >= 0 && s->logits_kept_all && i < s->n_logits) row = i;
     else if (i >= 0 && !s->logits_kept_all)
-        return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: token %d: only the last token's logits are kept "
-                      "(set logits_all)", (int)i);
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: token %d: only the last "
+                                         "token's logits are kept (set logits_all)", (int)i));
     else
-        return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: index %d out of range (last eval had %lld tokens)",
-                      (int)i, (long long)s->n_logits);
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: index %d out of range "
+                                         "(last eval had %lld tokens)", (int)i, (long long)s->n_logits));
     *logits = s->logits + row * s->m->hp.n_vocab;
     return BITNET_OK;
 }
 
 bitnet_status bitnet_session_embeddings(const bitnet_session *s, int32_t i, const float **embd) {
-    if (!s || !embd) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_embeddings: %s is NULL", s ? "embd" : "session");
-    if (s->n_embd_rows == 0) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_embeddings: nothing evaluated");
+    if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_embeddings: session is NULL");
+    if (!embd) return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_embeddings: embd is NULL"));
+    if (s->n_embd_rows == 0)
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_embeddings: nothing evaluated"));
     int64_t row;
     if (i == -1) row = s->n_embd_rows - 1;
     else if (i >= 0 && s->p.embeddings && i < s->n_embd_rows) row = i;
     else
-        return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_embeddings: index %d unavailable (%s)", (int)i,
-                      s->p.embeddings ? "out of range" : "set params.embeddings to keep every token");
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_embeddings: index %d unavailable "
+                                         "(%s)", (int)i, s->p.embeddings ? "out of range" :
+                                         "set params.embeddings to keep every token"));
     *embd = s->embd + row * s->m->hp.n_embd;
     return BITNET_OK;
 }
@@ -331,7 +341,8 @@ bitnet_status bitnet_session_state_save(const bitnet_session *s, void *buf, size
     size_t need = bn_state_size(s, s->n_past, has_logits);
     if (n_bytes) *n_bytes = need;
     if (!buf || cap < need)
-        return bn_err(BITNET_E_BUFFER_TOO_SMALL, "bitnet_session_state_save: needs %zu bytes, got %zu", need, cap);
+        return bn_session_fail(s, bn_err(BITNET_E_BUFFER_TOO_SMALL, "bitnet_session_state_save: needs %zu bytes, "
+                                         "got %zu", need, cap));
     uint8_t *p = buf;
     uint32_t u;
     p = bn_put(p, BN_STATE_MAGIC, 4);
