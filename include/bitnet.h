@@ -586,7 +586,8 @@ typedef enum bitnet_stop_reason {
     BITNET_STOP_MAX_TOKENS = 1, /* max_tokens generated                    */
     BITNET_STOP_EOG        = 2, /* an end-of-generation token was sampled  */
     BITNET_STOP_STRING     = 3, /* a stop string appeared in the text      */
-    BITNET_STOP_CALLBACK   = 4, /* the callback returned non-zero          */
+    BITNET_STOP_CALLBACK   = 4, /* the callback returned non-zero (or the
+                                   caller stopped a generator)             */
     BITNET_STOP_CONTEXT    = 5  /* the context window filled up            */
 } bitnet_stop_reason;
 
@@ -737,6 +738,122 @@ BITNET_API bitnet_status bitnet_session_state_save(const bitnet_session *s, void
                                                    size_t *n_bytes);
 /* Restore a state saved from a session of the same model (BITNET_E_FORMAT otherwise). */
 BITNET_API bitnet_status bitnet_session_state_load(bitnet_session *s, const void *buf, size_t size);
+
+/* --- step-wise generation, prompts that reuse the KV cache ------------------------------ */
+
+/* The number of leading tokens of tokens[0..n) that the session's context already holds
+ * (0 when tokens is NULL). */
+BITNET_API size_t bitnet_session_common_prefix(const bitnet_session *s, const bitnet_token *tokens, size_t n);
+
+/* Make the context hold exactly tokens[0..n), evaluating only what it does not hold yet:
+ * the longest common prefix of tokens and the context is kept, the rest of the context
+ * is dropped (as by bitnet_session_truncate) and the remaining tokens are evaluated.  A
+ * chat that renders the whole conversation every turn, or a caller re-sending a growing
+ * prompt, evaluates only the new part.  Unlike bitnet_session_eval, which appends at the
+ * current position, `tokens` is the whole context from position 0.
+ * Afterwards the logits of tokens[n-1] are current (bitnet_session_logits(s, -1)): the
+ * last token is evaluated again when the context already holds all of tokens but that
+ * token's logits are gone (after a truncate); nothing is evaluated when the context is
+ * exactly tokens and its logits are current.  Logits of earlier tokens (logits_all) and
+ * embeddings cover only the tokens this call evaluated.  *n_evaluated (may be NULL)
+ * receives how many tokens were evaluated.
+ * Errors that leave the session unchanged: BITNET_E_INVALID_ARG (tokens NULL, n = 0, an
+ * id outside the vocabulary), BITNET_E_CONTEXT_FULL (n > n_ctx).  After another error
+ * (out of memory) the context may hold only the common prefix. */
+BITNET_API bitnet_status bitnet_session_eval_prompt(bitnet_session *s, const bitnet_token *tokens, size_t n,
+                                                    size_t *n_evaluated);
+
+/* A step-wise generator, in the spirit of sqlite3_step: create it on a session, call
+ * bitnet_generator_next for one token at a time, free it.  bitnet_session_generate is a
+ * loop over it (same tokens, text, stop strings and end-of-generation handling).
+ *
+ *     bitnet_generator *g = NULL;
+ *     bitnet_generator_step step;
+ *     if (bitnet_generator_create(s, &sp, &gp, prompt, n_prompt, &g) == BITNET_OK) {
+ *         while (bitnet_generator_next(g, &step) == BITNET_OK) {
+ *             fwrite(step.text, 1, step.len, stdout);
+ *             if (step.reason != BITNET_STOP_NONE) break;     // the end
+ *         }
+ *         bitnet_generator_free(g);
+ *     }
+ *
+ * Steps.  A successful next returns either one token (step.token >= 0, reason
+ * BITNET_STOP_NONE) with the text it completed, or the end of generation (token -1,
+ * reason says why).  The text follows bitnet_stream_callback's rules: complete UTF-8,
+ * special tokens omitted, text that may begin a stop string held back until it is known
+ * not to.  The token that completes a stop string carries the text before the stop
+ * string; the next call returns the end (BITNET_STOP_STRING).  A token known in advance
+ * to be the last (max_tokens, the context about to fill) carries everything still held
+ * back.  When an end-of-generation token ends generation, the end step carries the text
+ * that was still held back (often none).  After the end, next keeps returning it.
+ * step.text is NUL-terminated, never NULL, and valid until the next call on the
+ * generator.  The generate params' callback and user are not used.
+ *
+ * Prompt.  prompt[0..n_prompt) is the whole context generation continues from: the first
+ * next evaluates it with bitnet_session_eval_prompt, so what the session already holds
+ * as a common prefix is not evaluated again.  Without a prompt, generation continues
+ * the session's context (which must not be empty); when its last token's logits are
+ * current the first next just samples, otherwise it evaluates that token again.
+ * bitnet_generator_create evaluates nothing; it copies the prompt and the stop strings.
+ *
+ * Evaluation contract.  Every token a step returns must be in the context before the
+ * following next.  The caller may evaluate it itself (bitnet_session_eval, or a batched
+ * evaluation of many sessions); next then only samples.  Otherwise next evaluates it
+ * first.  next tells the two apart from the context: one token longer than when the
+ * token was returned, with that token last and its logits current, means evaluated; the
+ * same length means not.  Anything else (the context truncated, reset or extended by
+ * other tokens in between) is BITNET_E_INVALID_ARG.  An end-of-generation token that
+ * ends generation is evaluated by next itself (so a chat can continue after it) and is
+ * not returned.  The last token returned before the end is evaluated by the call that
+ * returns the end: call next until the end to leave every returned token in the context.
+ *
+ * The session must outlive the generator, which uses it only inside its own calls; use
+ * one generator per session at a time.  Between calls the caller may read the session
+ * (logits, n_past, ...) and evaluate the token just returned, nothing else.  A failing
+ * next ends generation: later calls fail the same way. */
+typedef struct bitnet_generator bitnet_generator;
+
+typedef struct bitnet_generator_step {
+    bitnet_token       token;  /* the generated token; -1 at the end                   */
+    const char        *text;   /* the text it completed (NUL-terminated, never NULL)   */
+    size_t             len;    /* bytes of text, may be 0                              */
+    bitnet_stop_reason reason; /* BITNET_STOP_NONE with a token; at the end: why       */
+} bitnet_generator_step;
+
+/* sp and gp may be NULL (defaults).  Checks the params and the prompt (ids, length
+ * against n_ctx: BITNET_E_CONTEXT_FULL), and that there is something to continue from. */
+BITNET_API bitnet_status bitnet_generator_create(bitnet_session *s, const bitnet_sampler_params *sp,
+                                                 const bitnet_generate_params *gp, const bitnet_token *prompt,
+                                                 size_t n_prompt, bitnet_generator **out);
+
+/* Produce the next step (see above).  Errors: those of evaluation and sampling, and
+ * BITNET_E_INVALID_ARG when the session changed against the contract. */
+BITNET_API bitnet_status bitnet_generator_next(bitnet_generator *g, bitnet_generator_step *step);
+
+/* End generation early (the consumer has seen enough).  Does no work itself: the next
+ * call of next evaluates the last token returned (unless the caller has), drops text
+ * still held back and returns the end with BITNET_STOP_CALLBACK -- or with the reason
+ * generation was already ending for (a stop string just completed).  Stopping before the
+ * first next evaluates nothing, not even the prompt.  No effect after the end. */
+BITNET_API void bitnet_generator_stop(bitnet_generator *g);
+
+/* Counters of a generator, filled like a params struct: the library writes the first
+ * struct_size bytes (pass sizeof *stats). */
+typedef struct bitnet_generator_stats {
+    size_t struct_size;
+    size_t n_prompt;        /* prompt tokens given to bitnet_generator_create             */
+    size_t n_prompt_cached; /* of those, found in the session and not evaluated again      */
+    size_t n_generated;     /* tokens returned by next                                     */
+    size_t n_evaluated;     /* tokens next evaluated itself: the prompt's new part, returned
+                               tokens the caller left to it, an ending EOG token, a last
+                               token evaluated again for its logits                        */
+} bitnet_generator_stats;
+BITNET_API void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_generator_stats *stats,
+                                           size_t struct_size);
+
+/* Free a generator (NULL is fine).  Evaluates nothing: a token returned last and not
+ * evaluated by the caller stays out of the context. */
+BITNET_API void bitnet_generator_free(bitnet_generator *g);
 
 #ifdef __cplusplus
 }

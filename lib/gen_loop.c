@@ -1,26 +1,42 @@
 /*
- * gen_loop.c -- sampling from a session, and generation with streaming and stop strings
- * (beam search is in gen_beam.c).  Uses the session only through the public API and sess.h.
+ * gen_loop.c -- sampling from a session, the step-wise generator (bitnet_generator_*) and
+ * bitnet_session_generate, a loop over it (beam search is in gen_beam.c).  Uses the
+ * session only through the public API and sess.h.
  *
  * Streaming and stop strings.  Each generated token goes through the tokenizer's
  * streaming decoder, which returns only complete UTF-8 text.  That text is appended to
  * a "pending" buffer.  Then:
  *   - if a stop string occurs in pending, the text before its first occurrence is
- *     streamed and generation ends (reason STRING); the stop string is never emitted;
+ *     returned and generation ends (reason STRING); the stop string is never emitted;
  *   - otherwise the longest suffix of pending that is a prefix of some stop string is
- *     held back (it might still become a stop string) and the rest is streamed.
- * Text already streamed can never be part of a stop string: any suffix of it that could
+ *     held back (it might still become a stop string) and the rest is returned.
+ * Text already returned can never be part of a stop string: any suffix of it that could
  * begin one was held back, so every occurrence starts inside pending.
  * When the last token is known in advance (max_tokens reached, context about to fill)
- * its callback also carries the decoder's flushed bytes and everything held back.  When
- * generation ends on an end-of-generation token, held-back text (if any) is delivered
- * by one final callback call with token -1, because the EOG token itself is not
- * streamed.  After a callback stop, held-back text is dropped.
+ * its step also carries the decoder's flushed bytes and everything held back.  When
+ * generation ends on an end-of-generation token, held-back text (if any) comes with the
+ * end step (token -1), because the EOG token itself is not returned.  After a stop by
+ * the caller, held-back text is dropped.
+ *
+ * The generator's states:
+ *   PROMPT  created, nothing done: the first next evaluates the prompt (reusing the
+ *           session's common prefix) or makes the last token's logits current;
+ *   SAMPLE  produce the next token;
+ *   FINISH  the end is decided (reason): the next call only brings the last token
+ *           returned into the context, then returns the end;
+ *   DONE    ended: next returns the end again;
+ *   FAILED  a call failed: next returns that status again.
+ * Every call of next in PROMPT/SAMPLE/FINISH first "commits" the token returned last:
+ * evaluates it unless the caller already has (see bitnet.h).  Where a token comes from
+ * is one function (bn_gen_propose: the sampler today), so other sources -- a queue of
+ * drafted tokens -- can be added there.
  */
 #include "gen_sampler.h"
 #include "sess.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static size_t bn_min_size(size_t a, size_t b) { return a < b ? a : b; }
@@ -144,6 +160,331 @@ static size_t bn_stop_prefix_len(const char *s, size_t n, const char *const *sto
     return best;
 }
 
+
+/* ---- the generator -------------------------------------------------------------------------- */
+
+typedef enum bn_gen_state {
+    BN_GEN_PROMPT,
+    BN_GEN_SAMPLE,
+    BN_GEN_FINISH,
+    BN_GEN_DONE,
+    BN_GEN_FAILED
+} bn_gen_state;
+
+struct bitnet_generator {
+    bitnet_session        *s;
+    const bitnet_model    *m;
+    bitnet_sampler_params  sp;
+    int32_t                max_tokens;
+    int                    ignore_eog;
+    char                 **stop;        /* copies of the stop strings (one allocation)   */
+    size_t                 n_stop;
+    bitnet_token          *prompt;      /* copy, freed once evaluated                    */
+    size_t                 n_prompt;
+    bitnet_decoder        *dec;
+    bn_buf                 pend;        /* decoded text not returned yet (held back)     */
+    bn_buf                 text;        /* the text of the step returned last            */
+    bn_gen_state           state;
+    bitnet_stop_reason     reason;      /* FINISH / DONE: why generation ends            */
+    int                    has_pending; /* a token was returned and may not be evaluated */
+    bitnet_token           pending;
+    uint32_t               pending_pos; /* the context position it belongs at           */
+    bitnet_status          fail_st;     /* FAILED: the status and message to repeat      */
+    char                   fail_msg[512];
+    size_t                 n_generated, n_prompt_cached, n_evaluated;
+};
+
+static bitnet_status bn_gen_fail(bitnet_generator *g, bitnet_status st) {
+    g->state = BN_GEN_FAILED;
+    g->fail_st = st;
+    snprintf(g->fail_msg, sizeof g->fail_msg, "%s", bn_errmsg());
+    return bn_session_fail(g->s, st);
+}
+
+bitnet_status bitnet_generator_create(bitnet_session *s, const bitnet_sampler_params *sp,
+                                      const bitnet_generate_params *gp, const bitnet_token *prompt,
+                                      size_t n_prompt, bitnet_generator **out) {
+    if (!out) return s ? bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_create: out is NULL"))
+                       : bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_create: out is NULL");
+    *out = NULL;
+    if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_create: session is NULL");
+    if (n_prompt && !prompt)
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_create: prompt is NULL but "
+                                         "n_prompt is %zu", n_prompt));
+    bitnet_sampler_params p;
+    bitnet_generate_params gen;
+    bitnet_status st = bn_sampler_params_get(sp, &p);
+    if (st == BITNET_OK) st = bn_generate_params_get(gp, &gen);
+    if (st != BITNET_OK) return bn_session_fail(s, st);
+    const bitnet_model *m = bn_session_model(s);
+    if (n_prompt) {
+        uint32_t n_ctx = bitnet_session_n_ctx(s);
+        if (n_prompt > n_ctx)
+            return bn_session_fail(s, bn_err(BITNET_E_CONTEXT_FULL, "bitnet_generator_create: a prompt of %zu "
+                                             "tokens does not fit in n_ctx %u", n_prompt, n_ctx));
+        int64_t n_vocab = bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);
+        for (size_t i = 0; i < n_prompt; i++)
+            if (prompt[i] < 0 || prompt[i] >= n_vocab)
+                return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_create: prompt token %zu "
+                                                 "has id %d, outside the vocabulary [0, %lld)", i, (int)prompt[i],
+                                                 (long long)n_vocab));
+    } else if (bitnet_session_n_past(s) == 0) {
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_create: no prompt and the "
+                                         "session is empty: nothing to continue from"));
+    }
+
+    bitnet_generator *g = bn_calloc(1, sizeof *g);
+    if (!g) return bn_session_fail(s, bn_err(BITNET_E_NOMEM, "out of memory for a generator"));
+    g->s = s;
+    g->m = m;
+    g->sp = p;
+    g->max_tokens = gen.max_tokens;
+    g->ignore_eog = gen.ignore_eog != 0;
+    g->state = BN_GEN_PROMPT;
+    if (gen.n_stop) { /* one block: the pointer array, then the strings */
+        size_t bytes = gen.n_stop * sizeof(char *);
+        for (size_t i = 0; i < gen.n_stop; i++) {
+            size_t L = strlen(gen.stop[i]) + 1;
+            if (bytes + L < bytes) { bytes = SIZE_MAX; break; }
+            bytes += L;
+        }
+        g->stop = bytes == SIZE_MAX ? NULL : bn_malloc(bytes);
+        if (!g->stop) {
+            st = bn_err(BITNET_E_NOMEM, "out of memory for %zu stop strings", gen.n_stop);
+            goto fail;
+        }
+        char *q = (char *)(g->stop + gen.n_stop);
+        for (size_t i = 0; i < gen.n_stop; i++) {
+            size_t L = strlen(gen.stop[i]) + 1;
+            memcpy(q, gen.stop[i], L);
+            g->stop[i] = q;
+            q += L;
+        }
+        g->n_stop = gen.n_stop;
+    }
+    if (n_prompt) {
+        g->prompt = bn_mallocn(n_prompt, sizeof *prompt);
+        if (!g->prompt) {
+            st = bn_err(BITNET_E_NOMEM, "out of memory for a prompt of %zu tokens", n_prompt);
+            goto fail;
+        }
+        memcpy(g->prompt, prompt, n_prompt * sizeof *prompt);
+        g->n_prompt = n_prompt;
+    }
+    /* The text continues the context: keep a SentencePiece word's leading space even on
+     * the first generated token. */
+    st = bitnet_decoder_create(m, BITNET_DETOK_KEEP_LEADING_SPACE, &g->dec);
+    if (st == BITNET_OK) st = bn_buf_reserve(&g->pend, 64);
+    if (st == BITNET_OK) st = bn_buf_reserve(&g->text, 64);
+    if (st != BITNET_OK) goto fail;
+    g->text.p[0] = '\0';
+    *out = g;
+    return BITNET_OK;
+fail:
+    bitnet_generator_free(g);
+    return bn_session_fail(s, st);
+}
+
+void bitnet_generator_free(bitnet_generator *g) {
+    if (!g) return;
+    bitnet_decoder_free(g->dec);
+    bn_free(g->pend.p);
+    bn_free(g->text.p);
+    bn_free(g->prompt);
+    bn_free(g->stop);
+    bn_free(g);
+}
+
+void bitnet_generator_stop(bitnet_generator *g) {
+    if (!g) return;
+    if (g->state == BN_GEN_PROMPT || g->state == BN_GEN_SAMPLE) {
+        g->state = BN_GEN_FINISH;
+        g->reason = BITNET_STOP_CALLBACK;
+    }
+}
+
+void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_generator_stats *stats, size_t struct_size) {
+    bitnet_generator_stats d;
+    memset(&d, 0, sizeof d);
+    if (g) {
+        d.n_prompt = g->n_prompt;
+        d.n_prompt_cached = g->n_prompt_cached;
+        d.n_generated = g->n_generated;
+        d.n_evaluated = g->n_evaluated;
+    }
+    bn_params_default(stats, struct_size, &d, sizeof d);
+}
+
+static bitnet_status bn_gen_eval1(bitnet_generator *g, bitnet_token t) {
+    bitnet_status st = bitnet_session_eval(g->s, &t, 1);
+    if (st == BITNET_OK) g->n_evaluated++;
+    return st;
+}
+
+/* PROMPT: bring the context to where generation starts, with current logits. */
+static bitnet_status bn_gen_begin(bitnet_generator *g) {
+    bitnet_status st;
+    if (g->n_prompt) {
+        size_t n_eval = 0;
+        st = bitnet_session_eval_prompt(g->s, g->prompt, g->n_prompt, &n_eval);
+        if (st != BITNET_OK) return st;
+        g->n_evaluated += n_eval;
+        g->n_prompt_cached = g->n_prompt - n_eval;
+        bn_free(g->prompt);
+        g->prompt = NULL;
+    } else if (!bn_session_has_logits(g->s)) {
+        /* continue the context; its last token's logits are gone (a truncate, a state
+         * blob without logits): evaluate that token again */
+        size_t n = 0;
+        const bitnet_token *toks = bn_session_tokens(g->s, &n);
+        if (n == 0)
+            return bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: no prompt and the session is empty: "
+                          "nothing to continue from");
+        bitnet_token last = toks[n - 1];
+        st = bitnet_session_truncate(g->s, (uint32_t)(n - 1));
+        if (st == BITNET_OK) st = bn_gen_eval1(g, last);
+        if (st != BITNET_OK) return st;
+    }
+    g->state = BN_GEN_SAMPLE;
+    return BITNET_OK;
+}
+
+/* Bring the token returned last into the context, unless the caller has done so. */
+static bitnet_status bn_gen_commit(bitnet_generator *g) {
+    if (!g->has_pending) return BITNET_OK;
+    size_t n = 0;
+    const bitnet_token *toks = bn_session_tokens(g->s, &n);
+    bitnet_status st = BITNET_OK;
+    if (n == g->pending_pos) {
+        st = bn_gen_eval1(g, g->pending);
+    } else if (!(n == (size_t)g->pending_pos + 1 && toks[g->pending_pos] == g->pending &&
+                 bn_session_has_logits(g->s))) {
+        st = bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: the session changed between calls: token %d "
+                    "was expected at position %u (evaluated by the caller, with its logits, or not at all), "
+                    "but the context holds %zu tokens", (int)g->pending, g->pending_pos, n);
+    }
+    if (st == BITNET_OK) g->has_pending = 0;
+    return st;
+}
+
+/* Where the next token comes from: the sampler (a queue of drafted tokens could be
+ * consulted here first). */
+static bitnet_status bn_gen_propose(bitnet_generator *g, bitnet_token *t) {
+    return bitnet_session_sample(g->s, &g->sp, t);
+}
+
+/* Fill step with the end of generation, carrying text[0..len) of pend (0: none). */
+static bitnet_status bn_gen_end(bitnet_generator *g, bitnet_stop_reason why, size_t len,
+                                bitnet_generator_step *step) {
+    g->state = BN_GEN_DONE;
+    g->reason = why;
+    g->text.n = 0;
+    if (len) {
+        bitnet_status st = bn_buf_reserve(&g->text, len);
+        if (st != BITNET_OK) return st;
+        memcpy(g->text.p, g->pend.p, len);
+        g->text.n = len;
+    }
+    g->text.p[g->text.n] = '\0';
+    g->pend.n = 0;
+    step->token = -1;
+    step->text = g->text.p;
+    step->len = g->text.n;
+    step->reason = why;
+    return BITNET_OK;
+}
+
+/* SAMPLE: produce one token, or the end. */
+static bitnet_status bn_gen_produce(bitnet_generator *g, bitnet_generator_step *step) {
+    bitnet_session *s = g->s;
+    if (g->max_tokens >= 0 && g->n_generated >= (size_t)g->max_tokens)
+        return bn_gen_end(g, BITNET_STOP_MAX_TOKENS, 0, step);
+    uint32_t n_past = bitnet_session_n_past(s), n_ctx = bitnet_session_n_ctx(s);
+    if (n_past >= n_ctx) return bn_gen_end(g, BITNET_STOP_CONTEXT, 0, step);
+    bitnet_token t;
+    bitnet_status st = bn_gen_propose(g, &t);
+    if (st != BITNET_OK) return st;
+    if (!g->ignore_eog && bitnet_token_is_eog(g->m, t)) {
+        /* Keep the EOG token in the context so a chat can continue after it, and hand
+         * out what was held back (a possible stop-string start, bytes of an incomplete
+         * character). */
+        st = bn_gen_eval1(g, t);
+        if (st == BITNET_OK) st = bn_decode_append(g->dec, -1, &g->pend);
+        if (st != BITNET_OK) return st;
+        return bn_gen_end(g, BITNET_STOP_EOG, g->pend.n, step);
+    }
+    g->n_generated++;
+    /* Is this the last token?  Then flush everything with it. */
+    int last = (g->max_tokens >= 0 && g->n_generated >= (size_t)g->max_tokens) || n_past + 1 >= n_ctx;
+    st = bn_decode_append(g->dec, t, &g->pend);
+    if (st == BITNET_OK && last) st = bn_decode_append(g->dec, -1, &g->pend);
+    if (st == BITNET_OK) st = bn_buf_reserve(&g->text, g->pend.n);
+    if (st != BITNET_OK) return st;
+    bn_buf *pend = &g->pend;
+    size_t emit, stop_at = bn_find_stop(pend->p, pend->n, (const char *const *)g->stop, g->n_stop);
+    if (stop_at < pend->n) {
+        emit = stop_at;
+        g->state = BN_GEN_FINISH;
+        g->reason = BITNET_STOP_STRING;
+    } else {
+        emit = last ? pend->n : pend->n - bn_stop_prefix_len(pend->p, pend->n, (const char *const *)g->stop,
+                                                             g->n_stop);
+    }
+    memcpy(g->text.p, pend->p, emit);
+    g->text.p[emit] = '\0';
+    g->text.n = emit;
+    if (g->state == BN_GEN_FINISH) {
+        pend->n = 0; /* the stop string and what follows are never returned */
+    } else {
+        memmove(pend->p, pend->p + emit, pend->n - emit);
+        pend->n -= emit;
+    }
+    g->has_pending = 1;
+    g->pending = t;
+    g->pending_pos = n_past;
+    step->token = t;
+    step->text = g->text.p;
+    step->len = emit;
+    step->reason = BITNET_STOP_NONE;
+    return BITNET_OK;
+}
+
+bitnet_status bitnet_generator_next(bitnet_generator *g, bitnet_generator_step *step) {
+    if (!g) return bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: generator is NULL");
+    if (!step) return bn_session_fail(g->s, bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: step is NULL"));
+    step->token = -1;
+    step->text = "";
+    step->len = 0;
+    step->reason = BITNET_STOP_NONE;
+    if (g->state == BN_GEN_FAILED)
+        return bn_session_fail(g->s, bn_err(g->fail_st, "%s", g->fail_msg));
+    if (g->state == BN_GEN_DONE) {
+        step->reason = g->reason;
+        return BITNET_OK;
+    }
+    bitnet_status st = BITNET_OK;
+    if (g->state == BN_GEN_PROMPT) st = bn_gen_begin(g);
+    if (st == BITNET_OK) st = bn_gen_commit(g);
+    if (st == BITNET_OK) {
+        if (g->state == BN_GEN_FINISH) {
+            g->pend.n = 0; /* held-back text is dropped */
+            st = bn_gen_end(g, g->reason, 0, step);
+        } else {
+            st = bn_gen_produce(g, step);
+        }
+    }
+    if (st != BITNET_OK) {
+        step->token = -1;
+        step->text = "";
+        step->len = 0;
+        step->reason = BITNET_STOP_NONE;
+        return bn_gen_fail(g, st);
+    }
+    return BITNET_OK;
+}
+
+/* ---- bitnet_session_generate: a loop over the generator ------------------------------------------- */
+
 bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *prompt, size_t n_prompt,
                                       const bitnet_sampler_params *sp, const bitnet_generate_params *gp,
                                       bitnet_token *out, size_t cap, size_t *n_out, bitnet_stop_reason *reason) {
@@ -159,7 +500,7 @@ bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *pro
     if (st == BITNET_OK) st = bn_generate_params_get(gp, &g);
     if (st != BITNET_OK) return bn_session_fail(s, st);
 
-    const bitnet_model *m = bn_session_model(s);
+    /* The prompt continues the context (the generator's prompt would replace it). */
     if (n_prompt) {
         st = bitnet_session_eval(s, prompt, n_prompt);
         if (st != BITNET_OK) return bn_session_fail(s, st);
@@ -167,81 +508,30 @@ bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *pro
         return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_generate: no prompt and the "
                                          "session is empty: nothing to continue from"));
     }
-
-    bitnet_decoder *dec = NULL;
-    /* The text continues the context: keep a SentencePiece word's leading space even
-     * on the first generated token. */
-    st = bitnet_decoder_create(m, BITNET_DETOK_KEEP_LEADING_SPACE, &dec);
+    bitnet_generator *gen = NULL;
+    st = bitnet_generator_create(s, &p, &g, NULL, 0, &gen);
     if (st != BITNET_OK) return bn_session_fail(s, st);
-
-    bn_buf pend = {0};
-    st = bn_buf_reserve(&pend, 64);
-    if (st != BITNET_OK) {
-        bitnet_decoder_free(dec);
-        return bn_session_fail(s, st);
-    }
     bitnet_stop_reason why = BITNET_STOP_NONE;
     size_t n_gen = 0;
-    uint32_t n_ctx = bitnet_session_n_ctx(s);
+    bitnet_generator_step step;
     for (;;) {
-        if (g.max_tokens >= 0 && n_gen >= (size_t)g.max_tokens) { why = BITNET_STOP_MAX_TOKENS; break; }
-        uint32_t n_past = bitnet_session_n_past(s);
-        if (n_past >= n_ctx) { why = BITNET_STOP_CONTEXT; break; }
-        bitnet_token t;
-        st = bitnet_session_sample(s, &p, &t);
+        st = bitnet_generator_next(gen, &step);
         if (st != BITNET_OK) break;
-        if (!g.ignore_eog && bitnet_token_is_eog(m, t)) {
-            /* Keep the EOG token in the context so a chat can continue after it. */
-            st = bitnet_session_eval(s, &t, 1);
-            why = BITNET_STOP_EOG;
+        if (step.token >= 0) {
+            if (out && n_gen < cap) out[n_gen] = step.token;
+            n_gen++;
+        }
+        /* every token, and the end's held-back text if any (token -1) */
+        if (g.callback && (step.token >= 0 || step.len > 0)) {
+            int stop = g.callback(g.user, step.token, step.text, step.len);
+            if (stop && step.reason == BITNET_STOP_NONE) bitnet_generator_stop(gen);
+        }
+        if (step.reason != BITNET_STOP_NONE) {
+            why = step.reason;
             break;
         }
-        if (out && n_gen < cap) out[n_gen] = t;
-        n_gen++;
-        /* Is this the last token?  Then flush everything with it. */
-        int last = (g.max_tokens >= 0 && n_gen >= (size_t)g.max_tokens) || n_past + 1 >= n_ctx;
-        st = bn_decode_append(dec, t, &pend);
-        if (st == BITNET_OK && last) st = bn_decode_append(dec, -1, &pend);
-        if (st != BITNET_OK) break;
-        size_t emit, stop_at = bn_find_stop(pend.p, pend.n, g.stop, g.n_stop);
-        if (stop_at < pend.n) {
-            emit = stop_at;
-            why = BITNET_STOP_STRING;
-        } else {
-            emit = last ? pend.n : pend.n - bn_stop_prefix_len(pend.p, pend.n, g.stop, g.n_stop);
-        }
-        int cb_stop = 0;
-        if (g.callback) {
-            st = bn_buf_reserve(&pend, 0);
-            if (st != BITNET_OK) break;
-            char saved = pend.p[emit];
-            pend.p[emit] = '\0'; /* the callback gets NUL-terminated text too */
-            cb_stop = g.callback(g.user, t, pend.p, emit);
-            pend.p[emit] = saved;
-        }
-        memmove(pend.p, pend.p + emit, pend.n - emit);
-        pend.n -= emit;
-        /* Evaluate the token so that the context holds everything generated (a chat
-         * or a later call continues from it), even when generation stops here. */
-        st = bitnet_session_eval(s, &t, 1);
-        if (st != BITNET_OK) break;
-        if (why == BITNET_STOP_STRING) break;
-        if (cb_stop) { why = BITNET_STOP_CALLBACK; break; }
     }
-    if (st == BITNET_OK && why == BITNET_STOP_EOG && g.callback) {
-        /* Deliver what was held back (a possible stop-string start, bytes of an
-         * incomplete character) in one last call with token -1. */
-        st = bn_decode_append(dec, -1, &pend);
-        if (st == BITNET_OK && pend.n > 0) {
-            st = bn_buf_reserve(&pend, 0);
-            if (st == BITNET_OK) {
-                pend.p[pend.n] = '\0';
-                g.callback(g.user, -1, pend.p, pend.n);
-            }
-        }
-    }
-    bitnet_decoder_free(dec);
-    bn_free(pend.p);
+    bitnet_generator_free(gen);
     if (n_out) *n_out = n_gen;
     if (st != BITNET_OK) return bn_session_fail(s, st);
     if (reason) *reason = why;

@@ -304,3 +304,28 @@ bitnet_status bitnet_session_beam_search(bitnet_session *s, const bitnet_token *
 bitnet_status bitnet_session_state_save(const bitnet_session *s, void *buf, size_t cap,
                                                    size_t *n_bytes);
 bitnet_status bitnet_session_state_load(bitnet_session *s, const void *buf, size_t size);
+size_t bitnet_session_common_prefix(const bitnet_session *s, const bitnet_token *tokens, size_t n);
+bitnet_status bitnet_session_eval_prompt(bitnet_session *s, const bitnet_token *tokens, size_t n,
+                                                    size_t *n_evaluated);
+typedef struct bitnet_generator bitnet_generator;
+typedef struct bitnet_generator_step {
+    bitnet_token       token;  
+    const char        *text;   
+    size_t             len;    
+    bitnet_stop_reason reason; 
+} bitnet_generator_step;
+bitnet_status bitnet_generator_create(bitnet_session *s, const bitnet_sampler_params *sp,
+                                                 const bitnet_generate_params *gp, const bitnet_token *prompt,
+                                                 size_t n_prompt, bitnet_generator **out);
+bitnet_status bitnet_generator_next(bitnet_generator *g, bitnet_generator_step *step);
+void bitnet_generator_stop(bitnet_generator *g);
+typedef struct bitnet_generator_stats {
+    size_t struct_size;
+    size_t n_prompt;        
+    size_t n_prompt_cached; 
+    size_t n_generated;     
+    size_t n_evaluated;     
+} bitnet_generator_stats;
+void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_generator_stats *stats,
+                                           size_t struct_size);
+void bitnet_generator_free(bitnet_generator *g);
