@@ -4,7 +4,9 @@
     chat.py -m MODEL.gguf [--system "You are helpful."] [-n 256] [--temp 0.8]
 
 Type a message and press Enter; /reset starts over, /quit (or end of input) leaves.
-The conversation is kept as a message list and rendered with the model's chat template.
+The conversation is kept as a message list and rendered with the model's chat template
+each turn; the session keeps its KV cache, so a turn evaluates only what is new.
+Ctrl-C stops the current answer.
 """
 import argparse
 import sys
@@ -42,7 +44,7 @@ def main():
             history.append({"role": "user", "content": line.rstrip("\n")})
             reply = []
             try:
-                for piece in s.chat(history, max_tokens=args.max_tokens, stream=True, temperature=args.temp):
+                for piece in s.chat_stream(history, max_tokens=args.max_tokens, temperature=args.temp):
                     reply.append(piece)
                     sys.stdout.write(piece)
                     sys.stdout.flush()
