@@ -39,8 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static size_t bn_min_size(size_t a, size_t b) { return a < b ? a : b; }
-
 void bitnet_sampler_default_params(bitnet_sampler_params *p, size_t struct_size) {
     bitnet_sampler_params d;
     memset(&d, 0, sizeof d);
@@ -62,12 +60,8 @@ void bitnet_generate_default_params(bitnet_generate_params *p, size_t struct_siz
 
 static bitnet_status bn_generate_params_get(const bitnet_generate_params *in, bitnet_generate_params *out) {
     bitnet_generate_default_params(out, sizeof *out);
-    if (!in) return BITNET_OK;
-    if (in->struct_size < offsetof(bitnet_generate_params, max_tokens) + sizeof in->max_tokens)
-        return bn_err(BITNET_E_INVALID_ARG, "generate params: struct_size %zu is too small (use "
-                      "bitnet_generate_default_params)", in->struct_size);
-    memcpy(out, in, bn_min_size(in->struct_size, sizeof *out));
-    out->struct_size = sizeof *out;
+    bitnet_status st = bn_params_read(out, sizeof *out, in, "generate");
+    if (st != BITNET_OK) return st;
     if (out->n_stop && !out->stop)
         return bn_err(BITNET_E_INVALID_ARG, "generate params: n_stop is %zu but stop is NULL", out->n_stop);
     for (size_t i = 0; i < out->n_stop; i++)
@@ -159,7 +153,6 @@ static size_t bn_stop_prefix_len(const char *s, size_t n, const char *const *sto
     }
     return best;
 }
-
 
 /* ---- the generator -------------------------------------------------------------------------- */
 
@@ -418,6 +411,7 @@ static bitnet_status bn_gen_produce(bitnet_generator *g, bitnet_generator_step *
     int last = (g->max_tokens >= 0 && g->n_generated >= (size_t)g->max_tokens) || n_past + 1 >= n_ctx;
     st = bn_decode_append(g->dec, t, &g->pend);
     if (st == BITNET_OK && last) st = bn_decode_append(g->dec, -1, &g->pend);
+    g->text.n = 0;
     if (st == BITNET_OK) st = bn_buf_reserve(&g->text, g->pend.n);
     if (st != BITNET_OK) return st;
     bn_buf *pend = &g->pend;
