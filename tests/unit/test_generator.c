@@ -572,6 +572,68 @@ static void test_generator_prompt_reuse(void **state) {
     bitnet_session_free(s);
 }
 
+/* The batched server's loop: several generators whose tokens the caller evaluates in one
+ * bitnet_batch step per round (prompts too).  Each stream equals its generator run alone,
+ * and the generators evaluate nothing themselves but the EOG tokens that end streams. */
+static void test_batched_generators(void **state) {
+    fixture *f = *state;
+    enum { N = 3 };
+    bitnet_sampler_params sps[N] = {greedy(), hot(), hot()};
+    bitnet_generate_params gps[N] = {gen_params(12, 1), gen_params(9, 1), gen_params(40, 0)};
+    const char *stops[1] = {"\xff"};
+    gps[2].stop = stops;
+    gps[2].n_stop = 1;
+    bitnet_token prompts[N][4] = {{1, 300 - 7, 300 - 20, 261}, {1, 270, 271, 272}, {1, 280, 281, 282}};
+    uint64_t seeds[N] = {1, 5, 9};
+    trace ref[N], got[N];
+    for (int i = 0; i < N; i++) {
+        memset(&ref[i], 0, sizeof ref[i]);
+        memset(&got[i], 0, sizeof got[i]);
+        via_generator(f->m, 0, seeds[i], &sps[i], &gps[i], prompts[i], 4, EVAL_NONE, &ref[i], NULL);
+    }
+    bitnet_batch *b = NULL;
+    assert_int_equal(bitnet_batch_create(f->m, NULL, &b), BITNET_OK);
+    bitnet_session *s[N];
+    bitnet_generator *g[N];
+    int done[N] = {0};
+    for (int i = 0; i < N; i++) {
+        s[i] = new_session(f->m, 0);
+        bitnet_session_set_seed(s[i], seeds[i]);
+        assert_int_equal(bitnet_batch_add(b, s[i], prompts[i], 4, 0), BITNET_OK); /* batched prompts */
+    }
+    assert_int_equal(bitnet_batch_eval(b), BITNET_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(bitnet_generator_create(s[i], &sps[i], &gps[i], prompts[i], 4, &g[i]), BITNET_OK);
+    for (int round = 0, left = N; left > 0; round++) {
+        assert_true(round < 100);
+        for (int i = 0; i < N; i++) {
+            if (done[i]) continue;
+            bitnet_generator_step step;
+            assert_int_equal(bitnet_generator_next(g[i], &step), BITNET_OK);
+            if (step.token >= 0 || step.len > 0) trace_add(&got[i], step.token, step.text, step.len);
+            if (step.reason != BITNET_STOP_NONE) {
+                got[i].reason = step.reason;
+                done[i] = 1;
+                left--;
+                continue;
+            }
+            assert_int_equal(bitnet_batch_add(b, s[i], &step.token, 1, 0), BITNET_OK);
+        }
+        if (bitnet_batch_n_tokens(b) > 0) assert_int_equal(bitnet_batch_eval(b), BITNET_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        bitnet_generator_stats st;
+        bitnet_generator_get_stats(g[i], &st, sizeof st);
+        assert_int_equal(st.n_prompt_cached, 4); /* evaluated by the batch */
+        assert_int_equal(st.n_evaluated, got[i].reason == BITNET_STOP_EOG ? 1 : 0);
+        got[i].n_past = bitnet_session_n_past(s[i]);
+        assert_same_trace(&ref[i], &got[i]);
+        bitnet_generator_free(g[i]);
+        bitnet_session_free(s[i]);
+    }
+    bitnet_batch_free(b);
+}
+
 static void logits_of(const bitnet_model *m, const bitnet_token *t, size_t n, float *out) {
     bitnet_session *s = new_session(m, 0);
     assert_int_equal(bitnet_session_eval(s, t, n), BITNET_OK);
@@ -729,6 +791,7 @@ int main(void) {
         cmocka_unit_test(test_contract_violations),
         cmocka_unit_test(test_continue),
         cmocka_unit_test(test_generator_prompt_reuse),
+        cmocka_unit_test(test_batched_generators),
         cmocka_unit_test(test_eval_prompt),
         cmocka_unit_test(test_chat_turns_flat),
         cmocka_unit_test(test_alloc_failures),
