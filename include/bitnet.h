@@ -609,7 +609,8 @@ BITNET_API void bitnet_generate_default_params(bitnet_generate_params *p, size_t
  * NULL).  An EOG token that stops generation is evaluated into the context (so a chat
  * can continue) but not counted or streamed.  Stopping because of the callback, EOG,
  * a stop string or max_tokens is success; a full context returns BITNET_OK with
- * reason BITNET_STOP_CONTEXT. */
+ * reason BITNET_STOP_CONTEXT.  This is bitnet_session_eval of the prompt followed by a
+ * loop over a bitnet_generator (experimental section) with the callback called per step. */
 BITNET_API bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *prompt, size_t n_prompt,
                                                  const bitnet_sampler_params *sp,
                                                  const bitnet_generate_params *gp, bitnet_token *out,

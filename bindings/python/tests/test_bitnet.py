@@ -591,9 +591,12 @@ def test_pip_install_and_import(tmp_path):
     """The documented install: pip with --no-build-isolation (Debian's setuptools), then
     import from the installed copy."""
     pytest.importorskip("pip")
+    import shutil
+    src = tmp_path / "src"  # a copy: setuptools writes build files next to the sources
+    shutil.copytree(PKG, src, ignore=shutil.ignore_patterns("tests", "*.egg-info", "__pycache__"))
     target = tmp_path / "site"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-                        "--no-index", "--target", str(target), PKG],
+                        "--no-index", "--target", str(target), str(src)],
                        capture_output=True, text=True, cwd=str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
     assert (target / "bitnet" / "_cdef.h").exists() and (target / "bitnet" / "py.typed").exists()
