@@ -13,6 +13,8 @@
 
 #include "test_model_util.h"
 
+#include "internal.h" /* bn_alloc_fail_after */
+
 #define NV 300
 #define NS 5    /* sessions            */
 #define NGEN 12 /* greedy tokens each  */
@@ -334,12 +336,57 @@ static void test_copy(void **state) {
     bitnet_model_free(m2);
 }
 
+/* Allocation failures anywhere in creating a batch, adding to it and evaluating it:
+ * each is BITNET_E_NOMEM, leaves the sessions as they were, and leaks nothing (ASan). */
+static void test_alloc_failures(void **state) {
+    (void)state;
+    tm_spec sp;
+    tm_default(&sp);
+    bitnet_model *m = load_isa(&sp, "batchoom", BITNET_ISA_AUTO);
+    assert_non_null(m);
+    bitnet_token pr[9];
+    prompt(pr, 9, 4);
+    int ok = 0;
+    for (uint64_t n = 1; n < 400 && !ok; n++) {
+        bitnet_session *a = open_s(m, 32, 1, 0, 0), *b = open_s(m, 32, 1, 0, 0);
+        assert_int_equal(bitnet_session_eval(a, pr, 3), BITNET_OK);
+        bn_alloc_fail_after(n);
+        bitnet_batch_params bp;
+        bitnet_batch_default_params(&bp, sizeof bp);
+        bp.n_tokens = 4;
+        bp.n_threads = 2;
+        bitnet_batch *bt = NULL;
+        bitnet_status st = bitnet_batch_create(m, &bp, &bt);
+        if (st == BITNET_OK) st = bitnet_batch_add(bt, a, pr + 3, 2, 0);
+        if (st == BITNET_OK) st = bitnet_batch_add(bt, b, pr, 7, BITNET_BATCH_LOGITS_ALL);
+        if (st == BITNET_OK) st = bitnet_batch_eval(bt);
+        bn_alloc_fail_after(0);
+        if (st == BITNET_OK) {
+            ok = 1;
+            assert_int_equal(bitnet_session_n_past(a), 5);
+            assert_int_equal(bitnet_session_n_past(b), 7);
+        } else {
+            assert_int_equal(st, BITNET_E_NOMEM);
+            /* nothing half-done: contexts as before the batch (a kept its 3 tokens) */
+            assert_true(bitnet_session_n_past(a) == 3 || bitnet_session_n_past(a) == 5);
+            assert_true(bitnet_session_n_past(b) == 0 || bitnet_session_n_past(b) == 7);
+            assert_int_equal(bitnet_session_n_past(a) == 5, bitnet_session_n_past(b) == 7);
+        }
+        bitnet_batch_free(bt);
+        bitnet_session_free(a);
+        bitnet_session_free(b);
+    }
+    assert_true(ok);
+    bitnet_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batched_equals_alone),
         cmocka_unit_test(test_logits_all),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
