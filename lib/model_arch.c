@@ -1,16 +1,25 @@
 /*
  * model_arch.c -- which architecture a file runs as, and its hyperparameters.
  *
- * general.architecture names the metadata prefix; the graph is decided from it and
- * from evidence (docs/spec.md §5):
+ * general.architecture names the metadata prefix and, as a rule, the graph
+ * (docs/architecture.md, "Architectures"; the graphs: docs/spec.md §5):
  *   bitnet-b1.58, bitnet-25, bitnet-1.58   -> bitnet-b1.58 (2B-4T: ReLU^2, NEOX, tied)
- *   bitnet                                 -> bitnet (1bitLLM, SiLU) unless the file
- *        says otherwise: an activation key naming relu2 / squared ReLU, the LLaMA-3
- *        vocabulary size (128256) or grouped-query attention (1bitLLM models have
- *        n_head_kv == n_head) mean a 2B-4T model written by upstream's converter, which
- *        must run with ReLU^2 (upstream would wrongly run SiLU);
+ *   bitnet                                 -> bitnet (SiLU-gated FFN, as llama.cpp, which
+ *                                             defines the name, and the 1bitLLM code run it)
  *   llama                                  -> llama (Llama3-8B-1.58, Falcon3/Falcon-E)
- * bitnet_model_params.arch overrides the decision.  Every decision is logged (INFO).
+ * The declared architecture stands unless
+ *   - the file itself names its FFN activation ("<arch>.hidden_act" and the other keys
+ *     of bn_act_keys): relu2 / squared ReLU runs ReLU^2, silu / swish runs SiLU, anything
+ *     else is refused; or
+ *   - the evidence identifies one known model beyond doubt: the LLaMA-3 vocabulary
+ *     (128256 tokens) together with the complete BitNet-b1.58-2B-4T tensor set (the
+ *     exact 2B-4T hyperparameters and tensor shapes, sub-norms, no output.weight) in a
+ *     'bitnet' file is 2B-4T as upstream llama.cpp's converter writes it (ReLU^2); the
+ *     1bitLLM bitnet_b1_58-large / -3B hyperparameters with their 32002-token
+ *     SentencePiece vocabulary in a 'bitnet-b1.58' file are those models as bitnet.cpp's
+ *     converter labels them since 2026-07 (SiLU).
+ * Every deviation from the declared architecture is a WARN line naming the evidence and
+ * how to override it (bitnet_model_params.arch); every other decision an INFO line.
  */
 #include "model.h"
 
@@ -56,6 +65,106 @@ static int bn_contains_ci(const char *s, size_t n, const char *needle) {
     return 0;
 }
 
+/* "<prefix>.<name>" as an unsigned integer, 0 when absent or not an integer. */
+static uint64_t bn_arch_u64(const bitnet_gguf *g, const char *prefix, const char *name) {
+    char key[160];
+    uint64_t v = 0;
+    snprintf(key, sizeof key, "%s.%s", prefix, name);
+    if (bn_gguf_get_u64(g, key, 0, &v) != BITNET_OK) v = 0;
+    return v;
+}
+
+/* The keys a file may name its FFN activation with (HF's hidden_act and variants). */
+static const char *const bn_act_keys[] = {"hidden_act", "hidden_activation", "activation", "feed_forward_activation",
+                                          "ffn_activation"};
+
+enum { BN_ACT_NONE = 0, BN_ACT_RELU2 = 1, BN_ACT_SILU = 2, BN_ACT_OTHER = 3 };
+
+/* The activation the file names, if any; key/value for messages. */
+static int bn_act_of(const bitnet_gguf *g, const char *prefix, char *key, size_t key_cap, const char **v,
+                     uint64_t *vl) {
+    for (size_t i = 0; i < sizeof bn_act_keys / sizeof bn_act_keys[0]; i++) {
+        snprintf(key, key_cap, "%s.%s", prefix, bn_act_keys[i]);
+        if (bn_gguf_get_str(g, key, 0, v, vl) != BITNET_OK) continue;
+        const size_t n = (size_t)*vl;
+        if (bn_contains_ci(*v, n, "relu2") || bn_contains_ci(*v, n, "relu_squared") ||
+            bn_contains_ci(*v, n, "squared_relu") || bn_contains_ci(*v, n, "relu^2") ||
+            bn_contains_ci(*v, n, "relu_sqr") || bn_contains_ci(*v, n, "sqrelu"))
+            return BN_ACT_RELU2;
+        if (bn_contains_ci(*v, n, "silu") || bn_contains_ci(*v, n, "swish") || bn_contains_ci(*v, n, "swiglu"))
+            return BN_ACT_SILU;
+        return BN_ACT_OTHER;
+    }
+    return BN_ACT_NONE;
+}
+
+/* Tokens in the vocabulary (the token array; <prefix>.vocab_size if there is none). */
+static uint64_t bn_arch_vocab(const bitnet_gguf *g, const char *prefix) {
+    const bn_gguf_arr *toks;
+    if (bn_gguf_get_arr(g, "tokenizer.ggml.tokens", 0, BITNET_GGUF_STRING, &toks) == BITNET_OK) return toks->count;
+    return bn_arch_u64(g, prefix, "vocab_size");
+}
+
+/* Whether tensor `name` exists with exactly this shape (ne1 = 0: 1-D). */
+static int bn_arch_has(const bitnet_gguf *g, const char *name, int64_t ne0, int64_t ne1) {
+    int64_t i = bn_gguf_find_tensor(g, name);
+    if (i < 0) return 0;
+    const bn_gguf_tensor *t = &g->tensors[i];
+    return t->ne[0] == ne0 && t->ne[1] == (ne1 ? ne1 : 1) && t->ne[2] == 1 && t->ne[3] == 1;
+}
+
+/* The shape of one known BitNet model: hyperparameters and, per layer, the tensors of
+ * the bitnet graph (q/k/v/o, gate/up/down, the four norms) with their exact shapes. */
+typedef struct bn_known {
+    const char *name;
+    uint64_t    n_vocab, n_layer, n_embd, n_head, n_head_kv, n_ff;
+    const char *tok_model; /* tokenizer.ggml.model */
+} bn_known;
+
+static int bn_arch_is(const bitnet_gguf *g, const char *prefix, const bn_known *k) {
+    const uint64_t n_head_kv = bn_arch_u64(g, prefix, "attention.head_count_kv");
+    if (bn_arch_vocab(g, prefix) != k->n_vocab || bn_arch_u64(g, prefix, "block_count") != k->n_layer ||
+        bn_arch_u64(g, prefix, "embedding_length") != k->n_embd ||
+        bn_arch_u64(g, prefix, "attention.head_count") != k->n_head ||
+        (n_head_kv ? n_head_kv : k->n_head) != k->n_head_kv ||
+        bn_arch_u64(g, prefix, "feed_forward_length") != k->n_ff)
+        return 0;
+    const char *tm;
+    uint64_t tl;
+    if (bn_gguf_get_str(g, "tokenizer.ggml.model", 0, &tm, &tl) != BITNET_OK || tl != strlen(k->tok_model) ||
+        memcmp(tm, k->tok_model, (size_t)tl) != 0)
+        return 0;
+    const int64_t E = (int64_t)k->n_embd, F = (int64_t)k->n_ff, KV = E / (int64_t)k->n_head * (int64_t)k->n_head_kv;
+    if (!bn_arch_has(g, "token_embd.weight", E, (int64_t)k->n_vocab) || !bn_arch_has(g, "output_norm.weight", E, 0) ||
+        bn_gguf_find_tensor(g, "output.weight") >= 0)
+        return 0;
+    char nm[96];
+    for (uint64_t l = 0; l <= k->n_layer; l++) {
+#define BN_HAS(suffix, a, b) (snprintf(nm, sizeof nm, "blk.%llu." suffix, (unsigned long long)l), bn_arch_has(g, nm, a, b))
+        if (l == k->n_layer) { /* no extra layer */
+            snprintf(nm, sizeof nm, "blk.%llu.attn_q.weight", (unsigned long long)l);
+            if (bn_gguf_find_tensor(g, nm) >= 0) return 0;
+            break;
+        }
+        if (!BN_HAS("attn_norm.weight", E, 0) || !BN_HAS("attn_sub_norm.weight", E, 0) ||
+            !BN_HAS("ffn_norm.weight", E, 0) || !BN_HAS("ffn_sub_norm.weight", F, 0) ||
+            !BN_HAS("attn_q.weight", E, E) || !BN_HAS("attn_k.weight", E, KV) || !BN_HAS("attn_v.weight", E, KV) ||
+            !BN_HAS("attn_output.weight", E, E) || !BN_HAS("ffn_gate.weight", E, F) ||
+            !BN_HAS("ffn_up.weight", E, F) || !BN_HAS("ffn_down.weight", F, E))
+            return 0;
+#undef BN_HAS
+    }
+    return 1;
+}
+
+/* BitNet-b1.58-2B-4T: LLaMA-3 vocabulary, 30 x 2560, GQA 20/5, FFN 6912, tied. */
+static const bn_known bn_known_2b4t = {"BitNet-b1.58-2B-4T", 128256, 30, 2560, 20, 5, 6912, "gpt2"};
+/* 1bitLLM bitnet_b1_58-large and -3B: LLaMA-2 SentencePiece + 2 added tokens, MHA. */
+static const bn_known bn_known_1bitllm[] = {
+    {"1bitLLM bitnet_b1_58-large", 32002, 24, 1536, 16, 16, 4096, "llama"},
+    {"1bitLLM bitnet_b1_58-3B", 32002, 26, 3200, 32, 32, 8640, "llama"},
+};
+
 bitnet_status bn_arch_decide(const bitnet_gguf *g, const char *override, bn_arch *arch, char *prefix,
                              size_t prefix_cap) {
     const char *fa;
@@ -81,56 +190,59 @@ bitnet_status bn_arch_decide(const bitnet_gguf *g, const char *override, bn_arch
         return bn_err(BITNET_E_UNSUPPORTED,
                       "general.architecture: unsupported architecture '%s' (supported: bitnet-b1.58, bitnet-25, "
                       "bitnet-1.58, bitnet, llama)", prefix);
-    *arch = (bn_arch)a;
-    if (*arch != BN_ARCH_BITNET) {
-        BN_LOG_INFO("architecture: '%s' runs as %s", prefix, bn_arch_name(*arch));
+    const bn_arch declared = (bn_arch)a;
+    *arch = declared;
+    if (declared == BN_ARCH_LLAMA) {
+        BN_LOG_INFO("architecture: '%s' runs as llama", prefix);
         return BITNET_OK;
     }
 
-    /* 'bitnet' is shared by the 1bitLLM models (SiLU) and upstream conversions of
-     * 2B-4T (ReLU^2): weigh the evidence. */
-    static const char *const act_keys[] = {"hidden_act", "hidden_activation", "activation",
-                                           "feed_forward_activation", "ffn_activation"};
+    /* bitnet and bitnet-b1.58 differ in the FFN activation only (SiLU vs ReLU^2; the
+     * 2B-4T graph also ties the output layer): first what the file says ... */
     char key[160];
-    for (size_t i = 0; i < sizeof act_keys / sizeof act_keys[0]; i++) {
-        snprintf(key, sizeof key, "%s.%s", prefix, act_keys[i]);
-        const char *v;
-        uint64_t vl;
-        if (bn_gguf_get_str(g, key, 0, &v, &vl) != BITNET_OK) continue;
-        if (bn_contains_ci(v, (size_t)vl, "relu2") || bn_contains_ci(v, (size_t)vl, "relu_squared") ||
-            bn_contains_ci(v, (size_t)vl, "squared_relu") || bn_contains_ci(v, (size_t)vl, "relu^2")) {
-            *arch = BN_ARCH_BITNET_B158;
-            BN_LOG_INFO("architecture: 'bitnet' file with %s = '%.*s': running as bitnet-b1.58 (ReLU^2 FFN)", key,
-                        (int)vl, v);
-        } else {
-            BN_LOG_INFO("architecture: 'bitnet' file with %s = '%.*s': running as bitnet (SiLU FFN)", key, (int)vl,
-                        v);
-        }
+    const char *v = NULL;
+    uint64_t vl = 0;
+    const int act = bn_act_of(g, prefix, key, sizeof key, &v, &vl);
+    if (act == BN_ACT_OTHER)
+        return bn_err(BITNET_E_UNSUPPORTED,
+                      "%s = '%.*s': unsupported FFN activation for architecture '%s' (supported: silu, relu2)", key,
+                      (int)vl, v, prefix);
+    if (act != BN_ACT_NONE) {
+        *arch = act == BN_ACT_RELU2 ? BN_ARCH_BITNET_B158 : BN_ARCH_BITNET;
+        if (*arch == declared)
+            BN_LOG_INFO("architecture: '%s' file with %s = '%.*s': runs as %s", prefix, key, (int)vl, v,
+                        bn_arch_name(*arch));
+        else
+            BN_LOG_WARN("architecture: '%s' file with %s = '%.*s': running as %s (%s FFN) instead of the declared "
+                        "architecture's %s; set bitnet_model_params.arch = \"%s\" (bitnet-cli --arch %s) to run it "
+                        "as declared",
+                        prefix, key, (int)vl, v, bn_arch_name(*arch), *arch == BN_ARCH_BITNET ? "SiLU" : "ReLU^2",
+                        declared == BN_ARCH_BITNET ? "SiLU" : "ReLU^2", bn_arch_name(declared),
+                        bn_arch_name(declared));
         return BITNET_OK;
     }
-    uint64_t n_vocab = 0, n_head = 0, n_head_kv = 0;
-    snprintf(key, sizeof key, "%s.vocab_size", prefix);
-    if (bn_gguf_get_u64(g, key, 0, &n_vocab) != BITNET_OK) {
-        const bn_gguf_arr *toks;
-        if (bn_gguf_get_arr(g, "tokenizer.ggml.tokens", 0, BITNET_GGUF_STRING, &toks) == BITNET_OK)
-            n_vocab = toks->count;
-    }
-    snprintf(key, sizeof key, "%s.attention.head_count", prefix);
-    (void)bn_gguf_get_u64(g, key, 0, &n_head);
-    snprintf(key, sizeof key, "%s.attention.head_count_kv", prefix);
-    if (bn_gguf_get_u64(g, key, 0, &n_head_kv) != BITNET_OK) n_head_kv = n_head;
-    if (n_vocab == 128256) {
+    /* ... then one known model identified beyond doubt */
+    const bn_known *known = NULL;
+    if (declared == BN_ARCH_BITNET && bn_arch_is(g, prefix, &bn_known_2b4t)) {
+        known = &bn_known_2b4t;
         *arch = BN_ARCH_BITNET_B158;
-        BN_LOG_INFO("architecture: 'bitnet' file with the LLaMA-3 vocabulary (128256 tokens): running as "
-                    "bitnet-b1.58 (2B-4T, ReLU^2 FFN); override with arch = \"bitnet\"");
-    } else if (n_head_kv != 0 && n_head_kv < n_head) {
-        *arch = BN_ARCH_BITNET_B158;
-        BN_LOG_INFO("architecture: 'bitnet' file with grouped-query attention (%llu/%llu heads): running as "
-                    "bitnet-b1.58 (2B-4T, ReLU^2 FFN); override with arch = \"bitnet\"",
-                    (unsigned long long)n_head, (unsigned long long)n_head_kv);
-    } else {
-        BN_LOG_INFO("architecture: 'bitnet' file without 2B-4T evidence: running as bitnet (1bitLLM, SiLU FFN)");
+    } else if (declared == BN_ARCH_BITNET_B158) {
+        for (size_t i = 0; i < sizeof bn_known_1bitllm / sizeof bn_known_1bitllm[0]; i++)
+            if (bn_arch_is(g, prefix, &bn_known_1bitllm[i])) {
+                known = &bn_known_1bitllm[i];
+                *arch = BN_ARCH_BITNET;
+            }
     }
+    if (known) {
+        BN_LOG_WARN("architecture: '%s' file identified as %s (its vocabulary, hyperparameters and tensor set): "
+                    "running as %s (%s FFN, as the model was trained) instead of the declared architecture's %s "
+                    "FFN; set bitnet_model_params.arch = \"%s\" (bitnet-cli --arch %s) to run it as declared",
+                    prefix, known->name, bn_arch_name(*arch), *arch == BN_ARCH_BITNET ? "SiLU" : "ReLU^2",
+                    declared == BN_ARCH_BITNET ? "SiLU" : "ReLU^2", bn_arch_name(declared), bn_arch_name(declared));
+        return BITNET_OK;
+    }
+    BN_LOG_INFO("architecture: '%s' runs as declared: %s (%s FFN)", prefix, bn_arch_name(declared),
+                declared == BN_ARCH_BITNET ? "SiLU" : "ReLU^2");
     return BITNET_OK;
 }
 

@@ -234,19 +234,43 @@ def r16(v):
 def forward(path, tokens, kv_f16):
     kv, T = parse_gguf(path)
     fa = kv["general.architecture"]
-    # docs/spec.md §5.1: bitnet-b1.58 / bitnet-25 / bitnet-1.58 = 2B-4T graph; bitnet = 1bitLLM
-    # (SiLU) unless the file shows 2B-4T evidence (GQA, 128256 vocab); llama
+    # docs/architecture.md: the declared architecture stands (bitnet-b1.58 / bitnet-25 /
+    # bitnet-1.58 = ReLU^2 2B-4T graph, bitnet = SiLU, llama) unless the file names its
+    # activation or is one known model beyond doubt (2B-4T: 128256 tokens + its exact
+    # tensor set in a 'bitnet' file; 1bitLLM large/3B: 32002 SentencePiece tokens + their
+    # exact tensor sets in a 'bitnet-b1.58' file)
     n_head = kv[fa + ".attention.head_count"]
     n_head_kv = kv.get(fa + ".attention.head_count_kv", n_head)
     vocab = kv["tokenizer.ggml.tokens"]
-    if fa in ("bitnet-b1.58", "bitnet-25", "bitnet-1.58"):
-        arch = "b158"
-    elif fa == "bitnet":
-        arch = "b158" if (n_head_kv < n_head or len(vocab) == 128256) else "bitnet"
-    elif fa == "llama":
-        arch = "llama"
-    else:
-        raise ValueError(fa)
+    declared = {"bitnet-b1.58": "b158", "bitnet-25": "b158", "bitnet-1.58": "b158", "bitnet": "bitnet",
+                "llama": "llama"}[fa]
+    arch = declared
+    act = next((kv[fa + "." + k] for k in ("hidden_act", "hidden_activation", "activation",
+                                           "feed_forward_activation", "ffn_activation") if fa + "." + k in kv), None)
+    if declared != "llama" and act is not None:
+        arch = "b158" if act.lower() in ("relu2", "relu_squared", "squared_relu", "relu^2") else "bitnet"
+    elif declared != "llama":
+        def known(nv, nl, e, nh, nkv, ff, tok):
+            if (len(vocab), kv[fa + ".block_count"], kv[fa + ".embedding_length"], n_head, n_head_kv,
+                    kv[fa + ".feed_forward_length"], kv.get("tokenizer.ggml.model")) != (nv, nl, e, nh, nkv, ff, tok):
+                return False
+            if "output.weight" in T:
+                return False
+            kvd = e // nh * nkv
+            want = {"token_embd.weight": [e, nv], "output_norm.weight": [e]}
+            for l in range(nl):
+                for n, s in (("attn_norm", [e]), ("attn_sub_norm", [e]), ("ffn_norm", [e]), ("ffn_sub_norm", [ff]),
+                             ("attn_q", [e, e]), ("attn_k", [e, kvd]), ("attn_v", [e, kvd]),
+                             ("attn_output", [e, e]), ("ffn_gate", [e, ff]), ("ffn_up", [e, ff]),
+                             ("ffn_down", [ff, e])):
+                    want["blk.%d.%s.weight" % (l, n)] = s
+            return all(n in T and list(T[n][0]) == s for n, s in want.items()) and \
+                "blk.%d.attn_q.weight" % nl not in T
+        if declared == "bitnet" and known(128256, 30, 2560, 20, 5, 6912, "gpt2"):
+            arch = "b158"
+        if declared == "b158" and (known(32002, 24, 1536, 16, 16, 4096, "llama") or
+                                   known(32002, 26, 3200, 32, 32, 8640, "llama")):
+            arch = "bitnet"
     E = kv[fa + ".embedding_length"]
     L = kv[fa + ".block_count"]
     hd = E // n_head
@@ -337,6 +361,7 @@ CASES = [
     ("bitnet", "i2_s", 256, 512, 4, 4, 2, 300),          # 1bitLLM: MHA, SiLU
     ("bitnet", "tq2_0", 256, 512, 4, 4, 2, 300),
     ("bitnet", "tq1_0", 256, 512, 4, 4, 2, 300),
+    ("bitnet", "i2_s", 256, 512, 4, 2, 2, 300),          # GQA, no activation key: SiLU as declared
     ("llama", "tq2_0", 256, 512, 4, 2, 2, 300),
 ]
 

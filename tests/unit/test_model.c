@@ -64,7 +64,7 @@ static void test_arch_names(void **state) {
         {"bitnet-25", "bitnet-b1.58", 2, NULL},
         {"bitnet-1.58", "bitnet-b1.58", 2, NULL},
         {"bitnet", "bitnet", 4, NULL},          /* 1bitLLM shape: MHA, small vocab -> SiLU */
-        {"bitnet", "bitnet-b1.58", 2, NULL},    /* GQA is 2B-4T evidence */
+        {"bitnet", "bitnet", 2, NULL},          /* GQA alone is no evidence: as declared */
         {"bitnet", "bitnet-b1.58", 4, "relu2"}, /* an activation key decides */
         {"bitnet", "bitnet", 2, "silu"},
         {"llama", "llama", 2, NULL},
