@@ -12,7 +12,8 @@
 #include <string.h>
 
 bitnet_status bn_tmat_repack_g4x256(bn_tmat *w) {
-    if (w->layout != BN_TMAT_ROWS || w->rows % 4 != 0 || w->cols_pad % 256 != 0) return BITNET_OK;
+    /* per-block scales (rare TQ files) run on the scalar code, which reads rows */
+    if (w->layout != BN_TMAT_ROWS || w->bscale || w->rows % 4 != 0 || w->cols_pad % 256 != 0) return BITNET_OK;
     /* A group of four rows occupies the same 4*row_bytes bytes in both layouts, so the
      * matrix is rearranged in place, one group at a time through a small copy. */
     const size_t gbytes = 4 * (size_t)w->row_bytes;
