@@ -10,9 +10,11 @@
  * TQ2_0, TQ1_0, ternary-valued F32/F16/BF16), is repacked at load into this one form:
  *
  *   - rows = output features (GGUF ne1), cols = input features (GGUF ne0);
- *   - each row holds cols_pad = round_up(cols, 128) 2-bit codes, 0/1/2 = -1/0/+1;
- *     padding codes are 1 (weight 0), and activations are zero-padded, so padding
- *     never contributes;
+ *   - each row holds cols_pad 2-bit codes, 0/1/2 = -1/0/+1, cols_pad a multiple of
+ *     128 (the loader uses round_up(cols, BN_TMAT_PAD) = 256, so that every matrix
+ *     also fits the 256-weight layouts below); padding codes are 1 (weight 0), and
+ *     activations are zero-padded to bn_act_pad(cols) >= cols_pad, so padding never
+ *     contributes;
  *   - inside a row, blocks of 128 codes take 32 bytes: code e of block b sits in
  *     byte 32b + e%32, bits 7-2*(e/32) .. 6-2*(e/32) (the I2_S "x128" order, so a
  *     SIMD kernel loads 32 bytes and peels four 32-lane groups with shifts);
@@ -37,6 +39,7 @@
 #include <stdint.h>
 
 #define BN_TMAT_BLOCK 128 /* codes per packed block (32 bytes)              */
+#define BN_TMAT_PAD   256 /* loaded rows are padded to a multiple of this      */
 #define BN_TQ_BLOCK   256 /* elements per scale block of TQ1_0/TQ2_0 files  */
 #define BN_MAX_HEAD_DIM 512 /* the loader refuses larger heads                 */
 
@@ -48,7 +51,11 @@
  * to back at codes + G*4*row_bytes + c*256 + (row%4)*64.  A decode pass then reads the
  * weights strictly sequentially (this CPU family's prefetchers lose half the bandwidth
  * on four interleaved row streams) and every 64-byte load feeds four VPDPBUSD against
- * contiguous activations.  Needs rows % 4 == 0 and cols_pad % 256 == 0. */
+ * contiguous activations.  Needs cols_pad % 256 == 0 and a buffer of whole groups:
+ * round_up(rows, 4) * row_bytes bytes, the rows past `rows` all code 1 (they are never
+ * computed: dummy rows that only complete the last group).  bn_tmat_repack_g4x256
+ * pads any matrix to this; it leaves matrices with per-block scales in rows (the
+ * variants hand those to the scalar code). */
 #define BN_TMAT_ROWS   0
 #define BN_TMAT_G4X256 1
 
@@ -62,6 +69,11 @@ typedef struct bn_tmat {
     int      layout;      /* BN_TMAT_ROWS (the form described above) or another
                              BN_TMAT_* set by the kernel variant's tmat_repack  */
 } bn_tmat;
+
+/* Activations multiplied with a ternary matrix of `cols` columns are zero-padded to
+ * this many values (a multiple of BN_TMAT_PAD: covers the cols_pad of every matrix the
+ * loader or bn_tmat_repack_g4x256 makes). */
+static inline int64_t bn_act_pad(int64_t cols) { return (cols + BN_TMAT_PAD - 1) / BN_TMAT_PAD * BN_TMAT_PAD; }
 
 /* A quantized activation row (docs/spec.md §4.1): q[cols_pad] int8 (zero-padded), its
  * scale a = (float)(127 / max(1e-5, max|x|)) and S = sum(q). */
@@ -78,7 +90,9 @@ typedef struct bn_qrow {
  * BN_DMAT_G4X32 (F16 only): rows [0, rows & ~3) in groups of 4, each row cut in chunks
  * of 32 elements (64 bytes); the four rows' chunks c of group G are stored back to
  * back at data + G*4*row_bytes + c*256 + (row%4)*64; the last rows % 4 rows follow
- * row-major.  Needs cols % 32 == 0.  Read rows through bn_dmat_row_f32. */
+ * row-major.  Rows are padded with f16 zeros to a whole number of chunks: row_bytes =
+ * 64 * ceil(cols / 32) (a kernel reads the last chunk's activations with a mask, or
+ * from a zero-padded copy).  Read rows through bn_dmat_row_f32. */
 #define BN_DMAT_ROWS  0
 #define BN_DMAT_G4X32 1
 
@@ -94,10 +108,24 @@ typedef struct bn_dmat {
 /* Row r of a dense matrix as floats, whatever its layout (embedding lookups). */
 void bn_dmat_row_f32(const bn_dmat *w, int64_t r, float *out);
 
-/* The repackers (kernels/layout.c), plugged into a variant's table.  Matrices whose
- * shape does not fit the layout are left as they are. */
+/* The repackers (kernels/layout.c), plugged into a variant's table.  Every shape fits:
+ * bn_tmat_repack_g4x256 pads rows to whole groups of 4 and cols_pad to a multiple of
+ * 256 (a new buffer when it must grow, else in place), bn_dmat_repack_g4x32 pads rows to
+ * whole chunks of 32; only dense types other than F16 are left as they are. */
 bitnet_status bn_tmat_repack_g4x256(bn_tmat *w);
 bitnet_status bn_dmat_repack_g4x32(bn_dmat *w);
+
+/* The building blocks the loader calls directly (lib/model_load.c converts a file's
+ * tensor and lays it out in one pass, on several threads):
+ *  - bn_g4x256_pack_group: four consecutive x128 rows (row_bytes each, row_bytes a
+ *    multiple of 64) into one G4X256 group of 4 * row_bytes bytes at dst;
+ *  - bn_dmat_g4x32_rows: rows [r0, r1) of an F16 row-major matrix (cols columns,
+ *    src_row_bytes = 2 * cols) into the G4X32 buffer dst of a matrix with `rows` rows
+ *    (r0 a multiple of 4; groups stay whole unless r1 == rows);
+ *  - bn_dmat_g4x32_row_bytes: the padded row size of that layout. */
+void     bn_g4x256_pack_group(const uint8_t *rows4, int64_t row_bytes, uint8_t *dst);
+void     bn_dmat_g4x32_rows(const uint8_t *src, int64_t rows, int64_t cols, int64_t r0, int64_t r1, uint8_t *dst);
+uint64_t bn_dmat_g4x32_row_bytes(int64_t cols);
 
 /* Bytes of the converted activation row that dense_prep writes for a matrix of
  * `type` and `cols` columns (an upper bound good for every type). */

@@ -1,7 +1,9 @@
 /*
  * layout.c -- repacking weights into the layouts that kernel variants prefer
  * (BN_TMAT_G4X256, BN_DMAT_G4X32; see kernels.h), and reading dense rows back in
- * any layout.  Portable C, run once per matrix at load time.
+ * any layout.  Portable C (the loops are written so compilers vectorise them), run
+ * once per matrix at load time.  Every shape fits: rows are completed to groups of 4
+ * with dummy rows and row lengths padded with zero weights, in memory only.
  */
 #include "kernels.h"
 
@@ -11,64 +13,100 @@
 #include <stdint.h>
 #include <string.h>
 
+/* One 256-weight chunk of a row: the two x128 blocks a (weights 0..127) and b
+ * (128..255) into the G4X256 chunk out (byte i = weights i, 64+i, 128+i, 192+i from the
+ * high bits down).  In x128, byte p of a block holds its weights p, 32+p, 64+p, 96+p
+ * from the high bits down, so for i < 32 out[i] takes bits 7:6 and 3:2 of a[i] and
+ * b[i], and out[32 + i] bits 5:4 and 1:0 -- pure bit moves, no unpacking. */
+static inline void bn_g4_chunk(const uint8_t *a, const uint8_t *b, uint8_t *out) {
+    for (int i = 0; i < 32; i++) {
+        const unsigned x = a[i], y = b[i];
+        out[i] = (uint8_t)((x & 0xc0u) | ((x & 0x0cu) << 2) | ((y & 0xc0u) >> 4) | ((y & 0x0cu) >> 2));
+        out[32 + i] = (uint8_t)(((x & 0x30u) << 2) | ((x & 0x03u) << 4) | ((y & 0x30u) >> 2) | (y & 0x03u));
+    }
+}
+
+void bn_g4x256_pack_group(const uint8_t *rows4, int64_t row_bytes, uint8_t *dst) {
+    const int64_t nc = row_bytes / 64;
+    for (int r = 0; r < 4; r++) {
+        const uint8_t *row = rows4 + (size_t)r * (size_t)row_bytes;
+        for (int64_t c = 0; c < nc; c++) bn_g4_chunk(row + 64 * c, row + 64 * c + 32, dst + c * 256 + r * 64);
+    }
+}
+
 bitnet_status bn_tmat_repack_g4x256(bn_tmat *w) {
     /* per-block scales (rare TQ files) run on the scalar code, which reads rows */
-    if (w->layout != BN_TMAT_ROWS || w->bscale || w->rows % 4 != 0 || w->cols_pad % 256 != 0) return BITNET_OK;
-    /* A group of four rows occupies the same 4*row_bytes bytes in both layouts, so the
-     * matrix is rearranged in place, one group at a time through a small copy. */
-    const size_t gbytes = 4 * (size_t)w->row_bytes;
+    if (w->layout != BN_TMAT_ROWS || w->bscale) return BITNET_OK;
+    const int64_t groups = (w->rows + 3) / 4;
+    const int64_t cols_pad = (w->cols_pad + 255) / 256 * 256, row_bytes = cols_pad / 4;
+    const size_t gbytes = 4 * (size_t)row_bytes;
     uint8_t *grp = bn_malloc(gbytes);
     if (!grp) return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
                             (long long)w->cols);
-    const int64_t nc = w->cols_pad / 256;
-    uint8_t codes[256];
-    for (int64_t g = 0; g < w->rows / 4; g++) {
-        uint8_t *dst = w->codes + (size_t)g * gbytes;
-        memcpy(grp, dst, gbytes);
-        for (int r = 0; r < 4; r++) {
-            const uint8_t *row = grp + (size_t)r * (size_t)w->row_bytes;
-            for (int64_t c = 0; c < nc; c++) {
-                /* unpack the two x128 blocks of this chunk (byte p of block k holds
-                 * elements 128k + p, +32, +64, +96 from the high bits down) ... */
-                const uint8_t *src = row + 64 * c;
-                for (int k = 0; k < 64; k++) {
-                    const int e = 128 * (k / 32) + k % 32;
-                    codes[e] = src[k] >> 6 & 3;
-                    codes[e + 32] = src[k] >> 4 & 3;
-                    codes[e + 64] = src[k] >> 2 & 3;
-                    codes[e + 96] = src[k] & 3;
-                }
-                /* ... and pack them four 64-element strides per byte */
-                uint8_t *chunk = dst + c * 256 + r * 64;
-                for (int i = 0; i < 64; i++)
-                    chunk[i] =
-                        (uint8_t)(codes[i] << 6 | codes[64 + i] << 4 | codes[128 + i] << 2 | codes[192 + i]);
-            }
+    /* A group of four rows takes the same bytes in both layouts, so a matrix of whole
+     * groups and 256-multiple rows is rearranged in place, one group at a time through
+     * a small copy; any other shape moves into a padded buffer. */
+    const int grow = w->rows % 4 != 0 || cols_pad != w->cols_pad;
+    uint8_t *dst = w->codes;
+    if (grow) {
+        dst = bn_aligned_alloc(64, (size_t)groups * gbytes);
+        if (!dst) {
+            bn_free(grp);
+            return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
+                          (long long)w->cols);
         }
     }
+    for (int64_t g = 0; g < groups; g++) {
+        memset(grp, 0x55, gbytes); /* code 1: the padding and the dummy rows */
+        for (int64_t r = 4 * g; r < 4 * g + 4 && r < w->rows; r++)
+            memcpy(grp + (size_t)(r - 4 * g) * (size_t)row_bytes, w->codes + (size_t)r * (size_t)w->row_bytes,
+                   (size_t)w->row_bytes);
+        bn_g4x256_pack_group(grp, row_bytes, dst + (size_t)g * gbytes);
+    }
     bn_free(grp);
+    if (grow) {
+        bn_aligned_free(w->codes);
+        w->codes = dst;
+        w->cols_pad = cols_pad;
+        w->row_bytes = row_bytes;
+    }
     w->layout = BN_TMAT_G4X256;
     return BITNET_OK;
 }
 
+uint64_t bn_dmat_g4x32_row_bytes(int64_t cols) { return (uint64_t)(cols + 31) / 32 * 64; }
+
+void bn_dmat_g4x32_rows(const uint8_t *src, int64_t rows, int64_t cols, int64_t r0, int64_t r1, uint8_t *dst) {
+    const uint64_t srb = (uint64_t)cols * 2, rb = bn_dmat_g4x32_row_bytes(cols);
+    const int64_t rows4 = rows & ~(int64_t)3, nc = cols / 32, tail = cols % 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *s = src + (uint64_t)r * srb;
+        if (r < rows4) {
+            uint8_t *g = dst + (uint64_t)(r / 4) * 4 * rb + (uint64_t)(r % 4) * 64;
+            for (int64_t c = 0; c < nc; c++) memcpy(g + c * 256, s + c * 64, 64);
+            if (tail) {
+                memcpy(g + nc * 256, s + nc * 64, (size_t)tail * 2);
+                memset(g + nc * 256 + tail * 2, 0, (size_t)(32 - tail) * 2);
+            }
+        } else { /* the last rows % 4 rows: row-major, padded */
+            uint8_t *d = dst + (uint64_t)r * rb;
+            memcpy(d, s, (size_t)srb);
+            memset(d + srb, 0, (size_t)(rb - srb));
+        }
+    }
+}
+
 bitnet_status bn_dmat_repack_g4x32(bn_dmat *w) {
-    if (w->layout != BN_DMAT_ROWS || w->type != BITNET_TYPE_F16 || w->cols % 32 != 0 || w->rows < 4)
-        return BITNET_OK;
-    size_t nbytes = (size_t)w->rows * (size_t)w->row_bytes;
-    uint8_t *dst = bn_aligned_alloc(64, nbytes);
+    if (w->layout != BN_DMAT_ROWS || w->type != BITNET_TYPE_F16 || w->rows < 4) return BITNET_OK;
+    const uint64_t rb = bn_dmat_g4x32_row_bytes(w->cols);
+    uint8_t *dst = bn_aligned_alloc(64, (size_t)w->rows * (size_t)rb);
     if (!dst) return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
                             (long long)w->cols);
-    const int64_t rows4 = w->rows & ~(int64_t)3, nc = w->cols / 32;
-    for (int64_t r = 0; r < rows4; r++) {
-        const uint8_t *src = w->data + (uint64_t)r * w->row_bytes;
-        uint8_t *g = dst + (uint64_t)(r / 4) * 4 * w->row_bytes + (uint64_t)(r % 4) * 64;
-        for (int64_t c = 0; c < nc; c++) memcpy(g + c * 256, src + c * 64, 64);
-    }
-    memcpy(dst + (uint64_t)rows4 * w->row_bytes, w->data + (uint64_t)rows4 * w->row_bytes,
-           (size_t)(w->rows - rows4) * (size_t)w->row_bytes);
+    bn_dmat_g4x32_rows(w->data, w->rows, w->cols, 0, w->rows, dst);
     bn_aligned_free(w->owned);
     w->owned = dst;
     w->data = dst;
+    w->row_bytes = rb;
     w->layout = BN_DMAT_G4X32;
     return BITNET_OK;
 }
@@ -77,7 +115,8 @@ void bn_dmat_row_f32(const bn_dmat *w, int64_t r, float *out) {
     const bn_type_traits *tr = bn_type_traits_get(w->type);
     if (w->layout == BN_DMAT_G4X32 && r < (w->rows & ~(int64_t)3)) {
         const uint8_t *g = w->data + (uint64_t)(r / 4) * 4 * w->row_bytes + (uint64_t)(r % 4) * 64;
-        for (int64_t c = 0; c < w->cols / 32; c++) tr->to_float(g + c * 256, out + 32 * c, 32);
+        for (int64_t c = 0; 32 * c < w->cols; c++)
+            tr->to_float(g + c * 256, out + 32 * c, w->cols - 32 * c < 32 ? w->cols - 32 * c : 32);
         return;
     }
     tr->to_float(w->data + (uint64_t)r * w->row_bytes, out, w->cols);

@@ -195,42 +195,52 @@ static void bn_avx2_dense_prep(const bn_dmat *w, const float *x, void *out) { bn
 
 /* F16 rows [j, j+RB) of one G4X32 group: per row, elements 32c+[0,8) and +[16,24) go
  * to one accumulator, +[8,16) and +[24,32) to another, whatever RB is, so a row's
- * result does not depend on the row split. */
-BN_AI void bn_avx2_f16_g4(const uint8_t *base, uint64_t stride, int64_t nc, const int RB, const float *x, float *y) {
+ * result does not depend on the row split.  A row length that is not a multiple of 32
+ * ends in a zero-padded chunk (kernels.h), multiplied with the zero-padded copy xt of
+ * the activations' tail (NULL when there is none). */
+BN_AI void bn_avx2_f16_chunk(const uint8_t *p, const float *xc, const int RB, __m256 a[4][2]) {
+    const __m256 x0 = _mm256_loadu_ps(xc), x1 = _mm256_loadu_ps(xc + 8);
+    const __m256 x2 = _mm256_loadu_ps(xc + 16), x3 = _mm256_loadu_ps(xc + 24);
+    for (int r = 0; r < RB; r++) {
+        const __m128i *wr = (const __m128i *)(const void *)(p + 64 * r);
+        a[r][0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr)), x0, a[r][0]);
+        a[r][1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 1)), x1, a[r][1]);
+        a[r][0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 2)), x2, a[r][0]);
+        a[r][1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 3)), x3, a[r][1]);
+    }
+}
+
+BN_AI void bn_avx2_f16_g4(const uint8_t *base, uint64_t stride, int64_t nc, const int RB, const float *x,
+                          const float *xt, float *y) {
     __m256 a[4][2];
     for (int r = 0; r < RB; r++) a[r][0] = a[r][1] = _mm256_setzero_ps();
-    for (int64_t c = 0; c < nc; c++) {
-        const uint8_t *p = base + (uint64_t)c * stride;
-        const __m256 x0 = _mm256_loadu_ps(x + 32 * c), x1 = _mm256_loadu_ps(x + 32 * c + 8);
-        const __m256 x2 = _mm256_loadu_ps(x + 32 * c + 16), x3 = _mm256_loadu_ps(x + 32 * c + 24);
-        for (int r = 0; r < RB; r++) {
-            const __m128i *wr = (const __m128i *)(const void *)(p + 64 * r);
-            a[r][0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr)), x0, a[r][0]);
-            a[r][1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 1)), x1, a[r][1]);
-            a[r][0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 2)), x2, a[r][0]);
-            a[r][1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(wr + 3)), x3, a[r][1]);
-        }
-    }
+    for (int64_t c = 0; c < nc; c++) bn_avx2_f16_chunk(base + (uint64_t)c * stride, x + 32 * c, RB, a);
+    if (xt) bn_avx2_f16_chunk(base + (uint64_t)nc * stride, xt, RB, a);
     for (int r = 0; r < RB; r++) y[r] = bn_x86_hsum_ps(_mm256_add_ps(a[r][0], a[r][1]));
 }
 
 static void bn_avx2_dense_g4(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                              int64_t n_tok, float *y, int64_t ldy, float *scratch) {
-    const int64_t rows4 = w->rows & ~(int64_t)3, nc = w->cols / 32, n = w->cols;
+    const int64_t rows4 = w->rows & ~(int64_t)3, nc = w->cols / 32, n = w->cols, tail = w->cols % 32;
+    float xtail[BN_DENSE_TOK][32]; /* zero-padded copies of each token's last partial chunk */
     /* tokens in groups, the inner loop over a block of rows (each row summed the same
      * way whatever the batch: batching never changes a result) */
     for (int64_t t0 = 0; t0 < n_tok; t0 += BN_DENSE_TOK) {
         const int64_t nt = n_tok - t0 < BN_DENSE_TOK ? n_tok - t0 : BN_DENSE_TOK;
         bn_x86_f16_acts(xs, xs_stride, t0, nt, n, scratch);
+        if (tail)
+            for (int64_t t = 0; t < nt; t++)
+                for (int k = 0; k < 32; k++) xtail[t][k] = k < tail ? scratch[t * n + 32 * nc + k] : 0.0f;
         float *yt = y + t0 * ldy;
 #define BN_G4ROW(jj) (w->data + (uint64_t)((jj) / 4) * 4 * w->row_bytes + (uint64_t)((jj) % 4) * 64)
 #define BN_TOKS(RB, base, stride)                                                                                 \
-    for (int64_t t = 0; t < nt; t++) bn_avx2_f16_g4(base, stride, nc, RB, scratch + t * n, yt + t * ldy + j)
+    for (int64_t t = 0; t < nt; t++)                                                                              \
+    bn_avx2_f16_g4(base, stride, nc, RB, scratch + t * n, tail ? xtail[t] : NULL, yt + t * ldy + j)
         int64_t j = r0;
         for (; j < r1 && j < rows4 && j % 4 != 0; j++) BN_TOKS(1, BN_G4ROW(j), 256);
         for (; j + 4 <= r1 && j + 4 <= rows4; j += 4) BN_TOKS(4, BN_G4ROW(j), 256);
         for (; j < r1 && j < rows4; j++) BN_TOKS(1, BN_G4ROW(j), 256);
-        /* the last rows % 4 rows are row-major: chunk c at byte 64c of the row */
+        /* the last rows % 4 rows are row-major (padded): chunk c at byte 64c of the row */
         for (; j < r1; j++) BN_TOKS(1, w->data + (uint64_t)j * w->row_bytes, 64);
 #undef BN_TOKS
 #undef BN_G4ROW

@@ -268,13 +268,15 @@ static float bn_avx512_f16_row1(const uint8_t *wr8, const float *x, int64_t n) {
 #endif
 /* F16 rows [j, j+RB) of one G4X32 group (RB = 4 from a group start, or 1): each row
  * sums elements 32c..32c+15 in one accumulator and 32c+16..32c+31 in another, whatever
- * RB is, so a row's result never depends on how rows were split among threads. */
+ * RB is, so a row's result never depends on how rows were split among threads.  A row
+ * length that is not a multiple of 32 ends in a zero-padded chunk (kernels.h) whose
+ * activations are loaded with a mask. */
 BN_AI void bn_avx512_f16_g4(const bn_dmat *w, int64_t j, const int RB, const float *x, float *y) {
     const uint8_t *base = w->data + (uint64_t)(j / 4) * 4 * w->row_bytes + (uint64_t)(j % 4) * 64;
-    const int64_t nc = w->cols / 32;
+    const int64_t nc = w->cols / 32, tail = w->cols % 32;
     __m512 a[4][2];
     for (int r = 0; r < RB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
-    for (int64_t c = 0; c < nc; c++) {
+    for (int64_t c = 0; c < nc + (tail != 0); c++) {
         const uint8_t *p = base + c * 256;
         if (BN_F16_PF && RB == 4) { /* the group's next KiBs: four lines per 256-byte chunk */
             _mm_prefetch((const char *)p + BN_F16_PF, _MM_HINT_T0);
@@ -282,7 +284,15 @@ BN_AI void bn_avx512_f16_g4(const bn_dmat *w, int64_t j, const int RB, const flo
             _mm_prefetch((const char *)p + BN_F16_PF + 128, _MM_HINT_T0);
             _mm_prefetch((const char *)p + BN_F16_PF + 192, _MM_HINT_T0);
         }
-        const __m512 x0 = _mm512_loadu_ps(x + 32 * c), x1 = _mm512_loadu_ps(x + 32 * c + 16);
+        __m512 x0, x1;
+        if (c < nc) {
+            x0 = _mm512_loadu_ps(x + 32 * c);
+            x1 = _mm512_loadu_ps(x + 32 * c + 16);
+        } else {
+            const uint32_t m = tail >= 32 ? 0xffffffffu : (1u << tail) - 1u;
+            x0 = _mm512_maskz_loadu_ps((__mmask16)(m & 0xffffu), x + 32 * c);
+            x1 = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), x + 32 * c + 16);
+        }
         for (int r = 0; r < RB; r++) {
             const __m256i *wr = (const __m256i *)(const void *)(p + 64 * r);
             a[r][0] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_load_si256(wr)), x0, a[r][0]);
@@ -320,17 +330,19 @@ static void bn_avx512_dense_g4(const bn_dmat *w, int64_t r0, int64_t r1, const v
             for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 4, scratch + t * n, yt + t * ldy + j);
         for (; j < r1 && j < rows4; j++)
             for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 1, scratch + t * n, yt + t * ldy + j);
-        for (; j < r1; j++) { /* the last rows % 4 rows, row-major, same summation order */
+        for (; j < r1; j++) { /* the last rows % 4 rows, row-major (padded), same summation order */
             const uint8_t *wr = w->data + (uint64_t)j * w->row_bytes;
             for (int64_t t = 0; t < nt; t++) {
                 const float *xt = scratch + t * n;
                 __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
                 for (int64_t i = 0; i < n; i += 32) {
+                    const int64_t left = n - i;
+                    const uint32_t m = left >= 32 ? 0xffffffffu : (1u << left) - 1u;
                     a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 2 * i))),
-                                         _mm512_loadu_ps(xt + i), a0);
+                                         _mm512_maskz_loadu_ps((__mmask16)(m & 0xffffu), xt + i), a0);
                     a1 = _mm512_fmadd_ps(
                         _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 2 * i + 32))),
-                        _mm512_loadu_ps(xt + i + 16), a1);
+                        _mm512_maskz_loadu_ps((__mmask16)(m >> 16), xt + i + 16), a1);
                 }
                 yt[t * ldy + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
             }

@@ -41,7 +41,7 @@ typedef struct bn_work {
     float   *q, *kx, *vx, *att; /* [n_batch][n_q], [n_batch][n_kv] x2, [n_batch][n_q] */
     float   *g, *u;   /* [n_batch][n_ff]                                            */
     float   *tmp;     /* [n_batch][n_embd]                                          */
-    int64_t  n_pad;   /* round_up(n_max, 128)                                      */
+    int64_t  n_pad;   /* bn_act_pad(n_max)                                         */
     int8_t  *qbuf;    /* [n_batch][n_pad]                                           */
     bn_qrow *qrows;   /* [n_batch]                                                  */
     uint8_t *xprep;   /* [n_batch][prep_stride] activations for the output layer    */

@@ -90,7 +90,7 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     w->n_batch = n_batch;
     const int64_t n_q = hp->n_head * hp->head_dim, n_kv = hp->n_head_kv * hp->head_dim;
     const int64_t n_max = bn_max3(hp->n_embd, n_q, hp->n_ff);
-    w->n_pad = (n_max + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK;
+    w->n_pad = bn_act_pad(n_max);
     bitnet_status st = bn_pool_create(n_threads, &w->pool);
     if (st != BITNET_OK) {
         memset(w, 0, sizeof *w); /* w->m == NULL: not made (sessions retry on their next eval) */
@@ -298,7 +298,7 @@ typedef struct bn_tok_job {
 
 /* Quantize row t of x (n values) into f->qrows[t]. */
 static void bn_quant_row(bn_work *f, const float *x, int64_t n, int64_t t) {
-    f->k->act_quant(x, n, (n + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK, &f->qrows[t]);
+    f->k->act_quant(x, n, bn_act_pad(n), &f->qrows[t]);
 }
 
 static void bn_tok_stage(const bn_tok_job *j, int64_t t) {

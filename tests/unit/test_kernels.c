@@ -160,7 +160,7 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
     const bn_kernels *s = scalar();
     tcase c;
     tmat_make(&c, rows, cols, per_block);
-    int64_t n_pad = c.w.cols_pad;
+    int64_t n_pad = bn_act_pad(cols); /* what the forward pass pads to (kernels.h) */
     bn_qrow *x = calloc((size_t)n_tok, sizeof *x);
     float *xf = malloc((size_t)cols * sizeof *xf);
     for (int64_t t = 0; t < n_tok; t++) {
@@ -254,9 +254,15 @@ static void test_ternary_matmul(void **state) {
     check_ternary(36, 2560, 13, 0, v, nv); /* repackable shapes (rows % 4, cols % 256) */
     check_ternary(8, 1000, 5, 0, v, nv);
     check_ternary(12, 6912, 1, 0, v, nv);
+    /* the 3B shape's rows (3200, 8640: not multiples of 256) and odd row counts, which
+     * the repackers pad (dummy rows, zero-weight codes) */
+    check_ternary(8, 3200, 1, 0, v, nv);
+    check_ternary(6, 8640, 1, 0, v, nv);
+    check_ternary(13, 3200, 5, 0, v, nv);
     /* per-block scales (TQ files whose block scales differ) */
     check_ternary(7, 512, 1, 1, v, nv);
     check_ternary(5, 768, 6, 1, v, nv);
+    check_ternary(8, 512, 3, 1, v, nv); /* a repackable shape: must stay in rows for the scalar code */
 }
 
 /* ---- dense layers ------------------------------------------------------------------------ */
@@ -383,6 +389,8 @@ static void test_dense(void **state) {
                     check_dense(types[i], rows[r], 32, n_tok, v, nv);
                     check_dense(types[i], rows[r], 96, n_tok, v, nv);
                     if (types[i] != BITNET_TYPE_Q8_0) check_dense(types[i], rows[r], 37, n_tok, v, nv);
+                    /* row lengths that are not a multiple of 32: the padded G4X32 chunk */
+                    if (types[i] != BITNET_TYPE_Q8_0) check_dense(types[i], rows[r], 100, n_tok, v, nv);
                 }
             }
         }
