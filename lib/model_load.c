@@ -2,29 +2,30 @@
  * model_load.c -- loading a model: the GGUF file, its vocabulary, its architecture and
  * hyperparameters (lib/model_arch.c), and its weights.
  *
- * Ternary projections are repacked once, at load, into the single internal form of
- * kernels/kernels.h (bn_tmat: 2-bit codes in x128 order per row, plus the scale as the
- * file has it), whatever the file type:
- *   I2_S   one f32 scale per tensor (byte n/4); codes copied (rows of whole 128-blocks
- *          are already in our order) and checked: code 3 is refused;
- *   TQ2_0  blocks {u8 qs[64]; f16 d}: element 128c+32k+m in bits 2k of qs[32c+m];
- *          the 2-bit groups are mirrored into our order; code 3 is refused;
- *   TQ1_0  blocks {u8 qs[48]; u8 qh[4]; f16 d}: base-3 digits, decoded per docs/formats.md §3;
- *          for both TQ types, when every non-empty block carries the same d (what
- *          converters write) the tensor gets the per-tensor formula with scale d,
- *          otherwise per-block scales (kernels.h documents both formulas);
- *   F32 / F16 / BF16  must be ternary-valued {-s, 0, +s} with one s per tensor
- *          (else a load error naming the tensor and the offending value).
- * After a tensor is repacked the pages of the file mapping that held it are released
- * (madvise DONTNEED), so the model keeps one 2-bit copy, not two.
- * Embeddings and the output layer stay in the mapping in their file type (bn_dmat);
- * norms, biases and scales are copied to f32 arrays.
+ * Ternary projections are converted once, at load, from whatever the file holds (I2_S,
+ * TL1, TL2, TQ2_0, TQ1_0, ternary-valued F32/F16/BF16: lib/model_decode.c, model_tl.c)
+ * straight into the layout the kernel variant reads (the x128 rows of kernels.h, or
+ * G4X256 groups), in one pass on a transient pool of threads.  For TQ types, when every
+ * non-empty block carries the same d (what converters write) the tensor gets the
+ * per-tensor formula with scale d, otherwise per-block scales (kernels.h).  Hostile
+ * weights (code 3, values that are not ternary, NaN / infinity anywhere, a non-finite
+ * scale) are refused with the tensor, row and column.
+ * After a tensor is converted the pages of the file mapping that held it are released
+ * (madvise DONTNEED), so the model keeps one 2-bit copy, not two; the next layer's
+ * tensors are read ahead meanwhile (MADV_WILLNEED) for cold loads.
+ * Embeddings and the output layer are checked for NaN / infinity and stay in the
+ * mapping in their file type (bn_dmat), or are laid out for the variant (F16 G4X32),
+ * range by range with each range's file pages released at once; norms, biases and
+ * scales are copied to f32 arrays (also checked).
  */
 #include "model.h"
 
+#include "core_pool.h"
+#include "model_decode.h"
 #include "type_table.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -108,27 +109,82 @@ static bitnet_status bn_load_scalar(bitnet_model *m, const char *name, float *ou
     return BITNET_OK;
 }
 
-/* ---- ternary repacking -------------------------------------------------------------- */
+/* ---- loading on several threads --------------------------------------------------------
+ * Converting and laying out the weights runs on a transient pool (the model keeps no
+ * threads): one thread per available CPU, at most BN_LOAD_MAX_THREADS.  Work is cut in
+ * ranges of rows claimed from a counter; every range writes its own part of the output,
+ * so the result does not depend on the threads.  Each thread records the first problem
+ * it saw (lowest row, then column) and the caller reports the lowest of all, so the
+ * message is deterministic too. */
+#define BN_LOAD_MAX_THREADS 8
 
-/* Store code c (0..2) as element e of a packed row (x128 order). */
-static inline void bn_put_code(uint8_t *row, int64_t e, unsigned c) {
-    uint8_t *b = row + 32 * (e / 128) + (e % 32);
-    unsigned sh = 6u - 2u * (unsigned)((e % 128) / 32);
-    *b = (uint8_t)((*b & ~(3u << sh)) | (c << sh));
+static int bn_load_threads(void) {
+    int n = 1;
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+#endif
+    if (n < 1) n = 1;
+    return n > BN_LOAD_MAX_THREADS ? BN_LOAD_MAX_THREADS : n;
 }
 
-/* TQ2_0 byte (groups k at bits 2k) -> our byte (group k at bits 6-2k). */
-static uint8_t bn_mirror2(uint8_t x) {
-    return (uint8_t)(((x & 3u) << 6) | (((x >> 2) & 3u) << 4) | (((x >> 4) & 3u) << 2) | ((x >> 6) & 3u));
+/* Release whole pages of the mapping inside [p, p + n) (see bn_release). */
+static void bn_release_range(const bitnet_model *m, const void *p, uint64_t n) {
+    if (m->gguf->mapped != 1 || n == 0) return;
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    uintptr_t a = (uintptr_t)p, e = a + (uintptr_t)n;
+    uintptr_t lo = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1), hi = e & ~((uintptr_t)ps - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
+
+/* Ask the kernel to read a tensor ahead (cold loads: the next tensors' I/O overlaps the
+ * conversion of this one). */
+static void bn_prefetch(const bitnet_model *m, const char *name) {
+    int64_t i = bn_gguf_find_tensor(m->gguf, name);
+    if (i < 0 || m->gguf->mapped != 1) return;
+    const bn_gguf_tensor *t = &m->gguf->tensors[i];
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || t->size == 0) return;
+    uintptr_t a = (uintptr_t)t->data & ~((uintptr_t)ps - 1);
+    (void)madvise((void *)a, (uintptr_t)t->data + (uintptr_t)t->size - a, MADV_WILLNEED);
+}
+
+/* An error of a worker as the caller's message. */
+static bitnet_status bn_derr_status(const bn_derr *e, const char *name, uint32_t type) {
+    const char *tn = bitnet_type_name((bitnet_type)type);
+    if (!tn) tn = type == BN_TYPE_TL1 ? "TL1" : type == BN_TYPE_TL2 ? "TL2" : "?";
+    switch (e->kind) {
+    case BN_DERR_CODE3:
+        return bn_err(BITNET_E_FORMAT, "tensor '%s': %s code 3 (not ternary) at row %lld, column %lld", name, tn,
+                      (long long)e->row, (long long)e->col);
+    case BN_DERR_NONFINITE:
+        return bn_err(BITNET_E_FORMAT, "tensor '%s': %s value %g at row %lld, column %lld is not finite", name, tn,
+                      e->value, (long long)e->row, (long long)e->col);
+    case BN_DERR_SCALE:
+        return bn_err(BITNET_E_FORMAT,
+                      "tensor '%s': the %s block scale of row %lld, columns %lld.. is not finite (%g)", name, tn,
+                      (long long)e->row, (long long)e->col, e->value);
+    default:
+        return bn_err(BITNET_E_FORMAT,
+                      "tensor '%s': %s weights are not ternary: value %g at row %lld, column %lld (expected 0 or "
+                      "+-s with one s per tensor)", name, tn, e->value, (long long)e->row, (long long)e->col);
+    }
+}
+
+/* ---- ternary matrices ----------------------------------------------------------------------
+ * One pass from the file to the layout the kernels read: rows are decoded into x128
+ * rows (lib/model_decode.c) in a small per-thread buffer and, when the kernel variant
+ * reads G4X256, packed into their group right away; the row form is written directly.
+ * Storage is padded in memory: rows to whole groups of four (dummy rows of code 1, never
+ * computed), row length to bn_act_pad(cols) (zero-weight codes). */
 
 /* Decide between one tensor scale and per-block scales for TQ types.  d[] holds
  * rows*nb block scales, empty[] marks blocks whose codes are all "0". */
-static bitnet_status bn_tq_scales(const char *name, bn_tmat *w, float *d, const uint8_t *empty, int64_t nblocks) {
+static void bn_tq_scales(bn_tmat *w, float *d, const uint8_t *empty, int64_t nblocks) {
     int have = 0, uniform = 1;
     float s = 0;
     for (int64_t i = 0; i < nblocks; i++) {
-        if (!isfinite(d[i])) return bn_err(BITNET_E_FORMAT, "tensor '%s': block %lld has a non-finite scale", name, (long long)i);
         if (empty[i]) continue;
         if (!have) { s = d[i]; have = 1; }
         else if (d[i] != s) { uniform = 0; break; }
@@ -141,159 +197,156 @@ static bitnet_status bn_tq_scales(const char *name, bn_tmat *w, float *d, const 
         w->scale = 0;
         w->bscale = d;
     }
+}
+
+typedef struct bn_tjob {
+    const bn_tsrc  *src;
+    bn_tmat        *w;
+    int             g4;         /* pack into BN_TMAT_G4X256 (else rows)          */
+    int64_t         tile;       /* rows per claimed range (a multiple of 4)      */
+    int64_t         rows_pad;   /* round_up(rows, 4)                             */
+    int64_t         used;       /* bytes of a row the decoders write             */
+    uint8_t        *buf;        /* per thread: scratch, then a tile of x128 rows */
+    size_t          scratch_per, per;
+    bn_derr        *err;        /* per thread                                    */
+    _Atomic int64_t next;
+} bn_tjob;
+
+static void bn_tjob_task(void *ctx, int ith, int nth) {
+    bn_tjob *j = ctx;
+    (void)nth;
+    bn_tmat *w = j->w;
+    const int64_t rb = w->row_bytes;
+    uint8_t *scratch = j->buf + (size_t)ith * j->per, *tilebuf = scratch + j->scratch_per;
+    int64_t lo, hi;
+    while (bn_claim(&j->next, j->rows_pad, j->tile, &lo, &hi)) {
+        uint8_t *out = j->g4 ? tilebuf : w->codes + (size_t)lo * (size_t)rb;
+        const int64_t real = hi < w->rows ? hi : w->rows;
+        bn_derr e = {0};
+        if (lo < real && bn_tsrc_rows(j->src, lo, real, out, rb, scratch, &e)) {
+            bn_derr_merge(&j->err[ith], &e);
+            continue;
+        }
+        for (int64_t r = lo; r < real; r++) memset(out + (r - lo) * rb + j->used, 0x55, (size_t)(rb - j->used));
+        if (real < hi) memset(out + (real - lo) * rb, 0x55, (size_t)((hi - real) * rb)); /* dummy rows */
+        if (j->g4)
+            for (int64_t g = lo; g < hi; g += 4)
+                bn_g4x256_pack_group(tilebuf + (g - lo) * rb, rb, w->codes + (size_t)g * (size_t)rb);
+    }
+}
+
+/* Decode the whole tensor into w (codes allocated, scale fields set by the caller). */
+static bitnet_status bn_tjob_run(bn_pool *pool, const bn_tsrc *src, bn_tmat *w, int g4, const char *name) {
+    const int nth = bn_pool_size(pool);
+    bn_tjob j;
+    memset(&j, 0, sizeof j);
+    j.src = src;
+    j.w = w;
+    j.g4 = g4;
+    j.rows_pad = (w->rows + 3) / 4 * 4;
+    j.tile = src->tl ? bn_tl_tile_rows(src) : 16;
+    j.used = (w->cols + 127) / 128 * 32;
+    j.scratch_per = (bn_tsrc_scratch(src, w->cols_pad) + 63) / 64 * 64;
+    j.per = j.scratch_per + (size_t)j.tile * (size_t)w->row_bytes;
+    j.buf = bn_aligned_alloc(64, (size_t)nth * j.per);
+    j.err = bn_calloc((size_t)nth, sizeof *j.err);
+    if (!j.buf || !j.err) {
+        bn_aligned_free(j.buf);
+        bn_free(j.err);
+        return bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory for the conversion buffers", name);
+    }
+    bn_pool_run(pool, bn_tjob_task, &j);
+    bn_derr e = {0};
+    for (int i = 0; i < nth; i++) bn_derr_merge(&e, &j.err[i]);
+    bn_aligned_free(j.buf);
+    bn_free(j.err);
+    if (e.kind != BN_DERR_NONE) return bn_derr_status(&e, name, src->type);
+    w->layout = g4 ? BN_TMAT_G4X256 : BN_TMAT_ROWS;
     return BITNET_OK;
 }
 
-static bitnet_status bn_tmat_load(bitnet_model *m, const char *name, int64_t ne0, int64_t ne1, bn_tmat *w) {
+static bitnet_status bn_tmat_load(bitnet_model *m, bn_pool *pool, const char *name, int64_t ne0, int64_t ne1,
+                                  bn_tmat *w) {
     bitnet_status st;
     const bn_gguf_tensor *t = bn_tensor(m, name, 1, ne0, ne1, &st);
     if (!t) return st;
     memset(w, 0, sizeof *w);
     w->rows = ne1;
     w->cols = ne0;
-    w->cols_pad = (ne0 + BN_TMAT_BLOCK - 1) / BN_TMAT_BLOCK * BN_TMAT_BLOCK;
+    w->cols_pad = bn_act_pad(ne0);
     w->row_bytes = w->cols_pad / 4;
-    size_t nbytes = (size_t)w->rows * (size_t)w->row_bytes;
-    w->codes = bn_aligned_alloc(64, nbytes);
-    if (!w->codes) return bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory for %zu bytes", name, nbytes);
-    memset(w->codes, 0x55, nbytes); /* every code 1 = weight 0 (also the padding) */
-    const uint8_t *src = t->data;
     const int64_t n = ne0 * ne1;
-
+    bn_tsrc src;
+    memset(&src, 0, sizeof src);
+    src.type = t->type;
+    src.data = t->data;
+    src.ne0 = ne0;
+    src.ne1 = ne1;
+    bn_derr e = {0};
     switch (t->type) {
-    case BITNET_TYPE_I2_S: {
-        w->scale = bn_i2s_scale(src, n);
+    case BITNET_TYPE_I2_S:
+        w->scale = bn_i2s_scale(t->data, n);
         if (!isfinite(w->scale))
-            return bn_err(BITNET_E_FORMAT, "tensor '%s': I2_S scale is not finite", name);
-        if (ne0 % 128 == 0) {
-            for (int64_t r = 0; r < ne1; r++) {
-                const uint8_t *s = src + r * (ne0 / 4);
-                for (int64_t i = 0; i < ne0 / 4; i++)
-                    if (s[i] & (s[i] >> 1) & 0x55)
-                        return bn_err(BITNET_E_FORMAT, "tensor '%s': I2_S code 3 (not ternary) in row %lld", name,
-                                      (long long)r);
-                memcpy(w->codes + r * w->row_bytes, s, (size_t)(ne0 / 4));
-            }
-        } else { /* blocks straddle rows: go element by element */
-            for (int64_t r = 0; r < ne1; r++)
-                for (int64_t c = 0; c < ne0; c++) {
-                    int v = bn_i2s_get(src, r * ne0 + c);
-                    if (v < -1 || v > 1)
-                        return bn_err(BITNET_E_FORMAT, "tensor '%s': I2_S code 3 (not ternary) at row %lld", name,
-                                      (long long)r);
-                    bn_put_code(w->codes + r * w->row_bytes, c, (unsigned)(v + 1));
-                }
-        }
+            return bn_err(BITNET_E_FORMAT, "tensor '%s': I2_S scale %g is not finite", name, (double)w->scale);
         break;
-    }
     case BITNET_TYPE_TQ2_0:
-    case BITNET_TYPE_TQ1_0: {
-        const int tq2 = t->type == BITNET_TYPE_TQ2_0;
-        const int64_t nb = ne0 / 256, bsz = tq2 ? 66 : 54;
-        float *d = bn_mallocn((size_t)(nb * ne1), sizeof(float));
-        uint8_t *empty = bn_malloc((size_t)(nb * ne1));
-        if (!d || !empty) {
-            bn_free(d);
-            bn_free(empty);
+    case BITNET_TYPE_TQ1_0:
+        src.bd = bn_mallocn((size_t)(n / 256), sizeof(float));
+        src.bempty = bn_malloc((size_t)(n / 256));
+        if (!src.bd || !src.bempty) {
+            bn_free(src.bd);
+            bn_free(src.bempty);
             return bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory", name);
         }
-        static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
-        for (int64_t r = 0; r < ne1; r++) {
-            uint8_t *row = w->codes + r * w->row_bytes;
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *blk = src + (r * nb + b) * bsz;
-                int nonzero = 0;
-                if (tq2) {
-                    for (int i = 0; i < 64; i++) {
-                        uint8_t x = blk[i];
-                        if (x & (x >> 1) & 0x55) {
-                            bn_free(d);
-                            bn_free(empty);
-                            return bn_err(BITNET_E_FORMAT, "tensor '%s': TQ2_0 code 3 (not ternary) in row %lld",
-                                          name, (long long)r);
-                        }
-                        nonzero |= x != 0x55;
-                        row[64 * b + i] = bn_mirror2(x);
-                    }
-                    d[r * nb + b] = bn_f16_to_f32(bn_rd_u16(blk + 64));
-                } else {
-                    int64_t e0 = 256 * b;
-                    for (int j = 0; j < 32; j++)
-                        for (int k = 0; k < 5; k++) {
-                            unsigned c = ((unsigned)(uint8_t)(blk[j] * pow3[k]) * 3u) >> 8;
-                            nonzero |= c != 1;
-                            bn_put_code(row, e0 + 32 * k + j, c);
-                        }
-                    for (int j = 0; j < 16; j++)
-                        for (int k = 0; k < 5; k++) {
-                            unsigned c = ((unsigned)(uint8_t)(blk[32 + j] * pow3[k]) * 3u) >> 8;
-                            nonzero |= c != 1;
-                            bn_put_code(row, e0 + 160 + 16 * k + j, c);
-                        }
-                    for (int j = 0; j < 4; j++)
-                        for (int k = 0; k < 4; k++) {
-                            unsigned c = ((unsigned)(uint8_t)(blk[48 + j] * pow3[k]) * 3u) >> 8;
-                            nonzero |= c != 1;
-                            bn_put_code(row, e0 + 240 + 4 * k + j, c);
-                        }
-                    d[r * nb + b] = bn_f16_to_f32(bn_rd_u16(blk + 52));
-                }
-                empty[r * nb + b] = (uint8_t)!nonzero;
-            }
-        }
-        st = bn_tq_scales(name, w, d, empty, nb * ne1);
-        bn_free(empty);
-        if (st != BITNET_OK) {
-            bn_free(d);
-            return st;
-        }
-        if (w->bscale) {
-            m->size_bytes += (uint64_t)(nb * ne1) * sizeof(float);
-            BN_LOG_INFO("tensor '%s': block scales differ, using per-block scales", name);
-        }
         break;
-    }
     case BITNET_TYPE_F32:
     case BITNET_TYPE_F16:
-    case BITNET_TYPE_BF16: {
-        const bn_type_traits *tr = bn_type_traits_get(t->type);
-        float *buf = bn_mallocn((size_t)ne0, sizeof(float));
-        if (!buf) return bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory", name);
-        float s = 0;
-        uint64_t rb = bn_row_size(t->type, ne0);
-        for (int64_t r = 0; r < ne1; r++) {
-            tr->to_float(src + (uint64_t)r * rb, buf, ne0);
-            uint8_t *row = w->codes + r * w->row_bytes;
-            for (int64_t c = 0; c < ne0; c++) {
-                float v = buf[c];
-                if (v == 0) continue;
-                float a = fabsf(v);
-                if (s == 0 && isfinite(a)) s = a;
-                if (a != s) {
-                    bn_free(buf);
-                    return bn_err(BITNET_E_FORMAT,
-                                  "tensor '%s': %s weights are not ternary: value %g at row %lld, column %lld "
-                                  "(expected 0 or +-%g, one scale per tensor)",
-                                  name, tr->name, (double)v, (long long)r, (long long)c, (double)s);
-                }
-                bn_put_code(row, c, v > 0 ? 2u : 0u);
-            }
-        }
-        bn_free(buf);
-        w->scale = s;
+    case BITNET_TYPE_BF16:
+        if (bn_tsrc_float_scale(&src, &e)) return bn_derr_status(&e, name, t->type);
+        w->scale = t->type == BITNET_TYPE_F32   ? bn_rd_f32(&src.s_bits)
+                   : t->type == BITNET_TYPE_F16 ? bn_f16_to_f32((uint16_t)src.s_bits)
+                                                : bn_bf16_to_f32((uint16_t)src.s_bits);
         break;
-    }
+    case BN_TYPE_TL1:
+    case BN_TYPE_TL2:
+        if ((st = bn_tl_prepare(m->gguf, t, name, &src, &w->scale)) != BITNET_OK) return st;
+        break;
     default: {
         const char *tn = bitnet_type_name((bitnet_type)t->type);
         return bn_err(BITNET_E_UNSUPPORTED,
-                      "tensor '%s': type %s is not supported for ternary projections (I2_S, TQ1_0, TQ2_0, "
+                      "tensor '%s': type %s is not supported for ternary projections (I2_S, TL1, TL2, TQ1_0, TQ2_0, "
                       "ternary-valued F32/F16/BF16)", name, tn ? tn : "?");
     }
     }
-    if (m->k->tmat_repack && (st = m->k->tmat_repack(w)) != BITNET_OK) return st;
+    /* the variant's layout: G4X256 is made here directly; another repacker runs after */
+    const int g4 = m->k->tmat_repack == bn_tmat_repack_g4x256;
+    const size_t nbytes = (size_t)((ne1 + 3) / 4 * 4) * (size_t)w->row_bytes;
+    w->codes = bn_aligned_alloc(64, nbytes);
+    if (!w->codes) {
+        st = bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory for %zu bytes", name, nbytes);
+        goto fail;
+    }
+    if ((st = bn_tjob_run(pool, &src, w, g4, name)) != BITNET_OK) goto fail;
+    if (src.bd) {
+        bn_tq_scales(w, src.bd, src.bempty, n / 256); /* src.bd is now w->bscale, or freed */
+        if (w->bscale) { /* per-block scales: the kernels read those rows with the scalar code */
+            m->size_bytes += (uint64_t)(n / 256) * sizeof(float);
+            BN_LOG_INFO("tensor '%s': block scales differ, using per-block scales", name);
+            if (g4) st = bn_tjob_run(pool, &src, w, 0, name); /* (writes the same scales again) */
+        }
+        src.bd = NULL;
+        bn_free(src.bempty);
+        src.bempty = NULL;
+        if (st != BITNET_OK) goto fail;
+    }
+    if (!g4 && m->k->tmat_repack && (st = m->k->tmat_repack(w)) != BITNET_OK) goto fail;
     m->size_bytes += nbytes + 4;
     bn_release(m, t);
     return BITNET_OK;
+fail:
+    bn_free(src.bd);
+    bn_free(src.bempty);
+    return st;
 }
 
 static void bn_tmat_free(bn_tmat *w) {
@@ -303,8 +356,45 @@ static void bn_tmat_free(bn_tmat *w) {
     w->bscale = NULL;
 }
 
-/* A dense matrix {ne0, ne1} kept in the mapping. */
-static bitnet_status bn_dmat_load(bitnet_model *m, const bn_gguf_tensor *t, const char *name, bn_dmat *d) {
+/* ---- dense matrices (embeddings, output) ---------------------------------------------------
+ * Checked for NaN / infinity (every value of float types, the block scales of block
+ * types) on the pool; an F16 matrix the variant reads in G4X32 is checked and copied
+ * range by range, and the file pages of each finished range are released at once, so
+ * memory never holds two copies of it. */
+
+typedef struct bn_djob {
+    const bitnet_model *m;
+    const bn_gguf_tensor *t;
+    bn_dmat            *d;
+    uint8_t            *dst;   /* G4X32 copy, or NULL: check only */
+    int64_t             chunk;
+    bn_derr            *err;
+    _Atomic int64_t     next;
+} bn_djob;
+
+static void bn_djob_task(void *ctx, int ith, int nth) {
+    bn_djob *j = ctx;
+    (void)nth;
+    const bn_dmat *d = j->d;
+    const uint64_t srb = bn_row_size(d->type, d->cols);
+    int64_t lo, hi;
+    while (bn_claim(&j->next, d->rows, j->chunk, &lo, &hi)) {
+        bn_derr e = {0};
+        if (bn_dense_check_rows(d->type, j->t->data, srb, d->cols, lo, hi, &e)) {
+            bn_derr_merge(&j->err[ith], &e);
+            continue;
+        }
+        if (j->dst) {
+            bn_dmat_g4x32_rows(j->t->data, d->rows, d->cols, lo, hi, j->dst);
+            bn_release_range(j->m, (const uint8_t *)j->t->data + (uint64_t)lo * srb, (uint64_t)(hi - lo) * srb);
+        }
+    }
+}
+
+/* A dense matrix {ne0, ne1}: checked, and kept in the mapping or laid out for the
+ * variant. */
+static bitnet_status bn_dmat_load(bitnet_model *m, bn_pool *pool, const bn_gguf_tensor *t, const char *name,
+                                  bn_dmat *d) {
     if (!bn_dense_type_ok(t->type)) {
         const char *tn = bitnet_type_name((bitnet_type)t->type);
         return bn_err(BITNET_E_UNSUPPORTED,
@@ -319,9 +409,41 @@ static bitnet_status bn_dmat_load(bitnet_model *m, const bn_gguf_tensor *t, cons
     d->row_bytes = bn_row_size(t->type, t->ne[0]);
     if (d->row_bytes == 0 || d->row_bytes * (uint64_t)d->rows > t->size)
         return bn_err(BITNET_E_FORMAT, "tensor '%s': inconsistent size", name);
-    /* the kernel variant may want its own copy in another layout; the file's pages
-     * are then released so memory still holds one copy */
-    if (m->k->dmat_repack) {
+    const int nth = bn_pool_size(pool);
+    bn_djob j;
+    memset(&j, 0, sizeof j);
+    j.m = m;
+    j.t = t;
+    j.d = d;
+    j.chunk = 256;
+    const int g4 = m->k->dmat_repack == bn_dmat_repack_g4x32 && t->type == BITNET_TYPE_F16 && d->rows >= 4;
+    const uint64_t rb = bn_dmat_g4x32_row_bytes(d->cols);
+    if (g4) {
+        j.dst = bn_aligned_alloc(64, (size_t)d->rows * (size_t)rb);
+        if (!j.dst) return bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory for a %lld x %lld matrix", name,
+                                  (long long)d->rows, (long long)d->cols);
+    }
+    j.err = bn_calloc((size_t)nth, sizeof *j.err);
+    if (!j.err) {
+        bn_aligned_free(j.dst);
+        return bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory", name);
+    }
+    bn_pool_run(pool, bn_djob_task, &j);
+    bn_derr e = {0};
+    for (int i = 0; i < nth; i++) bn_derr_merge(&e, &j.err[i]);
+    bn_free(j.err);
+    if (e.kind != BN_DERR_NONE) {
+        bn_aligned_free(j.dst);
+        return bn_derr_status(&e, name, t->type);
+    }
+    if (g4) {
+        d->owned = j.dst;
+        d->data = j.dst;
+        d->row_bytes = rb;
+        d->layout = BN_DMAT_G4X32;
+        bn_release(m, t);
+    } else if (m->k->dmat_repack && m->k->dmat_repack != bn_dmat_repack_g4x32) {
+        /* another variant's own layout; the file's pages are then released */
         bitnet_status st = m->k->dmat_repack(d);
         if (st != BITNET_OK) return st;
         if (d->owned) bn_release(m, t);
@@ -353,12 +475,22 @@ static uint64_t bn_fingerprint(const bitnet_model *m) {
     return h;
 }
 
+static bitnet_status bn_load_weights_on(bitnet_model *m, bn_pool *pool);
+
 static bitnet_status bn_load_weights(bitnet_model *m, const char *prefix) {
+    (void)prefix;
+    bn_pool *pool = NULL;
+    if (bn_pool_create(bn_load_threads(), &pool) != BITNET_OK) pool = NULL; /* then on this thread alone */
+    bitnet_status st = bn_load_weights_on(m, pool);
+    bn_pool_free(pool);
+    return st;
+}
+
+static bitnet_status bn_load_weights_on(bitnet_model *m, bn_pool *pool) {
     const bn_hparams *hp = &m->hp;
     bitnet_status st;
     const int64_t n_embd = hp->n_embd, n_q = hp->n_head * hp->head_dim, n_kv = hp->n_head_kv * hp->head_dim;
     const int64_t n_ff = hp->n_ff;
-    (void)prefix;
 
     /* embeddings */
     int64_t it = bn_gguf_find_tensor(m->gguf, "token_embd.weight");
@@ -367,7 +499,7 @@ static bitnet_status bn_load_weights(bitnet_model *m, const char *prefix) {
     if (te->ne[0] != n_embd || te->ne[1] < hp->n_vocab || te->ne[2] != 1 || te->ne[3] != 1)
         return bn_err(BITNET_E_FORMAT, "tensor 'token_embd.weight' has shape {%lld, %lld}, expected {%lld, >= %lld}",
                       (long long)te->ne[0], (long long)te->ne[1], (long long)n_embd, (long long)hp->n_vocab);
-    if ((st = bn_dmat_load(m, te, "token_embd.weight", &m->tok_embd)) != BITNET_OK) return st;
+    if ((st = bn_dmat_load(m, pool, te, "token_embd.weight", &m->tok_embd)) != BITNET_OK) return st;
     const bn_type_traits *tr = bn_type_traits_get(te->type);
     if (!tr || !tr->to_float)
         return bn_err(BITNET_E_UNSUPPORTED, "tensor 'token_embd.weight': type cannot be dequantized");
@@ -382,7 +514,7 @@ static bitnet_status bn_load_weights(bitnet_model *m, const char *prefix) {
         if (to->ne[0] != n_embd || to->ne[1] < hp->n_vocab || to->ne[2] != 1 || to->ne[3] != 1)
             return bn_err(BITNET_E_FORMAT, "tensor 'output.weight' has shape {%lld, %lld}, expected {%lld, >= %lld}",
                           (long long)to->ne[0], (long long)to->ne[1], (long long)n_embd, (long long)hp->n_vocab);
-        if ((st = bn_dmat_load(m, to, "output.weight", &m->output)) != BITNET_OK) return st;
+        if ((st = bn_dmat_load(m, pool, to, "output.weight", &m->output)) != BITNET_OK) return st;
     }
     if ((st = bn_load_vec(m, "output_norm.weight", 1, n_embd, &m->output_norm)) != BITNET_OK) return st;
     if ((st = bn_load_vec(m, "rope_freqs.weight", 0, hp->n_rot / 2, &m->rope_freqs)) != BITNET_OK) return st;
@@ -391,8 +523,15 @@ static bitnet_status bn_load_weights(bitnet_model *m, const char *prefix) {
     if (!m->layers) return bn_err(BITNET_E_NOMEM, "out of memory for %lld layers", (long long)hp->n_layer);
     char nm[96];
 #define BN_NAME(fmt) (snprintf(nm, sizeof nm, "blk.%lld." fmt, (long long)l), nm)
+    static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
+                                       "ffn_down"};
     for (int64_t l = 0; l < hp->n_layer; l++) {
         bn_layer *L = &m->layers[l];
+        for (int64_t a = l == 0 ? 0 : l + 1; a <= l + 1 && a < hp->n_layer; a++)
+            for (size_t k = 0; k < sizeof proj / sizeof proj[0]; k++) {
+                snprintf(nm, sizeof nm, "blk.%lld.%s.weight", (long long)a, proj[k]);
+                bn_prefetch(m, nm); /* the next layer's reads overlap this one's work */
+            }
         if ((st = bn_load_vec(m, BN_NAME("attn_norm.weight"), 1, n_embd, &L->attn_norm)) != BITNET_OK) return st;
         if ((st = bn_load_vec(m, BN_NAME("ffn_norm.weight"), 1, n_embd, &L->ffn_norm)) != BITNET_OK) return st;
         if (m->sub_norms) {
@@ -401,13 +540,13 @@ static bitnet_status bn_load_weights(bitnet_model *m, const char *prefix) {
             if ((st = bn_load_vec(m, BN_NAME("ffn_sub_norm.weight"), 1, n_ff, &L->ffn_sub_norm)) != BITNET_OK)
                 return st;
         }
-        if ((st = bn_tmat_load(m, BN_NAME("attn_q.weight"), n_embd, n_q, &L->wq)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, BN_NAME("attn_k.weight"), n_embd, n_kv, &L->wk)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, BN_NAME("attn_v.weight"), n_embd, n_kv, &L->wv)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, BN_NAME("attn_output.weight"), n_q, n_embd, &L->wo)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, BN_NAME("ffn_gate.weight"), n_embd, n_ff, &L->wgate)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, BN_NAME("ffn_up.weight"), n_embd, n_ff, &L->wup)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, BN_NAME("ffn_down.weight"), n_ff, n_embd, &L->wdown)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, pool, BN_NAME("attn_q.weight"), n_embd, n_q, &L->wq)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, pool, BN_NAME("attn_k.weight"), n_embd, n_kv, &L->wk)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, pool, BN_NAME("attn_v.weight"), n_embd, n_kv, &L->wv)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, pool, BN_NAME("attn_output.weight"), n_q, n_embd, &L->wo)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, pool, BN_NAME("ffn_gate.weight"), n_embd, n_ff, &L->wgate)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, pool, BN_NAME("ffn_up.weight"), n_embd, n_ff, &L->wup)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, pool, BN_NAME("ffn_down.weight"), n_ff, n_embd, &L->wdown)) != BITNET_OK) return st;
         if ((st = bn_load_vec(m, BN_NAME("attn_q.bias"), 0, n_q, &L->bq)) != BITNET_OK) return st;
         if ((st = bn_load_vec(m, BN_NAME("attn_k.bias"), 0, n_kv, &L->bk)) != BITNET_OK) return st;
         if ((st = bn_load_vec(m, BN_NAME("attn_v.bias"), 0, n_kv, &L->bv)) != BITNET_OK) return st;

@@ -11,6 +11,12 @@
 
 #define BN_TYPE_COUNT 40 /* ids 0..39 */
 
+/* bitnet.cpp's lookup-table types (not in the public enum: id 38 is also upstream's
+ * retired IQ4_NL_8_8, id 39 upstream's MXFP4; docs/formats.md says how we tell them
+ * apart). */
+#define BN_TYPE_TL1 38u
+#define BN_TYPE_TL2 39u
+
 typedef struct bn_type_traits {
     const char *name;       /* "F32", "Q8_0", "I2_S" ...                          */
     uint32_t    blck;       /* elements per block (1 for plain types and I2_S)    */

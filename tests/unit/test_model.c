@@ -235,6 +235,84 @@ static void test_code3(void **state) {
     }
 }
 
+/* Non-finite weights: NaN or infinity in any float tensor the loader touches is refused,
+ * naming the tensor -- embeddings and output of every type (values of float types,
+ * block scales of block types), norms, projection scales, TQ block scales, ternary
+ * float projections -- on the G4X32 copy path (auto kernels) and the check-in-place
+ * path (scalar kernels) alike. */
+typedef struct nf_case {
+    const char *tensor;
+    bitnet_type wtype, etype;
+    int         with_output;
+    size_t      at;      /* byte offset in the tensor's data */
+    uint8_t     bytes[4];
+    int         len;
+    const char *says;    /* part of the message */
+} nf_case;
+
+static void test_nonfinite(void **state) {
+    (void)state;
+    const size_t i2s_q = 256 * 256 / 4; /* byte of blk.N.attn_q's I2_S scale */
+    static nf_case cases[] = {
+        {"token_embd.weight", BITNET_TYPE_I2_S, BITNET_TYPE_F16, 0, 20, {0x00, 0x7c}, 2, "not finite"},  /* +inf */
+        {"token_embd.weight", BITNET_TYPE_I2_S, BITNET_TYPE_F16, 0, 2 * 256 * 299 + 6, {0x00, 0xfc}, 2, "not finite"},
+        {"token_embd.weight", BITNET_TYPE_I2_S, BITNET_TYPE_F16, 0, 1000, {0x01, 0x7e}, 2, "not finite"}, /* NaN */
+        {"token_embd.weight", BITNET_TYPE_I2_S, BITNET_TYPE_F32, 0, 400, {0x00, 0x00, 0xc0, 0x7f}, 4, "not finite"},
+        {"token_embd.weight", BITNET_TYPE_I2_S, BITNET_TYPE_BF16, 0, 64, {0x80, 0x7f}, 2, "not finite"},
+        {"token_embd.weight", BITNET_TYPE_I2_S, BITNET_TYPE_Q8_0, 0, 34 * 5, {0x00, 0x7c}, 2, "block scale"},
+        {"token_embd.weight", BITNET_TYPE_I2_S, BITNET_TYPE_Q6_K, 0, 210 * 3 + 208, {0x00, 0x7e}, 2, "block scale"},
+        {"output.weight", BITNET_TYPE_I2_S, BITNET_TYPE_F16, 1, 512 * 7 + 2, {0x00, 0x7c}, 2, "not finite"},
+        {"blk.1.ffn_norm.weight", BITNET_TYPE_I2_S, BITNET_TYPE_F16, 0, 4 * 9, {0x00, 0x00, 0x80, 0x7f}, 4,
+         "not finite"},
+        {"blk.0.attn_q.weight", BITNET_TYPE_I2_S, BITNET_TYPE_F16, 0, 0, {0x00, 0x00, 0xc0, 0x7f}, 4, "not finite"},
+        {"blk.1.ffn_up.weight", BITNET_TYPE_TQ2_0, BITNET_TYPE_F16, 0, 66 * 9 + 64, {0x00, 0x7c}, 2, "block scale"},
+        {"blk.0.ffn_gate.weight", BITNET_TYPE_TQ1_0, BITNET_TYPE_F16, 0, 54 * 2 + 52, {0x00, 0xfe}, 2, "block scale"},
+        {"blk.0.attn_v.weight", BITNET_TYPE_F16, BITNET_TYPE_F16, 0, 2 * 300, {0x00, 0x7c}, 2, "not finite"},
+        {"blk.1.attn_k.weight", BITNET_TYPE_F32, BITNET_TYPE_F16, 0, 4 * 77, {0x00, 0x00, 0xc0, 0xff}, 4, "not finite"},
+        {"blk.0.ffn_down.weight", BITNET_TYPE_BF16, BITNET_TYPE_F16, 0, 0, {0x80, 0xff}, 2, "not finite"},
+    };
+    cases[9].at = i2s_q; /* the I2_S tensor scale itself */
+    const bitnet_isa isas[] = {BITNET_ISA_AUTO, BITNET_ISA_SCALAR};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int k = 0; k < 2; k++) {
+            tm_spec sp;
+            tm_default(&sp);
+            sp.wtype = cases[i].wtype;
+            sp.etype = cases[i].etype;
+            sp.with_output = cases[i].with_output;
+            if (sp.with_output) sp.arch = "llama"; /* (2B-4T ties the output layer) */
+            sp.poison = cases[i].tensor;
+            sp.poison_at = cases[i].at;
+            memcpy(sp.poison_bytes, cases[i].bytes, 4);
+            sp.poison_len = cases[i].len;
+            char path[512];
+            tm_path(path, sizeof path, "nonfinite");
+            assert_int_equal(tm_write(&sp, path), 0);
+            bitnet_model_params p;
+            bitnet_model_default_params(&p, sizeof p);
+            p.isa = isas[k];
+            bitnet_model *m = NULL;
+            bitnet_status st = bitnet_model_load(path, &p, &m);
+            unlink(path);
+            if (st != BITNET_E_FORMAT || !strstr(bitnet_last_error(), cases[i].tensor) ||
+                !strstr(bitnet_last_error(), cases[i].says))
+                fail_msg("case %zu (%s, isa %d): status %d, message '%s'", i, cases[i].tensor, (int)isas[k], (int)st,
+                         bitnet_last_error());
+            assert_null(m);
+        }
+    /* the same files without the poison load */
+    tm_spec sp;
+    tm_default(&sp);
+    sp.etype = BITNET_TYPE_Q6_K;
+    bitnet_model *m = NULL;
+    char path[512];
+    tm_path(path, sizeof path, "nonfinite");
+    assert_int_equal(tm_write(&sp, path), 0);
+    assert_int_equal(bitnet_model_load(path, NULL, &m), BITNET_OK);
+    bitnet_model_free(m);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_types),
@@ -243,6 +321,7 @@ int main(void) {
         cmocka_unit_test(test_vocab_only),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_code3),
+        cmocka_unit_test(test_nonfinite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,10 @@ typedef struct tm_spec {
     int         with_output;/* write a separate output.weight (F16)          */
     int         nonternary; /* make blk.0.attn_q non-ternary (float types)    */
     int         mixed_scales; /* TQ types: scale the second half of each row by 2 */
+    const char *poison;     /* tensor whose encoded bytes get poison_bytes ...   */
+    size_t      poison_at;  /* ... at this byte offset (NaN/Inf tests)           */
+    uint8_t     poison_bytes[4];
+    int         poison_len;
 } tm_spec;
 
 static inline void tm_default(tm_spec *s) {
@@ -207,8 +211,10 @@ static inline int tm_write(const tm_spec *sp, const char *path) {
         (void)bitnet_quantize(t->type, src, rows, t->ne0, NULL, 0, &need);
         void *buf = malloc(need ? need : 1);
         size_t wr = 0;
-        int bad = !buf || tm_check(bitnet_quantize(t->type, src, rows, t->ne0, buf, need, &wr), t->name) ||
-                  tm_check(bitnet_gguf_writer_write(w, buf, wr), "write");
+        int bad = !buf || tm_check(bitnet_quantize(t->type, src, rows, t->ne0, buf, need, &wr), t->name);
+        if (!bad && sp->poison && strcmp(t->name, sp->poison) == 0 && sp->poison_at + (size_t)sp->poison_len <= wr)
+            memcpy((uint8_t *)buf + sp->poison_at, sp->poison_bytes, (size_t)sp->poison_len);
+        bad = bad || tm_check(bitnet_gguf_writer_write(w, buf, wr), "write");
         free(buf);
         free(big);
         if (bad) goto done;
