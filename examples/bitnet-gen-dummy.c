@@ -585,11 +585,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "error: head dimension %d (embd/heads) must be even for RoPE\n", head_dim);
         return 2;
     }
-    int blk = wtype == BITNET_TYPE_I2_S ? 128 : wtype == BITNET_TYPE_F16 ? 1 : 256;
+    /* TQ types: rows of whole 256-blocks.  I2_S: its 128-blocks run over the flattened
+     * tensor, so only each tensor's element count must be a multiple of 128 (rows may
+     * end inside a block, as the 3B model's 8640-wide ffn_down does). */
+    int blk = wtype == BITNET_TYPE_TQ1_0 || wtype == BITNET_TYPE_TQ2_0 ? 256 : 1;
     if (s.embd % blk || s.ff % blk) {
-        fprintf(stderr, "error: --type %s needs --embd (%d) and --ff (%d) to be multiples of %d\n",
+        fprintf(stderr, "error: --type %s needs --embd (%d) and --ff (%d) to be multiples of %d (i2_s takes any shape)\n",
                 bitnet_type_name(wtype), s.embd, s.ff, blk);
         return 2;
+    }
+    if (wtype == BITNET_TYPE_I2_S) {
+        const long long e = s.embd, kv = (long long)s.heads_kv * head_dim, f = s.ff;
+        if ((e * e) % 128 || (e * kv) % 128 || (e * f) % 128) {
+            fprintf(stderr, "error: --type i2_s needs every projection's element count to be a multiple of 128 "
+                            "(embd %lld x embd, x %lld, x ff %lld)\n", e, kv, f);
+            return 2;
+        }
     }
     int eblk = etype == BITNET_TYPE_Q8_0 ? 32 : etype == BITNET_TYPE_Q6_K ? 256 : 1;
     if (s.embd % eblk) {

@@ -6,8 +6,10 @@
  * bitnet_quantize() converts n_rows rows of n_per_row floats.  For block types no
  * block crosses a row boundary (n_per_row is a multiple of the block size), so the
  * rows are simply one long run of blocks.  I2_S is different: one scale (max |x|) for
- * the whole tensor, n/4 code bytes then a 32-byte tail, and rows must be whole
- * 128-element code blocks.
+ * the whole tensor, n/4 code bytes then a 32-byte tail, and the code blocks of 128
+ * elements run over the flattened tensor: the element count must be a multiple of 128,
+ * a row may start and end inside a block (bitnet.cpp's quantizers lay such tensors out
+ * the same way; docs/formats.md says who can read them).
  */
 #include "type_table.h"
 
@@ -51,14 +53,17 @@ bitnet_status bitnet_quantize(bitnet_type type, const float *src, int64_t n_rows
     if (n_rows < 0 || n_per_row < 0)
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_quantize: negative n_rows (%lld) or n_per_row (%lld)",
                       (long long)n_rows, (long long)n_per_row);
-    /* I2_S stores 128-element code blocks; a row must not end inside one. */
-    uint32_t blck = is_i2s ? 128 : tt->blck;
-    if (n_per_row % blck != 0)
+    if (!is_i2s && n_per_row % tt->blck != 0)
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_quantize: n_per_row %lld is not a multiple of %s's block size %u",
-                      (long long)n_per_row, tt->name, blck);
+                      (long long)n_per_row, tt->name, tt->blck);
     int64_t n;
     if (bn_mul_i64(n_rows, n_per_row, &n))
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_quantize: n_rows * n_per_row overflows");
+    /* I2_S stores 128-element code blocks over the whole tensor */
+    if (is_i2s && n % 128 != 0)
+        return bn_err(BITNET_E_INVALID_ARG,
+                      "bitnet_quantize: I2_S needs an element count that is a multiple of 128 (%lld x %lld = %lld)",
+                      (long long)n_rows, (long long)n_per_row, (long long)n);
 
     uint64_t need;
     if (is_i2s) {

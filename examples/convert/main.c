@@ -378,9 +378,13 @@ int main(int argc, char **argv) {
         cv_map *m = &maps[i];
         bitnet_type t = m->kind == CV_K_NORM ? BITNET_TYPE_F32 : m->kind == CV_K_EMBD ? etype
                       : m->kind == CV_K_OUTPUT ? otype : wtype;
-        if (m->ne[0] % cv_block(t) != 0) {
-            cv_info("warning: tensor '%s': row length %lld is not a multiple of %s's block of %u; writing F16",
-                    m->gguf, (long long)m->ne[0], bitnet_type_name(t), cv_block(t));
+        /* I2_S blocks run over the flattened tensor (rows may end inside one, as the 3B
+         * model's ffn_down does): only the element count must be a multiple of 128 */
+        if (t == BITNET_TYPE_I2_S ? (m->ne[0] * m->ne[1]) % 128 != 0 : m->ne[0] % cv_block(t) != 0) {
+            cv_info("warning: tensor '%s': %s %lld is not a multiple of %s's block of %u; writing F16", m->gguf,
+                    t == BITNET_TYPE_I2_S ? "element count" : "row length",
+                    (long long)(t == BITNET_TYPE_I2_S ? m->ne[0] * m->ne[1] : m->ne[0]), bitnet_type_name(t),
+                    cv_block(t));
             t = BITNET_TYPE_F16;
         }
         m->type = t;

@@ -156,13 +156,17 @@ def main():
         "2b4t-packed": dict(kind="2b4t-packed", shards=2, seed=2),
         "1bitllm": dict(kind="1bitllm", seed=3),
         "llama": dict(kind="llama", seed=4, shards=3),
+        # rows that are not multiples of 128 or 256 (192, 320; the 3B model's 3200 / 8640):
+        # I2_S still applies (its blocks run over the flattened tensor), TQ falls back to F16
+        "1bitllm-odd": dict(kind="1bitllm", seed=5, n_embd=192, n_ff=320),
     }
     toks = {}
     for name, kw in layouts.items():
         cfg, toks[name] = hfmodels.make_model(os.path.join(w, name), **kw)
     toks_1b = toks["1bitllm"]
     want_arch = {"2b4t-bf16": ("bitnet-b1.58", "bitnet"), "2b4t-packed": ("bitnet-b1.58", "bitnet"),
-                 "1bitllm": ("bitnet", "bitnet"), "llama": ("llama", "llama")}
+                 "1bitllm": ("bitnet", "bitnet"), "llama": ("llama", "llama"),
+                 "1bitllm-odd": ("bitnet", "bitnet")}
     prompt = [5, 17, 100, 3, 250, 42, 7, 300]
 
     # -- every layout x every projection type ---------------------------------------------
@@ -183,6 +187,12 @@ def main():
             check(kv["general.architecture"] == arch, "%s: general.architecture = %s" % (label, arch))
             if name.startswith("2b4t") and tq:
                 check(kv.get("bitnet.hidden_act") == "relu2", "%s: bitnet.hidden_act = relu2" % label)
+            if name == "1bitllm-odd":
+                _, tens, _ = gguf_kv(out, with_tensors=True)
+                want_t = {"i2_s": 36, "f16": 1}.get(wt, 1)  # TQ rows must be whole 256-blocks
+                check(all(tens["blk.%d.%s.weight" % (l, p)][1] == want_t for l in range(2)
+                          for p in ("attn_q", "attn_k", "ffn_up", "ffn_down")),
+                      "%s: projections written as type %d" % (label, want_t))
             info = run([args.probe, out, "info"]).stdout
             want_run = "bitnet-b1.58" if name.startswith("2b4t") else arch
             check(("arch=%s " % want_run) in info, "%s: libbitnet runs it as %s (%s)" % (label, want_run, info.strip()))

@@ -363,6 +363,11 @@ CASES = [
     ("bitnet", "tq1_0", 256, 512, 4, 4, 2, 300),
     ("bitnet", "i2_s", 256, 512, 4, 2, 2, 300),          # GQA, no activation key: SiLU as declared
     ("llama", "tq2_0", 256, 512, 4, 2, 2, 300),
+    # any shape: rows that end inside I2_S blocks (192, 320 = 1.5 and 2.5 blocks), row
+    # lengths that are not multiples of 256 or 32 and row counts that are not multiples
+    # of 4 (18 KV rows), which the kernels' layouts pad in memory
+    ("bitnet", "i2_s", 192, 320, 4, 1, 2, 300),
+    ("llama", "f16", 180, 200, 10, 1, 2, 300),
 ]
 
 

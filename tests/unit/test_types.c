@@ -801,6 +801,19 @@ static void test_bitnet_quantize_api(void **state) {
     assert_int_equal(bitnet_quantize(BITNET_TYPE_I2_S, x, 2, 256, buf, sizeof buf, &w), BITNET_OK);
     assert_int_equal(w, 512 / 4 + 32);
     assert_int_equal(bitnet_quantize(BITNET_TYPE_I2_S, x, 1, 64, buf, sizeof buf, &w), BITNET_E_INVALID_ARG);
+    assert_non_null(strstr(bitnet_last_error(), "multiple of 128"));
+    assert_int_equal(bitnet_quantize(BITNET_TYPE_I2_S, x, 3, 100, buf, sizeof buf, &w), BITNET_E_INVALID_ARG);
+    /* rows that end inside a 128-block (the 3B model's 8640-wide ffn_down): the blocks
+     * run over the flattened tensor, as bitnet.cpp lays it out -- the same bytes as one
+     * long row */
+    assert_int_equal(bitnet_quantize(BITNET_TYPE_I2_S, x, 2, 192, buf, sizeof buf, &w), BITNET_OK);
+    assert_int_equal(w, 384 / 4 + 32);
+    for (int i = 0; i < 384; i++) {
+        int want = fabsf(x[i]) < 1e-6f ? 0 : x[i] > 0 ? 1 : -1;
+        assert_int_equal(bn_i2s_get(buf, i), want);
+    }
+    assert_int_equal(bitnet_quantize(BITNET_TYPE_I2_S, x, 1, 384, buf + 512, sizeof buf - 512, &w), BITNET_OK);
+    assert_memory_equal(buf, buf + 512, 384 / 4 + 32);
     /* F16 / BF16 / F32 / TQ2_0 work, written may be NULL */
     assert_int_equal(bitnet_quantize(BITNET_TYPE_F16, x, 1, 7, buf, 14, NULL), BITNET_OK);
     assert_int_equal(bn_rd_u16(buf + 12), bn_f32_to_f16(x[6]));
