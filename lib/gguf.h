@@ -59,6 +59,7 @@ struct bitnet_gguf {
     bn_gguf_arr    *arrs;      /* sorted by off (parse order) */
     uint64_t        n_tensors;
     bn_gguf_tensor *tensors;
+    int             tl2;       /* type id 39 is bitnet.cpp's TL2 (else upstream MXFP4): see gguf_read.c */
     /* hash indexes for key and tensor lookups (open addressing, sizes powers of 2) */
     uint64_t       *kv_index;  uint64_t kv_index_cap;
     uint64_t       *t_index;   uint64_t t_index_cap;

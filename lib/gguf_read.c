@@ -314,7 +314,7 @@ static bitnet_status parse_tensor_info(rd *r, uint64_t i) {
     if ((st = rd_u32(r, &t->type, "tensor type"))) return st;
     if ((st = rd_u64(r, &t->offset, "tensor offset"))) return st;
 
-    if (!bn_type_traits_get(t->type)) {
+    if (!bn_type_traits_get(t->type) || (t->type == BN_TYPE_TL2 && !g->tl2)) {
         const char *why = bn_type_refusal(t->type);
         if (why) return bn_err(BITNET_E_UNSUPPORTED, "tensor '%s': type %u: %s", t->name, t->type, why);
         return bn_err(BITNET_E_FORMAT, "tensor '%s': unknown tensor type id %u", t->name, t->type);
@@ -414,6 +414,23 @@ static bitnet_status read_alignment(bitnet_gguf *g) {
     return BITNET_OK;
 }
 
+/* Type id 39 is TL2 in bitnet.cpp's numbering and MXFP4 in upstream ggml's, and a
+ * tensor does not say which.  The file does: bitnet.cpp's converter writes
+ * general.file_type = 39 (its LLAMA_FTYPE_MOSTLY_TL2) into TL2 files, which are all of
+ * a BitNet architecture; upstream's MXFP4 files say 38 (MOSTLY_MXFP4_MOE), and its
+ * file_type 39 (MOSTLY_NVFP4) uses another tensor type.  So 39 is TL2 exactly when the
+ * architecture is one of ours and the file type is 39 (docs/formats.md). */
+static int is_tl2_file(const bitnet_gguf *g) {
+    static const char *const archs[] = {"bitnet", "bitnet-b1.58", "bitnet-25", "bitnet-1.58", "llama"};
+    const char *a;
+    uint64_t al, ft = 0;
+    if (bn_gguf_get_str(g, "general.architecture", 0, &a, &al) != BITNET_OK) return 0;
+    if (bn_gguf_get_u64(g, "general.file_type", 0, &ft) != BITNET_OK || ft != 39) return 0;
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (strlen(archs[i]) == al && memcmp(archs[i], a, (size_t)al) == 0) return 1;
+    return 0;
+}
+
 static bitnet_status parse(bitnet_gguf *g) {
     rd r = {g->base, g->size, 0, g, 0};
     uint32_t magic, version;
@@ -456,6 +473,7 @@ static bitnet_status parse(bitnet_gguf *g) {
         if ((st = parse_kv(&r, i))) return st;
     }
     if ((st = read_alignment(g))) return st;
+    g->tl2 = is_tl2_file(g);
 
     g->tensors = bn_calloc(g->n_tensors ? (size_t)g->n_tensors : 1, sizeof *g->tensors);
     g->t_index_cap = index_cap(g->n_tensors);

@@ -17,7 +17,8 @@ enum {
     BN_DERR_CODE3,      /* I2_S / TQ2_0 code 3 (not ternary)                        */
     BN_DERR_NOT_TERNARY,/* F32/F16/BF16 value other than 0 and +-s                 */
     BN_DERR_NONFINITE,  /* NaN or infinity in a float tensor (value)               */
-    BN_DERR_SCALE       /* NaN or infinity in a block scale (col = the block's first column) */
+    BN_DERR_SCALE,      /* NaN or infinity in a block scale (col = the block's first column) */
+    BN_DERR_TL_INDEX    /* TL1/TL2 index out of range (value)                       */
 };
 
 typedef struct bn_derr {

@@ -161,6 +161,9 @@ static bitnet_status bn_derr_status(const bn_derr *e, const char *name, uint32_t
     case BN_DERR_NONFINITE:
         return bn_err(BITNET_E_FORMAT, "tensor '%s': %s value %g at row %lld, column %lld is not finite", name, tn,
                       e->value, (long long)e->row, (long long)e->col);
+    case BN_DERR_TL_INDEX:
+        return bn_err(BITNET_E_FORMAT, "tensor '%s': %s index %g at row %lld, column %lld is out of range (not ternary)",
+                      name, tn, e->value, (long long)e->row, (long long)e->col);
     case BN_DERR_SCALE:
         return bn_err(BITNET_E_FORMAT,
                       "tensor '%s': the %s block scale of row %lld, columns %lld.. is not finite (%g)", name, tn,

@@ -397,6 +397,12 @@ static const bn_type_traits bn_types[BN_TYPE_COUNT] = {
      * special-cased in bn_tensor_nbytes, and (de)quantization needs the tensor-wide
      * scale, so the row converters stay NULL. */
     T(BITNET_TYPE_I2_S, "I2_S", 1, 1),
+    /* bitnet.cpp's lookup-table layouts (docs/formats.md): whole-tensor formats like
+     * I2_S, sized in bn_tensor_nbytes, decoded only by the model loader (the tile
+     * layout depends on the shape: lib/model_tl.c).  Id 39 is TL2 only in files that
+     * say so (lib/gguf_read.c); elsewhere it is upstream's MXFP4 and refused. */
+    T(BN_TYPE_TL1, "TL1", 1, 1),
+    T(BN_TYPE_TL2, "TL2", 1, 1),
 };
 
 #undef T
@@ -420,13 +426,9 @@ const char *bn_type_refusal(uint32_t type) {
     case 37:
         return "type id 37 is bitnet.cpp's I8_S (an activation scratch type, never stored in model files) "
                "or upstream ggml's retired IQ4_NL_4_8; neither is supported";
-    case 38:
-        return "type id 38 is bitnet.cpp's TL1 (ARM lookup-table layout whose tiling depends on "
-               "per-model kernel parameters) or upstream ggml's retired IQ4_NL_8_8; not supported: "
-               "re-quantize the model to I2_S";
     case 39:
-        return "type id 39 is bitnet.cpp's TL2 (x86 lookup-table layout) or upstream ggml's MXFP4, and a "
-               "file cannot tell which; neither is supported: re-quantize the model to I2_S or TQ2_0";
+        return "type id 39 is upstream ggml's MXFP4 here (it is bitnet.cpp's TL2 only in a BitNet-architecture "
+               "file whose general.file_type is 39); MXFP4 is not supported";
     default:
         return NULL;
     }
@@ -464,10 +466,21 @@ bitnet_status bn_tensor_nbytes(uint32_t type, uint32_t n_dims, const int64_t *ne
         }
     }
     uint64_t size;
-    if (type == BITNET_TYPE_I2_S) {
+    if (type == BITNET_TYPE_I2_S || type == BN_TYPE_TL1) {
         /* bitnet.cpp: n/4 bytes of codes + 32-byte tail holding the f32 scale.  n < 2^63
          * so this cannot overflow. */
         size = (uint64_t)n / 4 + 32;
+    } else if (type == BN_TYPE_TL2) {
+        /* bitnet.cpp's ggml_nbytes: (ne0 - 256) * ne1 / 3 * 5 / 8 + 256 * ne1 / 2 * 4 / 8
+         * (integer steps, left to right), rounded up to 32, then a 32-byte tail holding
+         * the f32 scale */
+        int64_t ne0 = n_dims > 0 ? ne[0] : 1, ne1 = n_dims > 1 ? ne[1] : 1;
+        if (n_dims != 2 || ne0 < 256 || ne0 > ((int64_t)1 << 31) || ne1 > ((int64_t)1 << 31)) {
+            *why = "TL2 needs a 2-D tensor with 256 <= ne[0] and both dimensions below 2^31";
+            return BITNET_E_FORMAT;
+        }
+        uint64_t f = (uint64_t)(ne0 - 256) * (uint64_t)ne1 / 3 * 5 / 8 + 256 * (uint64_t)ne1 / 2 * 4 / 8;
+        size = (f + 31) / 32 * 32 + 32;
     } else {
         int64_t ne0 = n_dims > 0 ? ne[0] : 1;
         if (ne0 % tt->blck != 0) {
@@ -485,7 +498,9 @@ bitnet_status bn_tensor_nbytes(uint32_t type, uint32_t n_dims, const int64_t *ne
 
 uint64_t bn_row_size(uint32_t type, int64_t n) {
     const bn_type_traits *tt = bn_type_traits_get(type);
-    if (tt == NULL || type == BITNET_TYPE_I2_S || n < 0 || n % tt->blck != 0) return 0;
+    if (tt == NULL || type == BITNET_TYPE_I2_S || type == BN_TYPE_TL1 || type == BN_TYPE_TL2 || n < 0 ||
+        n % tt->blck != 0)
+        return 0;
     uint64_t size;
     if (bn_mul_u64((uint64_t)n / tt->blck, tt->type_size, &size)) return 0;
     return size;

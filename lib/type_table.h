@@ -30,16 +30,16 @@ typedef struct bn_type_traits {
 } bn_type_traits;
 
 /* Traits of a known type id, or NULL for ids that are unknown, retired, or refused
- * (37 I8_S, 38 TL1, 39 TL2/MXFP4).  Id 36 is I2_S. */
+ * (37 I8_S).  Id 36 is I2_S, 38 TL1, 39 TL2 (or MXFP4: the GGUF reader decides). */
 const bn_type_traits *bn_type_traits_get(uint32_t type);
 
-/* Why a type id is refused, for error messages ("TL1 (bitnet.cpp ARM lookup-table
- * layout) is not supported ..."): ids 37..39 and the retired upstream ids 4, 5 and
- * 31..33.  NULL for any other id (known types and never-assigned ids). */
+/* Why a type id is refused, for error messages: ids 37, 39 (when it is MXFP4) and the
+ * retired upstream ids 4, 5 and 31..33.  NULL for any other id. */
 const char *bn_type_refusal(uint32_t type);
 
 /* Byte size of a tensor of `type` with n_dims dims ne[]: blocks for ordinary types,
- * n/4 + 32 for I2_S (one f32 scale at byte n/4).  Checks ne0 % blck == 0 and
+ * n/4 + 32 for I2_S and TL1 (one f32 scale at byte n/4), bitnet.cpp's formula for TL2
+ * (docs/formats.md).  Checks ne0 % blck == 0 and
  * overflow.  Returns BITNET_OK or BITNET_E_FORMAT (message left to the caller: the
  * returned string in *why explains). */
 bitnet_status bn_tensor_nbytes(uint32_t type, uint32_t n_dims, const int64_t *ne, uint64_t *nbytes,

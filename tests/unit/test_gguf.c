@@ -52,6 +52,11 @@ static void b_hdr(buf *b, uint32_t version, uint64_t n_tensors, uint64_t n_kv) {
     b_u64(b, n_tensors);
     b_u64(b, n_kv);
 }
+static void b_kv_str(buf *b, const char *key, const char *v) {
+    b_str(b, key);
+    b_u32(b, BITNET_GGUF_STRING);
+    b_str(b, v);
+}
 static void b_kv_u32(buf *b, const char *key, uint32_t v) {
     b_str(b, key);
     b_u32(b, BITNET_GGUF_UINT32);
@@ -820,10 +825,35 @@ static void test_bad_tensors(void **state) {
     expect_fail(&b, BITNET_E_FORMAT, "tensor 'w'");
     one_tensor(&b, "w", 2, ne, 100, 0, 256);
     expect_fail(&b, BITNET_E_FORMAT, "unknown tensor type id 100");
+    /* bitnet.cpp's TL1 (38): a whole-tensor type like I2_S, n/4 + 32 bytes */
     one_tensor(&b, "w", 2, ne, 38, 0, 256);
-    expect_fail(&b, BITNET_E_UNSUPPORTED, "TL1");
-    one_tensor(&b, "w", 2, ne, 39, 0, 256);
-    expect_fail(&b, BITNET_E_UNSUPPORTED, "TL2");
+    bitnet_gguf *tg = expect_ok(&b);
+    assert_int_equal(bitnet_gguf_tensor_size(tg, 0), 64 / 4 + 32);
+    assert_string_equal(bitnet_type_name(bitnet_gguf_tensor_type(tg, 0)), "TL1");
+    bitnet_gguf_close(tg);
+    /* 39 is upstream's MXFP4 unless the file is a bitnet.cpp TL2 file: a BitNet
+     * architecture with general.file_type 39 (docs/formats.md) */
+    uint64_t ne2[2] = {256, 4};
+    one_tensor(&b, "w", 2, ne2, 39, 0, 512);
+    expect_fail(&b, BITNET_E_UNSUPPORTED, "MXFP4");
+    static const char *const kinds[][2] = {{"bitnet", "39"}, {"llama", "39"}, {"gpt-oss", "39"}, {"bitnet", "38"}};
+    for (int k = 0; k < 4; k++) {
+        b.n = 0;
+        b_hdr(&b, 3, 1, 2);
+        b_kv_str(&b, "general.architecture", kinds[k][0]);
+        b_kv_u32(&b, "general.file_type", (uint32_t)atoi(kinds[k][1]));
+        b_tinfo(&b, "w", 2, ne2, 39, 0);
+        b_pad(&b, 32);
+        b_zeros(&b, 512);
+        if (k < 2) {
+            tg = expect_ok(&b);
+            /* bitnet.cpp's size: (256 - 256) * 4 / 3 * 5 / 8 + 256 * 4 / 2 * 4 / 8 = 256, to 32, + 32 */
+            assert_int_equal(bitnet_gguf_tensor_size(tg, 0), 256 + 32);
+            bitnet_gguf_close(tg);
+        } else {
+            expect_fail(&b, BITNET_E_UNSUPPORTED, "MXFP4");
+        }
+    }
     one_tensor(&b, "w", 2, ne, 37, 0, 256);
     expect_fail(&b, BITNET_E_UNSUPPORTED, "I8_S");
     uint64_t odd[2] = {33, 2};

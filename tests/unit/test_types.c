@@ -214,9 +214,11 @@ static void test_type_table(void **state) {
     check_type(34, "TQ1_0", 256, 2 + 256 / 64 + (256 - 4 * 256 / 64) / 5);
     check_type(35, "TQ2_0", 256, 2 + 256 / 4);
     check_type(36, "I2_S", 1, 1);
+    check_type(38, "TL1", 1, 1); /* bitnet.cpp's lookup-table types: whole-tensor sizes */
+    check_type(39, "TL2", 1, 1);
 
     /* retired, refused and out-of-range ids */
-    const uint32_t unknown[] = {4, 5, 31, 32, 33, 37, 38, 39, 40, 1000, UINT32_MAX};
+    const uint32_t unknown[] = {4, 5, 31, 32, 33, 37, 40, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_null(bn_type_traits_get(unknown[i]));
         assert_null(bitnet_type_name((bitnet_type)unknown[i]));
@@ -224,9 +226,14 @@ static void test_type_table(void **state) {
         assert_int_equal(bitnet_type_row_size((bitnet_type)unknown[i], 256), 0);
     }
     assert_non_null(strstr(bn_type_refusal(37), "I8_S"));
-    assert_non_null(strstr(bn_type_refusal(38), "TL1"));
+    assert_null(bn_type_refusal(38));
     assert_non_null(strstr(bn_type_refusal(39), "TL2"));
     assert_non_null(strstr(bn_type_refusal(39), "MXFP4"));
+    /* TL1 and TL2 cannot be converted row by row (the tiling depends on the shape) */
+    for (uint32_t t = 38; t <= 39; t++) {
+        assert_int_equal(bitnet_type_is_supported((bitnet_type)t), 0);
+        assert_int_equal(bitnet_type_row_size((bitnet_type)t, 256), 0);
+    }
     assert_null(bn_type_refusal(40));
     assert_null(bn_type_refusal(0));
     assert_null(bn_type_refusal(36));
@@ -319,11 +326,23 @@ static void test_tensor_nbytes(void **state) {
     assert_int_equal(bn_tensor_nbytes(BITNET_TYPE_F32, 5, ne, &nb, &why), BITNET_E_FORMAT);
     assert_int_equal(bn_tensor_nbytes(40, 1, ne, &nb, &why), BITNET_E_FORMAT);
     assert_non_null(why);
-    assert_int_equal(bn_tensor_nbytes(38, 1, ne, &nb, &why), BITNET_E_FORMAT);
-    assert_ptr_equal(why, bn_type_refusal(38));
+    assert_int_equal(bn_tensor_nbytes(37, 1, ne, &nb, &why), BITNET_E_FORMAT);
+    assert_ptr_equal(why, bn_type_refusal(37));
+    /* TL1: n/4 + 32 like I2_S; TL2: bitnet.cpp's formula (ggml_nbytes) for 2-D tensors
+     * of ne0 >= 256: the 3B model's 3200 x 8640 ffn_up is
+     * (3200 - 256) * 8640 / 3 * 5 / 8 + 256 * 8640 / 2 * 4 / 8 = 5299200 + 552960,
+     * rounded up to 32, + 32 */
+    int64_t m3[2] = {3200, 8640};
+    assert_int_equal(bn_tensor_nbytes(38, 2, m3, &nb, &why), BITNET_OK);
+    assert_int_equal(nb, 3200 * 8640 / 4 + 32);
+    assert_int_equal(bn_tensor_nbytes(39, 2, m3, &nb, &why), BITNET_OK);
+    assert_int_equal(nb, (5299200 + 552960 + 31) / 32 * 32 + 32);
+    assert_int_equal(bn_tensor_nbytes(39, 1, m3, &nb, &why), BITNET_E_FORMAT);
+    int64_t narrow[2] = {128, 4};
+    assert_int_equal(bn_tensor_nbytes(39, 2, narrow, &nb, &why), BITNET_E_FORMAT);
     /* why and nbytes may be NULL */
     assert_int_equal(bn_tensor_nbytes(BITNET_TYPE_F32, 1, ne, NULL, NULL), BITNET_OK);
-    assert_int_equal(bn_tensor_nbytes(39, 1, ne, NULL, NULL), BITNET_E_FORMAT);
+    assert_int_equal(bn_tensor_nbytes(37, 1, ne, NULL, NULL), BITNET_E_FORMAT);
 }
 
 /* ---- dequantizers on hand-built blocks ------------------------------------------------ */
@@ -825,7 +844,8 @@ static void test_bitnet_quantize_api(void **state) {
     assert_int_equal(bitnet_quantize(BITNET_TYPE_Q4_K, x, 1, 256, buf, sizeof buf, &w), BITNET_E_UNSUPPORTED);
     assert_non_null(strstr(bitnet_last_error(), "Q4_K"));
     assert_int_equal(bitnet_quantize(BITNET_TYPE_Q5_K, x, 1, 256, buf, sizeof buf, &w), BITNET_E_UNSUPPORTED);
-    assert_int_equal(bitnet_quantize((bitnet_type)39, x, 1, 256, buf, sizeof buf, &w), BITNET_E_INVALID_ARG);
+    assert_int_equal(bitnet_quantize((bitnet_type)39, x, 1, 256, buf, sizeof buf, &w), BITNET_E_UNSUPPORTED);
+    assert_int_equal(bitnet_quantize((bitnet_type)37, x, 1, 256, buf, sizeof buf, &w), BITNET_E_INVALID_ARG);
     assert_int_equal(bitnet_quantize((bitnet_type)4, x, 1, 256, buf, sizeof buf, &w), BITNET_E_INVALID_ARG);
     assert_int_equal(bitnet_quantize(BITNET_TYPE_Q8_0, x, 1, 100, buf, sizeof buf, &w), BITNET_E_INVALID_ARG);
     assert_non_null(strstr(bitnet_last_error(), "block size"));
