@@ -119,9 +119,9 @@ bitnet_status bn_dmat_repack_g4x32(bn_dmat *w);
  * tensor and lays it out in one pass, on several threads):
  *  - bn_g4x256_pack_group: four consecutive x128 rows (row_bytes each, row_bytes a
  *    multiple of 64) into one G4X256 group of 4 * row_bytes bytes at dst;
- *  - bn_dmat_g4x32_rows: rows [r0, r1) of an F16 row-major matrix (cols columns,
- *    src_row_bytes = 2 * cols) into the G4X32 buffer dst of a matrix with `rows` rows
- *    (r0 a multiple of 4; groups stay whole unless r1 == rows);
+ *  - bn_dmat_g4x32_rows: rows [r0, r1) of an F16 row-major matrix (cols columns, 2 * cols
+ *    bytes per row, src pointing at row r0) into the G4X32 buffer dst of a matrix with
+ *    `rows` rows (r0 a multiple of 4; groups stay whole unless r1 == rows);
  *  - bn_dmat_g4x32_row_bytes: the padded row size of that layout. */
 void     bn_g4x256_pack_group(const uint8_t *rows4, int64_t row_bytes, uint8_t *dst);
 void     bn_dmat_g4x32_rows(const uint8_t *src, int64_t rows, int64_t cols, int64_t r0, int64_t r1, uint8_t *dst);

@@ -80,7 +80,7 @@ void bn_dmat_g4x32_rows(const uint8_t *src, int64_t rows, int64_t cols, int64_t 
     const uint64_t srb = (uint64_t)cols * 2, rb = bn_dmat_g4x32_row_bytes(cols);
     const int64_t rows4 = rows & ~(int64_t)3, nc = cols / 32, tail = cols % 32;
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *s = src + (uint64_t)r * srb;
+        const uint8_t *s = src + (uint64_t)(r - r0) * srb;
         if (r < rows4) {
             uint8_t *g = dst + (uint64_t)(r / 4) * 4 * rb + (uint64_t)(r % 4) * 64;
             for (int64_t c = 0; c < nc; c++) memcpy(g + c * 256, s + c * 64, 64);

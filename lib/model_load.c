@@ -25,6 +25,8 @@
 #include "type_table.h"
 
 #include <math.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -128,6 +130,49 @@ static int bn_load_threads(void) {
     return n > BN_LOAD_MAX_THREADS ? BN_LOAD_MAX_THREADS : n;
 }
 
+/* What a load works with: the threads, and the file opened once more for reading
+ * tensor data with pread: copying a tensor from the page cache into a reused buffer
+ * costs less than mapping its pages (faults, or MADV_POPULATE_READ) and unmapping them
+ * again (MADV_DONTNEED), which dominated loading; the mapping then serves metadata and
+ * the tensors that stay in it.  fd < 0: read through the mapping. */
+typedef struct bn_loader {
+    bn_pool *pool;
+    int      fd;
+    uint8_t *rbuf; /* one tensor's bytes (bn_aligned_alloc) */
+    size_t   rcap;
+} bn_loader;
+
+#define BN_PREAD_MIN ((uint64_t)1 << 20) /* smaller tensors are read through the mapping */
+
+/* Read n bytes at file offset off into dst; 0 on success. */
+static int bn_pread_all(int fd, void *dst, uint64_t n, uint64_t off) {
+    uint8_t *d = dst;
+    while (n > 0) {
+        size_t k = n > ((uint64_t)1 << 30) ? (size_t)1 << 30 : (size_t)n;
+        ssize_t r = pread(fd, d, k, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        d += r;
+        off += (uint64_t)r;
+        n -= (uint64_t)r;
+    }
+    return 0;
+}
+
+/* The bytes of tensor t: a copy in L->rbuf when the file can be read, else the mapping. */
+static const uint8_t *bn_tensor_bytes(const bitnet_model *m, bn_loader *L, const bn_gguf_tensor *t) {
+    if (L->fd < 0 || t->size < BN_PREAD_MIN || t->size > SIZE_MAX) return t->data;
+    if (t->size > L->rcap) {
+        bn_aligned_free(L->rbuf);
+        L->rcap = 0;
+        L->rbuf = bn_aligned_alloc(64, (size_t)t->size);
+        if (!L->rbuf) return t->data; /* (no memory for the copy: read through the mapping) */
+        L->rcap = (size_t)t->size;
+    }
+    const uint64_t off = (uint64_t)((const uint8_t *)t->data - m->gguf->base);
+    return bn_pread_all(L->fd, L->rbuf, t->size, off) == 0 ? L->rbuf : t->data;
+}
+
 /* Release whole pages of the mapping inside [p, p + n) (see bn_release). */
 static void bn_release_range(const bitnet_model *m, const void *p, uint64_t n) {
     if (m->gguf->mapped != 1 || n == 0) return;
@@ -136,6 +181,21 @@ static void bn_release_range(const bitnet_model *m, const void *p, uint64_t n) {
     uintptr_t a = (uintptr_t)p, e = a + (uintptr_t)n;
     uintptr_t lo = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1), hi = e & ~((uintptr_t)ps - 1);
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Map the file pages of [p, p + n) in one call (MADV_POPULATE_READ, Linux 5.14+)
+ * instead of a page fault per few pages while the threads read them; the pages must be
+ * in memory anyway, and a kernel without it just faults them in as before. */
+static void bn_populate(const bitnet_model *m, const void *p, uint64_t n) {
+#ifdef MADV_POPULATE_READ
+    if (m->gguf->mapped != 1 || n == 0) return;
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    uintptr_t a = (uintptr_t)p & ~((uintptr_t)ps - 1);
+    (void)madvise((void *)a, (uintptr_t)p + (uintptr_t)n - a, MADV_POPULATE_READ);
+#else
+    (void)m, (void)p, (void)n;
+#endif
 }
 
 /* Ask the kernel to read a tensor ahead (cold loads: the next tensors' I/O overlaps the
@@ -268,7 +328,7 @@ static bitnet_status bn_tjob_run(bn_pool *pool, const bn_tsrc *src, bn_tmat *w, 
     return BITNET_OK;
 }
 
-static bitnet_status bn_tmat_load(bitnet_model *m, bn_pool *pool, const char *name, int64_t ne0, int64_t ne1,
+static bitnet_status bn_tmat_load(bitnet_model *m, bn_loader *L, const char *name, int64_t ne0, int64_t ne1,
                                   bn_tmat *w) {
     bitnet_status st;
     const bn_gguf_tensor *t = bn_tensor(m, name, 1, ne0, ne1, &st);
@@ -279,6 +339,7 @@ static bitnet_status bn_tmat_load(bitnet_model *m, bn_pool *pool, const char *na
     w->cols_pad = bn_act_pad(ne0);
     w->row_bytes = w->cols_pad / 4;
     const int64_t n = ne0 * ne1;
+    bn_pool *pool = L->pool;
     bn_tsrc src;
     memset(&src, 0, sizeof src);
     src.type = t->type;
@@ -329,6 +390,8 @@ static bitnet_status bn_tmat_load(bitnet_model *m, bn_pool *pool, const char *na
         st = bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory for %zu bytes", name, nbytes);
         goto fail;
     }
+    src.data = bn_tensor_bytes(m, L, t);
+    if (src.data == t->data) bn_populate(m, t->data, t->size);
     if ((st = bn_tjob_run(pool, &src, w, g4, name)) != BITNET_OK) goto fail;
     if (src.bd) {
         bn_tq_scales(w, src.bd, src.bempty, n / 256); /* src.bd is now w->bscale, or freed */
@@ -371,6 +434,8 @@ typedef struct bn_djob {
     bn_dmat            *d;
     uint8_t            *dst;   /* G4X32 copy, or NULL: check only */
     int64_t             chunk;
+    int                 fd;    /* read ranges with pread into buf (per thread), or -1 */
+    uint8_t            *buf;
     bn_derr            *err;
     _Atomic int64_t     next;
 } bn_djob;
@@ -379,24 +444,30 @@ static void bn_djob_task(void *ctx, int ith, int nth) {
     bn_djob *j = ctx;
     (void)nth;
     const bn_dmat *d = j->d;
-    const uint64_t srb = bn_row_size(d->type, d->cols);
+    const uint64_t srb = bn_row_size(d->type, d->cols), off0 = (uint64_t)((const uint8_t *)j->t->data - j->m->gguf->base);
     int64_t lo, hi;
     while (bn_claim(&j->next, d->rows, j->chunk, &lo, &hi)) {
+        const uint8_t *src = (const uint8_t *)j->t->data + (uint64_t)lo * srb, *mapped = src;
+        const uint64_t n = (uint64_t)(hi - lo) * srb;
+        uint8_t *mine = j->buf ? j->buf + (size_t)ith * (size_t)j->chunk * (size_t)srb : NULL;
+        if (mine && bn_pread_all(j->fd, mine, n, off0 + (uint64_t)lo * srb) == 0) src = mine;
+        else bn_populate(j->m, src, n);
         bn_derr e = {0};
-        if (bn_dense_check_rows(d->type, j->t->data, srb, d->cols, lo, hi, &e)) {
+        if (bn_dense_check_rows(d->type, src, srb, d->cols, 0, hi - lo, &e)) {
+            e.row += lo;
             bn_derr_merge(&j->err[ith], &e);
             continue;
         }
         if (j->dst) {
-            bn_dmat_g4x32_rows(j->t->data, d->rows, d->cols, lo, hi, j->dst);
-            bn_release_range(j->m, (const uint8_t *)j->t->data + (uint64_t)lo * srb, (uint64_t)(hi - lo) * srb);
+            bn_dmat_g4x32_rows(src, d->rows, d->cols, lo, hi, j->dst);
+            if (src == mapped) bn_release_range(j->m, mapped, n);
         }
     }
 }
 
 /* A dense matrix {ne0, ne1}: checked, and kept in the mapping or laid out for the
  * variant. */
-static bitnet_status bn_dmat_load(bitnet_model *m, bn_pool *pool, const bn_gguf_tensor *t, const char *name,
+static bitnet_status bn_dmat_load(bitnet_model *m, bn_loader *L, const bn_gguf_tensor *t, const char *name,
                                   bn_dmat *d) {
     if (!bn_dense_type_ok(t->type)) {
         const char *tn = bitnet_type_name((bitnet_type)t->type);
@@ -412,6 +483,7 @@ static bitnet_status bn_dmat_load(bitnet_model *m, bn_pool *pool, const bn_gguf_
     d->row_bytes = bn_row_size(t->type, t->ne[0]);
     if (d->row_bytes == 0 || d->row_bytes * (uint64_t)d->rows > t->size)
         return bn_err(BITNET_E_FORMAT, "tensor '%s': inconsistent size", name);
+    bn_pool *pool = L->pool;
     const int nth = bn_pool_size(pool);
     bn_djob j;
     memset(&j, 0, sizeof j);
@@ -419,6 +491,9 @@ static bitnet_status bn_dmat_load(bitnet_model *m, bn_pool *pool, const bn_gguf_
     j.t = t;
     j.d = d;
     j.chunk = 256;
+    j.fd = L->fd;
+    if (L->fd >= 0 && t->size >= BN_PREAD_MIN)
+        j.buf = bn_aligned_alloc(64, (size_t)nth * (size_t)j.chunk * (size_t)d->row_bytes); /* NULL: the mapping */
     const int g4 = m->k->dmat_repack == bn_dmat_repack_g4x32 && t->type == BITNET_TYPE_F16 && d->rows >= 4;
     const uint64_t rb = bn_dmat_g4x32_row_bytes(d->cols);
     if (g4) {
@@ -429,9 +504,11 @@ static bitnet_status bn_dmat_load(bitnet_model *m, bn_pool *pool, const bn_gguf_
     j.err = bn_calloc((size_t)nth, sizeof *j.err);
     if (!j.err) {
         bn_aligned_free(j.dst);
+        bn_aligned_free(j.buf);
         return bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory", name);
     }
     bn_pool_run(pool, bn_djob_task, &j);
+    bn_aligned_free(j.buf);
     bn_derr e = {0};
     for (int i = 0; i < nth; i++) bn_derr_merge(&e, &j.err[i]);
     bn_free(j.err);
@@ -478,18 +555,21 @@ static uint64_t bn_fingerprint(const bitnet_model *m) {
     return h;
 }
 
-static bitnet_status bn_load_weights_on(bitnet_model *m, bn_pool *pool);
+static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld);
 
-static bitnet_status bn_load_weights(bitnet_model *m, const char *prefix) {
-    (void)prefix;
-    bn_pool *pool = NULL;
-    if (bn_pool_create(bn_load_threads(), &pool) != BITNET_OK) pool = NULL; /* then on this thread alone */
-    bitnet_status st = bn_load_weights_on(m, pool);
-    bn_pool_free(pool);
+static bitnet_status bn_load_weights(bitnet_model *m, const char *path) {
+    bn_loader L = {NULL, -1, NULL, 0};
+    if (bn_pool_create(bn_load_threads(), &L.pool) != BITNET_OK) L.pool = NULL; /* then on this thread alone */
+    if (m->gguf->mapped == 1) L.fd = open(path, O_RDONLY | O_CLOEXEC); /* (-1: read through the mapping) */
+    if (L.fd >= 0) (void)posix_fadvise(L.fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* cold loads: larger read-ahead */
+    bitnet_status st = bn_load_weights_on(m, &L);
+    if (L.fd >= 0) close(L.fd);
+    bn_aligned_free(L.rbuf);
+    bn_pool_free(L.pool);
     return st;
 }
 
-static bitnet_status bn_load_weights_on(bitnet_model *m, bn_pool *pool) {
+static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld) {
     const bn_hparams *hp = &m->hp;
     bitnet_status st;
     const int64_t n_embd = hp->n_embd, n_q = hp->n_head * hp->head_dim, n_kv = hp->n_head_kv * hp->head_dim;
@@ -502,7 +582,8 @@ static bitnet_status bn_load_weights_on(bitnet_model *m, bn_pool *pool) {
     if (te->ne[0] != n_embd || te->ne[1] < hp->n_vocab || te->ne[2] != 1 || te->ne[3] != 1)
         return bn_err(BITNET_E_FORMAT, "tensor 'token_embd.weight' has shape {%lld, %lld}, expected {%lld, >= %lld}",
                       (long long)te->ne[0], (long long)te->ne[1], (long long)n_embd, (long long)hp->n_vocab);
-    if ((st = bn_dmat_load(m, pool, te, "token_embd.weight", &m->tok_embd)) != BITNET_OK) return st;
+    bn_prefetch(m, "token_embd.weight"); /* cold loads: the threads' reads find it on the way */
+    if ((st = bn_dmat_load(m, ld, te, "token_embd.weight", &m->tok_embd)) != BITNET_OK) return st;
     const bn_type_traits *tr = bn_type_traits_get(te->type);
     if (!tr || !tr->to_float)
         return bn_err(BITNET_E_UNSUPPORTED, "tensor 'token_embd.weight': type cannot be dequantized");
@@ -517,7 +598,7 @@ static bitnet_status bn_load_weights_on(bitnet_model *m, bn_pool *pool) {
         if (to->ne[0] != n_embd || to->ne[1] < hp->n_vocab || to->ne[2] != 1 || to->ne[3] != 1)
             return bn_err(BITNET_E_FORMAT, "tensor 'output.weight' has shape {%lld, %lld}, expected {%lld, >= %lld}",
                           (long long)to->ne[0], (long long)to->ne[1], (long long)n_embd, (long long)hp->n_vocab);
-        if ((st = bn_dmat_load(m, pool, to, "output.weight", &m->output)) != BITNET_OK) return st;
+        if ((st = bn_dmat_load(m, ld, to, "output.weight", &m->output)) != BITNET_OK) return st;
     }
     if ((st = bn_load_vec(m, "output_norm.weight", 1, n_embd, &m->output_norm)) != BITNET_OK) return st;
     if ((st = bn_load_vec(m, "rope_freqs.weight", 0, hp->n_rot / 2, &m->rope_freqs)) != BITNET_OK) return st;
@@ -543,13 +624,13 @@ static bitnet_status bn_load_weights_on(bitnet_model *m, bn_pool *pool) {
             if ((st = bn_load_vec(m, BN_NAME("ffn_sub_norm.weight"), 1, n_ff, &L->ffn_sub_norm)) != BITNET_OK)
                 return st;
         }
-        if ((st = bn_tmat_load(m, pool, BN_NAME("attn_q.weight"), n_embd, n_q, &L->wq)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, pool, BN_NAME("attn_k.weight"), n_embd, n_kv, &L->wk)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, pool, BN_NAME("attn_v.weight"), n_embd, n_kv, &L->wv)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, pool, BN_NAME("attn_output.weight"), n_q, n_embd, &L->wo)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, pool, BN_NAME("ffn_gate.weight"), n_embd, n_ff, &L->wgate)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, pool, BN_NAME("ffn_up.weight"), n_embd, n_ff, &L->wup)) != BITNET_OK) return st;
-        if ((st = bn_tmat_load(m, pool, BN_NAME("ffn_down.weight"), n_ff, n_embd, &L->wdown)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, ld, BN_NAME("attn_q.weight"), n_embd, n_q, &L->wq)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, ld, BN_NAME("attn_k.weight"), n_embd, n_kv, &L->wk)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, ld, BN_NAME("attn_v.weight"), n_embd, n_kv, &L->wv)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, ld, BN_NAME("attn_output.weight"), n_q, n_embd, &L->wo)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, ld, BN_NAME("ffn_gate.weight"), n_embd, n_ff, &L->wgate)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, ld, BN_NAME("ffn_up.weight"), n_embd, n_ff, &L->wup)) != BITNET_OK) return st;
+        if ((st = bn_tmat_load(m, ld, BN_NAME("ffn_down.weight"), n_ff, n_embd, &L->wdown)) != BITNET_OK) return st;
         if ((st = bn_load_vec(m, BN_NAME("attn_q.bias"), 0, n_q, &L->bq)) != BITNET_OK) return st;
         if ((st = bn_load_vec(m, BN_NAME("attn_k.bias"), 0, n_kv, &L->bk)) != BITNET_OK) return st;
         if ((st = bn_load_vec(m, BN_NAME("attn_v.bias"), 0, n_kv, &L->bv)) != BITNET_OK) return st;
@@ -607,7 +688,7 @@ bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *par
     st = bn_hparams_load(m->gguf, prefix, bn_vocab_n_tokens(m->vocab), &m->hp);
     if (st != BITNET_OK) goto fail;
     m->fingerprint = bn_fingerprint(m);
-    st = bn_load_weights(m, prefix);
+    st = bn_load_weights(m, path);
     if (st != BITNET_OK) goto fail;
     const char *wt = bitnet_type_name((bitnet_type)m->weight_type);
     double np = (double)m->n_params;
