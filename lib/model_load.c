@@ -10,7 +10,8 @@
  * per-tensor formula with scale d, otherwise per-block scales (kernels.h).  Hostile
  * weights (code 3, values that are not ternary, NaN / infinity anywhere, a non-finite
  * scale) are refused with the tensor, row and column.
- * After a tensor is converted the pages of the file mapping that held it are released
+ * Tensor data of 1 MiB or more is copied from the page cache with pread (bn_loader),
+ * smaller tensors are read through the mapping, whose pages are released afterwards
  * (madvise DONTNEED), so the model keeps one 2-bit copy, not two; the next layer's
  * tensors are read ahead meanwhile (MADV_WILLNEED) for cold loads.
  * Embeddings and the output layer are checked for NaN / infinity and stay in the
