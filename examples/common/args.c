@@ -13,8 +13,7 @@ long long ex_parse_int(const char *opt, const char *s, long long min, long long 
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "error: %s expects an integer in [%lld, %lld], got '%s'\n", opt, min, max, s);
-        exit(2);
+        ex_usage_error("%s expects an integer in [%lld, %lld], got '%s'", opt, min, max, s);
     }
     return v;
 }
@@ -24,56 +23,24 @@ double ex_parse_float(const char *opt, const char *s) {
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end) {
-        fprintf(stderr, "error: %s expects a number, got '%s'\n", opt, s);
-        exit(2);
+        ex_usage_error("%s expects a number, got '%s'", opt, s);
     }
     return v;
 }
 
 const char *ex_next(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
-        fprintf(stderr, "error: option %s needs a value\n", argv[*i]);
-        exit(2);
+        ex_usage_error("option '%s' needs a value (see %s --help)", argv[*i], ex_prog);
     }
     return argv[++*i];
 }
 
 void ex_die_status(const char *prog, const char *what, int status) {
     const char *msg = bitnet_last_error();
-    fprintf(stderr, "%s: %s: %s%s%s\n", prog, what, bitnet_strerror((bitnet_status)status), *msg ? ": " : "",
+    fflush(stdout);
+    fprintf(stderr, "%s: error: %s: %s%s%s\n", prog, what, bitnet_strerror((bitnet_status)status), *msg ? ": " : "",
             msg);
     exit(1);
-}
-
-/* ---- sampling options ------------------------------------------------------------ */
-
-const char ex_sampling_help[] =
-    "  --temp T                temperature; <= 0 is greedy (default 0.8)\n"
-    "  --top-k N               keep the N most likely tokens; <= 0 off (default 40)\n"
-    "  --top-p P               nucleus sampling; >= 1 off (default 0.95)\n"
-    "  --min-p P               drop tokens below P * p(best); <= 0 off (default 0.05)\n"
-    "  --repeat-penalty X      penalise repeated tokens; 1 off (default 1.0)\n"
-    "  --repeat-last-n N       tokens the penalties look at; -1 all, 0 none (default 64)\n"
-    "  --frequency-penalty X   subtract X per occurrence (default 0)\n"
-    "  --presence-penalty X    subtract X once per seen token (default 0)\n";
-
-int ex_parse_sampling(int argc, char **argv, int *i, bitnet_sampler_params *sp) {
-    const char *a = argv[*i];
-    if (!strcmp(a, "--temp")) sp->temperature = (float)ex_parse_float(a, ex_next(argc, argv, i));
-    else if (!strcmp(a, "--top-k")) sp->top_k = (int32_t)ex_parse_int(a, ex_next(argc, argv, i), INT32_MIN, INT32_MAX);
-    else if (!strcmp(a, "--top-p")) sp->top_p = (float)ex_parse_float(a, ex_next(argc, argv, i));
-    else if (!strcmp(a, "--min-p")) sp->min_p = (float)ex_parse_float(a, ex_next(argc, argv, i));
-    else if (!strcmp(a, "--repeat-penalty")) {
-        sp->repeat_penalty = (float)ex_parse_float(a, ex_next(argc, argv, i));
-        if (!(sp->repeat_penalty > 0.0f)) {
-            fprintf(stderr, "error: --repeat-penalty must be > 0\n");
-            exit(2);
-        }
-    } else if (!strcmp(a, "--repeat-last-n")) sp->repeat_last_n = (int32_t)ex_parse_int(a, ex_next(argc, argv, i), -1, INT32_MAX);
-    else if (!strcmp(a, "--frequency-penalty")) sp->frequency_penalty = (float)ex_parse_float(a, ex_next(argc, argv, i));
-    else if (!strcmp(a, "--presence-penalty")) sp->presence_penalty = (float)ex_parse_float(a, ex_next(argc, argv, i));
-    else return 0;
-    return 1;
 }
 
 /* ---- conversation loop ------------------------------------------------------------ */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "bitnet.h"
+#include "opts.h"
 
 /* Parse a whole decimal integer / float; exit(2) with a message naming the option on
  * bad input. */
@@ -15,15 +16,8 @@ long long ex_parse_int(const char *opt, const char *s, long long min, long long 
 double ex_parse_float(const char *opt, const char *s);
 /* The value after option argv[*i]; exit(2) if missing. */
 const char *ex_next(int argc, char **argv, int *i);
-/* Print "prog: what: <bitnet_last_error()>" to stderr. */
-void ex_die_status(const char *prog, const char *what, int status);
-
-/* If argv[*i] is a sampling option (--temp --top-k --top-p --min-p --repeat-penalty
- * --repeat-last-n --frequency-penalty --presence-penalty), parse its value into sp,
- * advance *i and return 1; else return 0.  Bad values exit(2). */
-int ex_parse_sampling(int argc, char **argv, int *i, bitnet_sampler_params *sp);
-/* Help text for those options. */
-extern const char ex_sampling_help[];
+/* Print "prog: error: what: <status>: <bitnet_last_error()>" to stderr and exit(1). */
+EX_NORETURN void ex_die_status(const char *prog, const char *what, int status);
 
 /* Conversation loop shared by bitnet-chat and bitnet-cli -cnv: reads user lines from
  * `in`, keeps the history in the session (each turn evaluates only the new part of the

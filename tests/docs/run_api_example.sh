@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_api_example.sh EXAMPLE GEN CLI WORK -- run docs/api.md's example program on a small
 # dummy model (SentencePiece and byte-level BPE vocabularies) and check that it prints
-# exactly the text bitnet-cli prints for the same greedy request, and that it reports
+# exactly the text bitnet-cli prints for the same greedy request (bitnet-cli
+# --no-display-prompt: the continuation without the echoed prompt), and that it reports
 # errors with status 1 and usage errors with status 2.
 set -eu
 example=$1 gen=$2 cli=$3 work=$4
@@ -15,7 +16,7 @@ fail() { echo "api_example: $*" >&2; exit 1; }
 for m in spm bpe; do
     "$example" "$work/$m.gguf" "Once upon a time" 24 > "$work/$m.example.out" 2> "$work/$m.example.err" ||
         { cat "$work/$m.example.err"; fail "$m: the example failed"; }
-    "$cli" -m "$work/$m.gguf" -p "Once upon a time" -n 24 --temp 0 > "$work/$m.cli.out" 2> "$work/$m.cli.err" ||
+    "$cli" -m "$work/$m.gguf" -p "Once upon a time" -n 24 --temp 0 --no-display-prompt > "$work/$m.cli.out" 2> "$work/$m.cli.err" ||
         { cat "$work/$m.cli.err"; fail "$m: bitnet-cli failed"; }
     [ -s "$work/$m.example.out" ] || fail "$m: the example printed nothing"
     cmp -s "$work/$m.example.out" "$work/$m.cli.out" ||
