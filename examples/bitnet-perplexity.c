@@ -15,108 +15,110 @@
  * the ± value is PPL * standard error of the mean NLL (as llama-perplexity prints).
  * Running values "[i]ppl," go to stdout after each chunk, then the final line
  *   Final estimate: PPL = 8.1234 +/- 0.0567
+ * Progress goes to stderr as llama-perplexity writes it (tokenization time, then after
+ * the first chunk "X seconds per pass - ETA Y minutes"), plus a line every 30 seconds
+ * with the chunk count, running perplexity and ETA when stdout is not a terminal.  A
+ * -c larger than the model's training context gets a warning.
  * Exit status: 0 success, 1 runtime error, 2 bad arguments.
  */
 #include "args.h"
 
 #include "bitnet.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f, "usage: bitnet-perplexity -m MODEL -f TEXTFILE [options]\n"
                "  -m, --model FILE     GGUF model (required)\n"
                "  -f, --file FILE      UTF-8 text to score (required)\n"
                "  -c, --ctx-size N     tokens per chunk (default 512); the second half is scored\n"
-               "  --chunks N           score at most N chunks (default: all)\n"
-               "  -t, --threads N      worker threads (default: all CPUs)\n"
+               "  --chunks N           score at most N chunks; -1 all (default: all)\n"
+               "  -t, --threads N      worker threads; <= 0 all CPUs (default: all CPUs)\n"
                "  -b, --batch-size N   tokens per evaluation step (default 512)\n"
-               "  --kv-f32             keep the KV cache in f32 (default f16)\n"
+               "  --kv-f32             keep the KV cache in f32 (default f16; also -ctk f32 -ctv f32)\n"
+               "  --no-mmap, --mlock   read the model into memory / lock it in RAM\n"
                "  --arch NAME          override the architecture decision (bitnet-b1.58, bitnet, llama)\n"
                "  --pre NAME           override the BPE pre-tokenizer (llama-bpe, default, gpt2)\n"
-               "  -h, --help           this text\n");
+               "  -v, -lv N, --log-disable, --log-file F   library log messages\n"
+               "  -h, --help           this text;  --version  the version\n"
+               "Progress (seconds per chunk, ETA) goes to stderr, the running perplexity to stdout.\n"
+               "llama.cpp's GPU and placement options (-ngl, -fa, ...) are accepted and have no effect.\n");
 }
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        if (r == 0) break;
-        n += r;
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+/* "11.80 minutes" or "1 hours 3.20 minutes", as llama-perplexity writes its ETA. */
+static void print_eta(double seconds) {
+    int hours = (int)(seconds / 3600);
+    if (hours > 0) fprintf(stderr, "%d hours ", hours);
+    fprintf(stderr, "%.2f minutes\n", (seconds - 3600.0 * hours) / 60.0);
+}
+
+enum { O_FILE = 1, O_CHUNKS, O_KV_F32 };
+
+static const ex_opt ppl_opts[] = {
+    {O_FILE, "-f|--file", EX_ARG, NULL},
+    {O_CHUNKS, "--chunks", EX_ARG, NULL},
+    {O_KV_F32, "--kv-f32", EX_NOARG, NULL},
+    {0, NULL, EX_NOARG, NULL},
+};
+
+static const ex_opt *const ppl_tables[] = {ppl_opts,        ex_opts_run,         ex_opts_std, ex_opts_log,
+                                           ex_opts_ignored, ex_opts_unsupported, NULL};
 
 int main(int argc, char **argv) {
-    const char *model_path = NULL, *text_path = NULL;
-    long long n_ctx = 512, max_chunks = -1, n_threads = 0, n_batch = 512;
-    bitnet_model_params mp;
-    bitnet_model_default_params(&mp, sizeof mp);
-    int kv_f32 = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) text_path = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) n_ctx = ex_parse_int(a, ex_next(argc, argv, &i), 4, 1 << 20);
-        else if (!strcmp(a, "--chunks")) max_chunks = ex_parse_int(a, ex_next(argc, argv, &i), 1, 1LL << 40);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) n_threads = ex_parse_int(a, ex_next(argc, argv, &i), 0, 1024);
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) n_batch = ex_parse_int(a, ex_next(argc, argv, &i), 1, 1 << 20);
-        else if (!strcmp(a, "--kv-f32")) kv_f32 = 1;
-        else if (!strcmp(a, "--arch")) mp.arch = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "--pre")) mp.pretokenizer = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "error: unknown argument '%s'\n", a);
-            usage(stderr);
-            return 2;
+    const char *text_path = NULL;
+    long long max_chunks = -1;
+    ex_run run;
+    ex_run_init(&run);
+    run.n_ctx = 512;
+    ex_args a;
+    ex_args_init(&a, "bitnet-perplexity", argc, argv, ppl_tables);
+    for (int id; (id = ex_args_next(&a)) != EX_END;) {
+        if (ex_run_apply(&a, id, &run)) continue;
+        switch (id) {
+        case EX_HELP: usage(stdout); return 0;
+        case EX_POSITIONAL: ex_usage_error("unexpected argument '%s' (see bitnet-perplexity --help)", a.val);
+        case O_FILE: text_path = a.val; break;
+        case O_CHUNKS: max_chunks = ex_int(&a, -1, 1LL << 40); break;
+        case O_KV_F32: run.kv_type = BITNET_KV_F32; break;
+        default: ex_usage_error("option '%s' does not apply to bitnet-perplexity", a.opt);
         }
     }
-    if (!model_path || !text_path) {
-        usage(stderr);
-        return 2;
-    }
+    if (!run.model || !text_path) ex_usage_error("-m MODEL and -f TEXTFILE are required (see bitnet-perplexity --help)");
+    if (run.n_ctx < 4) ex_usage_error("-c must be at least 4 for perplexity (got %lld)", run.n_ctx);
+    if (max_chunks == 0) max_chunks = -1;
+    const long long n_ctx = run.n_ctx;
     size_t text_len = 0;
-    char *text = read_all(text_path, &text_len);
-    if (!text) {
-        fprintf(stderr, "error: cannot read %s\n", text_path);
-        return 1;
-    }
+    char *text = ex_read_file(text_path, &text_len);
+    if (!text) ex_fail("-f: cannot read '%s': %s", text_path, strerror(errno));
+    bitnet_model_params mp;
+    bitnet_model_default_params(&mp, sizeof mp);
+    ex_run_model_params(&run, &mp);
     bitnet_model *m = NULL;
-    bitnet_status st = bitnet_model_load(model_path, &mp, &m);
+    bitnet_status st = bitnet_model_load(run.model, &mp, &m);
     if (st != BITNET_OK) {
         free(text);
-        ex_die_status("bitnet-perplexity", "loading the model", st);
-        return 1;
+        ex_die_status("bitnet-perplexity", run.model, st);
     }
+    ex_run_after_load(&run, m);
     int rc = 1;
     bitnet_token *toks = NULL;
     bitnet_session *s = NULL;
     size_t n_tok = 0;
     /* tokenize: ask for the size first, then fill */
+    fprintf(stderr, "perplexity: tokenizing the input ..\n");
+    double t_tok = now_s();
     st = bitnet_tokenize(m, text, text_len, BITNET_TOKENIZE_ADD_BOS, NULL, 0, &n_tok);
     if (st != BITNET_OK && st != BITNET_E_BUFFER_TOO_SMALL) {
         ex_die_status("bitnet-perplexity", "tokenizing", st);
@@ -127,23 +129,20 @@ int main(int argc, char **argv) {
         ex_die_status("bitnet-perplexity", "tokenizing", toks ? st : BITNET_E_NOMEM);
         goto done;
     }
+    fprintf(stderr, "perplexity: tokenization took %.3f ms\n", (now_s() - t_tok) * 1e3);
     long long n_chunks = (long long)n_tok / n_ctx;
     if (max_chunks > 0 && n_chunks > max_chunks) n_chunks = max_chunks;
     if (n_chunks < 1) {
-        fprintf(stderr, "error: %s has %zu tokens, fewer than one chunk of %lld (use a smaller -c)\n", text_path, n_tok,
-                n_ctx);
+        ex_error("%s has %zu tokens, fewer than one chunk of %lld (use a smaller -c)", text_path, n_tok, n_ctx);
         goto done;
     }
-    fprintf(stderr, "perplexity: %zu tokens, %lld chunks of %lld, scoring the second half of each\n", n_tok, n_chunks,
-            n_ctx);
-
     bitnet_session_params sp;
     bitnet_session_default_params(&sp, sizeof sp);
-    sp.n_ctx = (uint32_t)n_ctx;
-    sp.n_threads = (uint32_t)n_threads;
-    sp.n_batch = (uint32_t)n_batch;
+    ex_run_session_params(&run, &sp);
     sp.logits_all = 1;
-    sp.kv_type = kv_f32 ? BITNET_KV_F32 : BITNET_KV_F16;
+    fprintf(stderr, "perplexity: %zu tokens; calculating perplexity over %lld chunks, n_ctx=%lld, batch_size=%u "
+                    "(the second half of each chunk is scored)\n",
+            n_tok, n_chunks, n_ctx, (unsigned)((long long)sp.n_batch < n_ctx ? (long long)sp.n_batch : n_ctx));
     if ((st = bitnet_session_create(m, &sp, &s)) != BITNET_OK) {
         ex_die_status("bitnet-perplexity", "creating the session", st);
         goto done;
@@ -154,6 +153,11 @@ int main(int argc, char **argv) {
     const long long first = n_ctx / 2;
     double sum = 0, sum2 = 0;
     long long count = 0;
+    /* Progress: like llama-perplexity, the time of one chunk and the ETA after the first;
+     * and when stdout (the running values) is not a terminal, a line every 30 seconds. */
+    const int quiet_stdout = !isatty(STDOUT_FILENO);
+    const double t_start = now_s();
+    double t_report = t_start;
     for (long long c = 0; c < n_chunks; c++) {
         bitnet_token *chunk = toks + c * n_ctx;
         bitnet_token saved = chunk[0];
@@ -181,6 +185,17 @@ int main(int argc, char **argv) {
             sum += nll;
             sum2 += nll * nll;
             count++;
+        }
+        double t_now = now_s();
+        if (c == 0) {
+            fprintf(stderr, "perplexity: %.2f seconds per pass - ETA ", t_now - t_start);
+            print_eta((t_now - t_start) * (double)n_chunks);
+        } else if (quiet_stdout && t_now - t_report >= 30.0 && c + 1 < n_chunks) {
+            double per = (t_now - t_start) / (double)(c + 1);
+            fprintf(stderr, "perplexity: [%lld/%lld] ppl %.4f, %.1f s per chunk - ETA ", c + 1, n_chunks,
+                    exp(sum / (double)count), per);
+            print_eta(per * (double)(n_chunks - c - 1));
+            t_report = t_now;
         }
         printf("[%lld]%.4f,", c + 1, exp(sum / (double)count));
         fflush(stdout);
