@@ -2,7 +2,7 @@
  * bitnet-bench -- prompt-processing and generation speed of a model (the job of
  * llama-bench / bitnet.cpp's e2e_benchmark.py), through the public API only.
  *
- *   bitnet-bench -m MODEL [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o table|json]
+ *   bitnet-bench -m MODEL [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o table|json|csv|md]
  *                [--isa auto|scalar|avx2|avx512|neon] [--bandwidth [MB]] [--streams 1,2,4,8,16]
  *                [--beams 4]
  *
@@ -22,12 +22,22 @@
  * larger than the caches and prints the decode roofline: bandwidth / bytes of weights
  * held in memory (every weight is read once per generated token; the tied embedding
  * is the output layer, so it counts once).
+ *
+ * Output (-o): table (ours: median/min/max), json (one object per line; jsonl is the
+ * same), and llama-bench's csv and md: the csv columns carry llama-bench's field names
+ * (build_commit, cpu_info, model_filename, model_type, model_size, model_n_params,
+ * n_batch, n_threads, type_k, n_prompt, n_gen, test_time, avg_ns, stddev_ns, avg_ts,
+ * stddev_ts, ...) followed by ours (isa, streams, beams, tps_median/min/max); md is
+ * llama-bench's table (model, size, params, backend, threads, test, t/s = mean ± sample
+ * standard deviation over the runs).  llama-bench's GPU options (-ngl, -fa, -sm, -mg,
+ * -ts, -nkvo, ...) are accepted and have no effect (one note on stderr).
  */
 #include "args.h"
 
 #define BITNET_EXPERIMENTAL /* bitnet_batch_* (--streams), bitnet_session_beam_search (--beams) */
 #include "bitnet.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +57,7 @@ static int parse_list(const char *opt, const char *s, long long min, long long m
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (n == MAX_LIST) {
-            fprintf(stderr, "bitnet-bench: %s: at most %d values\n", opt, MAX_LIST);
-            exit(2);
-        }
+        if (n == MAX_LIST) ex_usage_error("%s: at most %d values", opt, MAX_LIST);
         out[n++] = (int)ex_parse_int(opt, tok, min, max);
     }
     return n;
@@ -108,15 +115,33 @@ static double bandwidth_gbs(size_t mb) {
 
 typedef struct result {
     double med, min, max;
+    double avg_ts, stddev_ts, avg_ns, stddev_ns; /* mean and sample standard deviation, as llama-bench */
 } result;
 
+/* llama-bench's statistics of the runs: tokens/s per run and nanoseconds per run. */
+static void bench_stats(result *res, const double *tps, int reps, double tokens) {
+    double s = 0, s2 = 0, ns = 0, ns2 = 0;
+    for (int r = 0; r < reps; r++) {
+        double t = tokens / tps[r] * 1e9;
+        s += tps[r], s2 += tps[r] * tps[r], ns += t, ns2 += t * t;
+    }
+    res->avg_ts = s / reps;
+    res->avg_ns = ns / reps;
+    res->stddev_ts = reps > 1 ? sqrt(fmax(0.0, (s2 - s * s / reps) / (reps - 1))) : 0;
+    res->stddev_ns = reps > 1 ? sqrt(fmax(0.0, (ns2 - ns * ns / reps) / (reps - 1))) : 0;
+}
+
 /* One measurement; returns 0 on success. */
+static int bench_n_batch;      /* -b / -ub: tokens per evaluation step of pp tests (0: all at once) */
+static int bench_kv = -1;      /* -ctk / -ctv: the KV cache type (-1: the library's default) */
+
 static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps, uint32_t n_ctx, result *res) {
     bitnet_session_params sp;
     bitnet_session_default_params(&sp, sizeof sp);
     sp.n_threads = (uint32_t)threads;
     sp.n_ctx = n_ctx;
-    sp.n_batch = pp ? (uint32_t)n : 512;
+    sp.n_batch = pp ? (uint32_t)(bench_n_batch && bench_n_batch < n ? bench_n_batch : n) : 512;
+    if (bench_kv >= 0) sp.kv_type = (bitnet_kv_type)bench_kv;
     bitnet_session *s = NULL;
     int st = bitnet_session_create(m, &sp, &s);
     if (st != BITNET_OK) {
@@ -154,6 +179,7 @@ static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps,
     res->min = tps[0];
     res->max = tps[reps - 1];
     res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+    bench_stats(res, tps, reps, (double)n);
     free(tok);
     free(tps);
     bitnet_session_free(s);
@@ -204,6 +230,7 @@ static int run_streams(const bitnet_model *m, int n, int streams, int threads, i
     res->min = tps[0];
     res->max = tps[reps - 1];
     res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+    bench_stats(res, tps, reps, (double)n * streams);
     for (int i = 0; i < streams; i++) bitnet_session_free(ss[i]);
     bitnet_batch_free(b);
     free(ss);
@@ -244,27 +271,161 @@ static int run_beams(const bitnet_model *m, int n, int beams, int threads, int r
     res->min = tps[0];
     res->max = tps[reps - 1];
     res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+    bench_stats(res, tps, reps, (double)n);
     free(out);
     free(tps);
     bitnet_session_free(s);
     return 0;
 }
 
-static void usage(void) {
-    fprintf(stderr,
+static void usage(FILE *f) {
+    fprintf(f,
             "usage: bitnet-bench -m MODEL [options]\n"
             "  -m, --model PATH     GGUF model\n"
             "  -p, --n-prompt LIST  prompt lengths to process (128; 0 = none)\n"
             "  -n, --n-gen LIST     tokens to generate (128; 0 = none)\n"
             "  -t, --threads LIST   thread counts (1,2)\n"
             "  -r, --repetitions N  timed runs per test (5)\n"
-            "  -o, --output FMT     table or json (one object per line per measurement)\n"
+            "  -o, --output FMT     table, json (one object per line per measurement; also jsonl),\n"
+            "                       or llama-bench's csv and md\n"
+            "  -b, --batch-size N   tokens per evaluation step in pp tests (default: the whole prompt)\n"
+            "  -ub, --ubatch-size N the same limit (the smaller one wins)\n"
+            "  -ctk, -ctv TYPE      KV cache type, f16 or f32 (default f16)\n"
+            "  -mmp, --mmap 0|1     map the model (1, default) or read it into memory (0)\n"
             "      --isa NAME       kernel variant: auto scalar avx2 avx512 neon (auto)\n"
             "      --bandwidth [MB] measure read bandwidth (buffer MB, 512) and the roofline\n"
             "      --streams LIST   also decode -n tokens in S parallel sessions through one batch\n"
             "                       (aggregate and per-stream tokens/s), e.g. --streams 1,2,4,8,16\n"
             "      --beams LIST     also run beam search for -n tokens with B beams, e.g. --beams 4\n"
-            "LISTs are comma-separated, e.g. -p 128,512 -t 1,2\n");
+            "  -v, --verbose        library log messages;  --version  the version\n"
+            "LISTs are comma-separated, e.g. -p 128,512 -t 1,2.  llama-bench's GPU options (-ngl, -fa,\n"
+            "-sm, -mg, -ts, -nkvo) are accepted and have no effect.\n");
+}
+
+enum { FMT_TABLE, FMT_JSON, FMT_JSONL, FMT_CSV, FMT_MD };
+
+enum { O_MODEL = 1, O_PROMPT, O_GEN, O_THREADS, O_REPS, O_OUTPUT, O_ISA, O_STREAMS, O_BEAMS, O_BANDWIDTH, O_BATCH,
+       O_CACHE_TYPE, O_MMAP };
+
+static const ex_opt bench_opts[] = {
+    {O_MODEL, "-m|--model", EX_ARG, NULL},
+    {O_PROMPT, "-p|--n-prompt", EX_ARG, NULL},
+    {O_GEN, "-n|--n-gen", EX_ARG, NULL},
+    {O_THREADS, "-t|--threads", EX_ARG, NULL},
+    {O_REPS, "-r|--repetitions", EX_ARG, NULL},
+    {O_OUTPUT, "-o|--output", EX_ARG, NULL},
+    {O_ISA, "--isa", EX_ARG, NULL},
+    {O_STREAMS, "--streams", EX_ARG, NULL},
+    {O_BEAMS, "--beams", EX_ARG, NULL},
+    {O_BANDWIDTH, "--bandwidth", EX_OPTARG, "#"},
+    {O_BATCH, "-b|--batch-size|-ub|--ubatch-size", EX_ARG, NULL},
+    {O_CACHE_TYPE, "-ctk|--cache-type-k|-ctv|--cache-type-v", EX_ARG, NULL},
+    {O_MMAP, "-mmp|--mmap", EX_ARG, NULL},
+    /* llama-bench spells these with values (lists of 0|1) */
+    {EX_IGNORED, "-nkvo|--no-kv-offload|-fa|--flash-attn|-embd|--embeddings", EX_ARG, NULL},
+    {EX_IGNORED, "--delay|--progress", EX_OPTARG, "#"},
+    {0, NULL, EX_NOARG, NULL},
+};
+
+static const ex_opt *const bench_tables[] = {bench_opts, ex_opts_std, ex_opts_log, ex_opts_ignored, NULL};
+
+/* The CPU's model name (/proc/cpuinfo), as llama-bench's cpu_info. */
+static void cpu_name(char *buf, size_t cap) {
+    snprintf(buf, cap, "%s", bitnet_cpu_features());
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *c = strchr(line, ':');
+        if (c && !strncmp(line, "model name", 10)) {
+            c++;
+            while (*c == ' ' || *c == '\t') c++;
+            c[strcspn(c, "\n")] = 0;
+            snprintf(buf, cap, "%s", c);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* One csv field, quoted as llama-bench quotes every value. */
+static void csv_field(const char *v, int last) {
+    putchar('"');
+    for (const char *p = v; *p; p++) {
+        if (*p == '"') putchar('"');
+        putchar(*p);
+    }
+    putchar('"');
+    putchar(last ? '\n' : ',');
+}
+
+typedef struct bench_info {
+    const char *path, *desc, *isa, *kv;
+    char        cpu[256];
+    uint64_t    size_bytes, n_params;
+    int         use_mmap;
+} bench_info;
+
+static const char csv_header[] =
+    "build_commit,build_number,cpu_info,gpu_info,backends,model_filename,model_type,model_size,model_n_params,"
+    "n_batch,n_ubatch,n_threads,type_k,type_v,n_gpu_layers,use_mmap,n_prompt,n_gen,test_time,avg_ns,stddev_ns,"
+    "avg_ts,stddev_ts,isa,streams,beams,tps_median,tps_min,tps_max\n";
+
+static void csv_row(const bench_info *bi, int n_prompt, int n_gen, int threads, int streams, int beams, int n_batch,
+                    const result *r) {
+    char v[32][128];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int k = 0;
+    snprintf(v[k++], 128, "%s", BITNET_VERSION_STRING);
+    snprintf(v[k++], 128, "%u", (unsigned)bitnet_version_number());
+    k++; /* cpu_info: long, printed from bi */
+    snprintf(v[k++], 128, "%s", "");
+    snprintf(v[k++], 128, "%s", "CPU");
+    k++; /* model_filename */
+    k++; /* model_type */
+    snprintf(v[k++], 128, "%llu", (unsigned long long)bi->size_bytes);
+    snprintf(v[k++], 128, "%llu", (unsigned long long)bi->n_params);
+    snprintf(v[k++], 128, "%d", n_batch);
+    snprintf(v[k++], 128, "%d", n_batch);
+    snprintf(v[k++], 128, "%d", threads);
+    snprintf(v[k++], 128, "%s", bi->kv);
+    snprintf(v[k++], 128, "%s", bi->kv);
+    snprintf(v[k++], 128, "%d", 0);
+    snprintf(v[k++], 128, "%d", bi->use_mmap);
+    snprintf(v[k++], 128, "%d", n_prompt);
+    snprintf(v[k++], 128, "%d", n_gen);
+    strftime(v[k++], 128, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(v[k++], 128, "%.0f", r->avg_ns);
+    snprintf(v[k++], 128, "%.0f", r->stddev_ns);
+    snprintf(v[k++], 128, "%.6f", r->avg_ts);
+    snprintf(v[k++], 128, "%.6f", r->stddev_ts);
+    snprintf(v[k++], 128, "%s", bi->isa);
+    snprintf(v[k++], 128, "%d", streams);
+    snprintf(v[k++], 128, "%d", beams);
+    snprintf(v[k++], 128, "%.6f", r->med);
+    snprintf(v[k++], 128, "%.6f", r->min);
+    snprintf(v[k++], 128, "%.6f", r->max);
+    for (int i = 0; i < k; i++)
+        csv_field(i == 2 ? bi->cpu : i == 5 ? bi->path : i == 6 ? bi->desc : v[i], i == k - 1);
+}
+
+static void md_header(void) {
+    printf("| %-30s | %10s | %10s | %-10s | %7s | %13s | %20s |\n", "model", "size", "params", "backend", "threads",
+           "test", "t/s");
+    printf("| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", "------------------------------", "---------",
+           "---------", "----------", "------", "------------", "-------------------");
+}
+
+static void md_row(const bench_info *bi, const char *test, int threads, const result *r) {
+    char size[32], params[32], ts[64];
+    if (bi->size_bytes < 1024ull * 1024 * 1024) snprintf(size, sizeof size, "%.2f MiB", bi->size_bytes / 1048576.0);
+    else snprintf(size, sizeof size, "%.2f GiB", bi->size_bytes / 1073741824.0);
+    if (bi->n_params < 1000000000ull) snprintf(params, sizeof params, "%.2f M", bi->n_params / 1e6);
+    else snprintf(params, sizeof params, "%.2f B", bi->n_params / 1e9);
+    snprintf(ts, sizeof ts, "%.2f \u00b1 %.2f", r->avg_ts, r->stddev_ts);
+    printf("| %-30.30s | %10s | %10s | %-10s | %7d | %13s | %21s |\n", bi->desc, size, params, "CPU", threads, test, ts);
 }
 
 int main(int argc, char **argv) {
@@ -272,31 +433,43 @@ int main(int argc, char **argv) {
     int pp[MAX_LIST] = {128}, tg[MAX_LIST] = {128}, th[MAX_LIST] = {1, 2};
     int streams[MAX_LIST] = {0};
     int beams[MAX_LIST] = {0};
-    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0, n_streams = 0, n_beams = 0;
+    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0, n_streams = 0, n_beams = 0, use_mmap = 1;
+    int fmt = FMT_TABLE;
     long long bw_mb = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) n_pp = parse_list(a, ex_next(argc, argv, &i), 0, 1 << 16, pp);
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) n_tg = parse_list(a, ex_next(argc, argv, &i), 0, 1 << 16, tg);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) n_th = parse_list(a, ex_next(argc, argv, &i), 1, 1024, th);
-        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) reps = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 1000);
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            const char *o = ex_next(argc, argv, &i);
-            if (!strcmp(o, "json")) json = 1;
-            else if (!strcmp(o, "table")) json = 0;
-            else { fprintf(stderr, "bitnet-bench: -o: table or json\n"); return 2; }
-        } else if (!strcmp(a, "--isa")) isa_name = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "--streams")) n_streams = parse_list(a, ex_next(argc, argv, &i), 1, 256, streams);
-        else if (!strcmp(a, "--beams")) n_beams = parse_list(a, ex_next(argc, argv, &i), 1, 64, beams);
-        else if (!strcmp(a, "--bandwidth")) {
-            bw_mb = 512;
-            if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')
-                bw_mb = ex_parse_int(a, argv[++i], 16, 1 << 16);
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
-        else { fprintf(stderr, "bitnet-bench: unknown option '%s'\n", a); usage(); return 2; }
+    ex_args a;
+    ex_args_init(&a, "bitnet-bench", argc, argv, bench_tables);
+    for (int id; (id = ex_args_next(&a)) != EX_END;) {
+        switch (id) {
+        case EX_HELP: usage(stdout); return 0;
+        case EX_POSITIONAL: ex_usage_error("unexpected argument '%s' (see bitnet-bench --help)", a.val);
+        case O_MODEL: path = a.val; break;
+        case O_PROMPT: n_pp = parse_list(a.opt, a.val, 0, 1 << 16, pp); break;
+        case O_GEN: n_tg = parse_list(a.opt, a.val, 0, 1 << 16, tg); break;
+        case O_THREADS: n_th = parse_list(a.opt, a.val, 1, 1024, th); break;
+        case O_REPS: reps = (int)ex_int(&a, 1, 1000); break;
+        case O_OUTPUT:
+            fmt = ex_choice(&a, "table|json|jsonl|csv|md");
+            if (fmt == FMT_JSONL) fmt = FMT_JSON;
+            json = fmt == FMT_JSON;
+            break;
+        case O_ISA: isa_name = a.val; break;
+        case O_STREAMS: n_streams = parse_list(a.opt, a.val, 1, 256, streams); break;
+        case O_BEAMS: n_beams = parse_list(a.opt, a.val, 1, 64, beams); break;
+        case O_BANDWIDTH: bw_mb = a.val ? ex_int(&a, 16, 1 << 16) : 512; break;
+        case O_BATCH: {
+            int v[MAX_LIST];
+            if (parse_list(a.opt, a.val, 1, 1 << 20, v) != 1) ex_usage_error("%s: give one value", a.opt);
+            if (!bench_n_batch || v[0] < bench_n_batch) bench_n_batch = v[0];
+            break;
+        }
+        case O_CACHE_TYPE:
+            bench_kv = ex_choice(&a, "f16|f32") == 1 ? BITNET_KV_F32 : BITNET_KV_F16;
+            break;
+        case O_MMAP: use_mmap = (int)ex_int(&a, 0, 1); break;
+        default: ex_usage_error("option '%s' does not apply to bitnet-bench", a.opt);
+        }
     }
-    if (!path && !bw_mb) { usage(); return 2; }
+    if (!path && !bw_mb) ex_usage_error("-m MODEL is required (see bitnet-bench --help)");
 
     bitnet_isa isa = BITNET_ISA_AUTO;
     {
@@ -304,7 +477,7 @@ int main(int argc, char **argv) {
                                          BITNET_ISA_NEON};
         size_t k = 0;
         while (k < sizeof all / sizeof all[0] && strcmp(bitnet_isa_name(all[k]), isa_name) != 0) k++;
-        if (k == sizeof all / sizeof all[0]) { fprintf(stderr, "bitnet-bench: --isa: unknown variant '%s'\n", isa_name); return 2; }
+        if (k == sizeof all / sizeof all[0]) ex_usage_error("--isa: unknown variant '%s'", isa_name);
         isa = all[k];
     }
 
@@ -318,6 +491,7 @@ int main(int argc, char **argv) {
     bitnet_model_params mp;
     bitnet_model_default_params(&mp, sizeof mp);
     mp.isa = isa;
+    mp.use_mmap = use_mmap;
     bitnet_model *m = NULL;
     double t0 = now_s();
     int st = bitnet_model_load(path, &mp, &m);
@@ -334,7 +508,13 @@ int main(int argc, char **argv) {
     uint32_t n_ctx = (uint32_t)(max_pp > max_tg + 1 ? max_pp : max_tg + 1);
     n_ctx = (n_ctx + 255) / 256 * 256;
 
-    if (!json) {
+    bench_info info = {path, bitnet_model_desc(m), isa_used, bench_kv == BITNET_KV_F32 ? "f32" : "f16", {0},
+                       (uint64_t)bitnet_model_get_info(m, BITNET_INFO_SIZE_BYTES),
+                       (uint64_t)bitnet_model_get_info(m, BITNET_INFO_N_PARAMS), use_mmap};
+    cpu_name(info.cpu, sizeof info.cpu);
+    if (fmt == FMT_CSV) fputs(csv_header, stdout);
+    if (fmt == FMT_MD) md_header();
+    if (fmt == FMT_TABLE) {
         printf("model: %s (%s)\nkernels: %s   CPU: %s\n", path, bitnet_model_desc(m), isa_used, bitnet_cpu_features());
         printf("load: %.1f ms   weights in memory: %.1f MB   peak RSS after load: %.1f MiB\n", load_ms, size_mb,
                peak_rss_mib());
@@ -355,7 +535,14 @@ int main(int argc, char **argv) {
                     bitnet_model_free(m);
                     return 1;
                 }
-                if (json) {
+                char name[32];
+                snprintf(name, sizeof name, "%s%d", kind == 0 ? "pp" : "tg", n);
+                if (fmt == FMT_CSV)
+                    csv_row(&info, kind == 0 ? n : 0, kind == 0 ? 0 : n, th[ti], 0, 0,
+                            bench_n_batch ? bench_n_batch : kind == 0 ? n : 512, &r);
+                else if (fmt == FMT_MD)
+                    md_row(&info, name, th[ti], &r);
+                else if (json) {
                     printf("{\"test\": \"%s\", \"n\": %d, \"threads\": %d, \"reps\": %d, \"tps_median\": %.3f, "
                            "\"tps_min\": %.3f, \"tps_max\": %.3f, \"isa\": \"%s\", \"model\": \"%s\", "
                            "\"load_ms\": %.1f, \"size_mb\": %.1f, \"peak_rss_mib\": %.1f",
@@ -364,8 +551,6 @@ int main(int argc, char **argv) {
                     if (bw > 0) printf(", \"bandwidth_gbs\": %.2f, \"roofline_tps\": %.1f", bw, bw * 1e3 / size_mb);
                     printf("}\n");
                 } else {
-                    char name[32];
-                    snprintf(name, sizeof name, "%s%d", kind == 0 ? "pp" : "tg", n);
                     printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |\n", name, th[ti], r.med, r.min, r.max);
                 }
                 fflush(stdout);
@@ -379,15 +564,19 @@ int main(int argc, char **argv) {
                     bitnet_model_free(m);
                     return 1;
                 }
-                if (json) {
+                char name[32];
+                snprintf(name, sizeof name, "tg%dx%d", tg[i], streams[si]);
+                if (fmt == FMT_CSV)
+                    csv_row(&info, 0, tg[i], th[ti], streams[si], 0, streams[si], &r);
+                else if (fmt == FMT_MD)
+                    md_row(&info, name, th[ti], &r);
+                else if (json) {
                     printf("{\"test\": \"tg\", \"n\": %d, \"streams\": %d, \"threads\": %d, \"reps\": %d, "
                            "\"tps_median\": %.3f, \"tps_min\": %.3f, \"tps_max\": %.3f, \"per_stream_tps_median\": %.3f, "
                            "\"isa\": \"%s\", \"model\": \"%s\", \"peak_rss_mib\": %.1f}\n",
                            tg[i], streams[si], th[ti], reps, r.med, r.min, r.max, r.med / streams[si], isa_used, path,
                            peak_rss_mib());
                 } else {
-                    char name[32];
-                    snprintf(name, sizeof name, "tg%dx%d", tg[i], streams[si]);
                     printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |  (%.2f per stream)\n", name, th[ti], r.med, r.min,
                            r.max, r.med / streams[si]);
                 }
@@ -401,20 +590,24 @@ int main(int argc, char **argv) {
                     bitnet_model_free(m);
                     return 1;
                 }
-                if (json)
+                char name[32];
+                snprintf(name, sizeof name, "beam%dx%d", tg[i], beams[bi]);
+                if (fmt == FMT_CSV)
+                    csv_row(&info, 0, tg[i], th[ti], 0, beams[bi], beams[bi], &r);
+                else if (fmt == FMT_MD)
+                    md_row(&info, name, th[ti], &r);
+                else if (json)
                     printf("{\"test\": \"beam\", \"n\": %d, \"beams\": %d, \"threads\": %d, \"reps\": %d, "
                            "\"tps_median\": %.3f, \"tps_min\": %.3f, \"tps_max\": %.3f, \"isa\": \"%s\", "
                            "\"model\": \"%s\"}\n",
                            tg[i], beams[bi], th[ti], reps, r.med, r.min, r.max, isa_used, path);
-                else {
-                    char name[32];
-                    snprintf(name, sizeof name, "beam%dx%d", tg[i], beams[bi]);
+                else
                     printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |\n", name, th[ti], r.med, r.min, r.max);
-                }
                 fflush(stdout);
             }
     }
-    if (!json) printf("\npeak RSS: %.1f MiB\n", peak_rss_mib());
+    if (fmt == FMT_TABLE) printf("\npeak RSS: %.1f MiB\n", peak_rss_mib());
+    if (fmt == FMT_MD) printf("\nbuild: libbitnet %s (%u)\n", bitnet_version(), (unsigned)bitnet_version_number());
     bitnet_model_free(m);
     return 0;
 }
