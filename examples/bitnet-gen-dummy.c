@@ -87,7 +87,7 @@ static uint64_t fnv1a(const char *s) {
 static void *xrealloc(void *p, size_t n) {
     void *q = realloc(p, n ? n : 1);
     if (!q) {
-        fprintf(stderr, "bitnet-gen-dummy: out of memory\n");
+        ex_error("out of memory");
         exit(1);
     }
     return q;
@@ -237,7 +237,7 @@ static const char *const k_llama3_named[10] = {
 static int build_bpe(vocab *v, size_t n_vocab) {
     size_t n_special = n_vocab >= 128256 ? 256 : 10;
     if (n_vocab < 256 + n_special + 1) {
-        fprintf(stderr, "bitnet-gen-dummy: a BPE vocabulary needs at least %zu tokens\n", 256 + n_special + 1);
+        ex_error("a BPE vocabulary needs at least %zu tokens", 256 + n_special + 1);
         return 0;
     }
     size_t first_special = n_vocab >= 128256 ? 128000 : n_vocab - n_special;
@@ -313,7 +313,7 @@ static int build_bpe(vocab *v, size_t n_vocab) {
  * the vocabulary is larger still. */
 static int build_spm(vocab *v, size_t n_vocab) {
     if (n_vocab < 3 + 256 + 1) {
-        fprintf(stderr, "bitnet-gen-dummy: a SentencePiece vocabulary needs at least 260 tokens\n");
+        ex_error("a SentencePiece vocabulary needs at least 260 tokens");
         return 0;
     }
     v->bpe = 0;
@@ -476,8 +476,8 @@ static void gen_rows(const tensor_plan *t, uint64_t seed, uint64_t stream, int64
     }
 }
 
-static void usage(void) {
-    fprintf(stderr,
+static void usage(FILE *f) {
+    fprintf(f,
             "usage: bitnet-gen-dummy [options] -o FILE\n"
             "  --size 125M|0.7B|2B|3B|8B      preset shape (default 125M)\n"
             "  --arch bitnet|bitnet-b1.58|bitnet-25|llama   architecture (default: the preset's)\n"
@@ -486,8 +486,33 @@ static void usage(void) {
             "  --vocab-kind spm|bpe           vocabulary kind (default: the preset's)\n"
             "  --layers N --embd N --heads N --heads-kv N --ff N --vocab N --ctx N   custom dims\n"
             "  --seed N                       RNG seed (default 0)\n"
-            "  -q, --quiet                    no progress output\n");
+            "  -q, --quiet                    no progress output\n"
+            "  -h, --help                     this text;  --version  the version\n");
 }
+
+enum { O_OUT = 1, O_SIZE, O_ARCH, O_TYPE, O_EMBD_TYPE, O_VOCAB_KIND, O_LAYERS, O_EMBD, O_HEADS, O_HEADS_KV, O_FF,
+       O_VOCAB, O_CTX, O_SEED, O_QUIET };
+
+static const ex_opt gd_opts[] = {
+    {O_OUT, "-o|--outfile", EX_ARG, NULL},
+    {O_SIZE, "--size", EX_ARG, NULL},
+    {O_ARCH, "--arch", EX_ARG, NULL},
+    {O_TYPE, "--type", EX_ARG, NULL},
+    {O_EMBD_TYPE, "--embd-type", EX_ARG, NULL},
+    {O_VOCAB_KIND, "--vocab-kind", EX_ARG, NULL},
+    {O_LAYERS, "--layers", EX_ARG, NULL},
+    {O_EMBD, "--embd", EX_ARG, NULL},
+    {O_HEADS, "--heads", EX_ARG, NULL},
+    {O_HEADS_KV, "--heads-kv", EX_ARG, NULL},
+    {O_FF, "--ff", EX_ARG, NULL},
+    {O_VOCAB, "--vocab", EX_ARG, NULL},
+    {O_CTX, "--ctx", EX_ARG, NULL},
+    {O_SEED, "--seed", EX_ARG, NULL},
+    {O_QUIET, "-q|--quiet", EX_NOARG, NULL},
+    {0, NULL, EX_NOARG, NULL},
+};
+
+static const ex_opt *const gd_tables[] = {gd_opts, ex_opts_std, NULL};
 
 int main(int argc, char **argv) {
     shape s;
@@ -496,72 +521,41 @@ int main(int argc, char **argv) {
     int layers = -1, embd = -1, heads = -1, heads_kv = -1, ff = -1, n_vocab = -1, ctx = -1, quiet = 0;
     bitnet_type wtype = BITNET_TYPE_I2_S, etype = BITNET_TYPE_F16;
     uint64_t seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-o")) out = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "--size")) {
-            const char *v = ex_next(argc, argv, &i);
-            if (!preset(v, &s)) {
-                fprintf(stderr, "error: --size must be 125M, 0.7B, 2B, 3B or 8B, got '%s'\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--arch")) {
-            arch = ex_next(argc, argv, &i);
-            if (strcmp(arch, "bitnet") && strcmp(arch, "bitnet-b1.58") && strcmp(arch, "bitnet-25") &&
-                strcmp(arch, "llama")) {
-                fprintf(stderr, "error: --arch must be bitnet, bitnet-b1.58, bitnet-25 or llama, got '%s'\n", arch);
-                return 2;
-            }
-        } else if (!strcmp(a, "--type")) {
-            const char *v = ex_next(argc, argv, &i);
-            if (!strcmp(v, "i2_s")) wtype = BITNET_TYPE_I2_S;
-            else if (!strcmp(v, "tq2_0")) wtype = BITNET_TYPE_TQ2_0;
-            else if (!strcmp(v, "tq1_0")) wtype = BITNET_TYPE_TQ1_0;
-            else if (!strcmp(v, "f16")) wtype = BITNET_TYPE_F16;
-            else {
-                fprintf(stderr, "error: --type must be i2_s, tq2_0, tq1_0 or f16, got '%s'\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--embd-type")) {
-            const char *v = ex_next(argc, argv, &i);
-            if (!strcmp(v, "f16")) etype = BITNET_TYPE_F16;
-            else if (!strcmp(v, "q8_0")) etype = BITNET_TYPE_Q8_0;
-            else if (!strcmp(v, "q6_k")) etype = BITNET_TYPE_Q6_K;
-            else if (!strcmp(v, "f32")) etype = BITNET_TYPE_F32;
-            else {
-                fprintf(stderr, "error: --embd-type must be f16, q8_0, q6_k or f32, got '%s'\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--vocab-kind")) {
-            vkind = ex_next(argc, argv, &i);
-            if (strcmp(vkind, "spm") && strcmp(vkind, "bpe")) {
-                fprintf(stderr, "error: --vocab-kind must be spm or bpe, got '%s'\n", vkind);
-                return 2;
-            }
-        }
-        else if (!strcmp(a, "--layers")) layers = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 512);
-        else if (!strcmp(a, "--embd")) embd = (int)ex_parse_int(a, ex_next(argc, argv, &i), 32, 65536);
-        else if (!strcmp(a, "--heads")) heads = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 1024);
-        else if (!strcmp(a, "--heads-kv")) heads_kv = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 1024);
-        else if (!strcmp(a, "--ff")) ff = (int)ex_parse_int(a, ex_next(argc, argv, &i), 32, 1 << 20);
-        else if (!strcmp(a, "--vocab")) n_vocab = (int)ex_parse_int(a, ex_next(argc, argv, &i), 260, 1 << 22);
-        else if (!strcmp(a, "--ctx")) ctx = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 1 << 24);
-        else if (!strcmp(a, "--seed")) seed = (uint64_t)ex_parse_int(a, ex_next(argc, argv, &i), 0, INT64_MAX);
-        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
-            return 0;
-        } else {
-            fprintf(stderr, "error: unknown option '%s'\n", a);
-            usage();
-            return 2;
+    static const bitnet_type wtypes[] = {BITNET_TYPE_I2_S, BITNET_TYPE_TQ2_0, BITNET_TYPE_TQ1_0, BITNET_TYPE_F16};
+    static const bitnet_type etypes[] = {BITNET_TYPE_F16, BITNET_TYPE_Q8_0, BITNET_TYPE_Q6_K, BITNET_TYPE_F32};
+    ex_args a;
+    ex_args_init(&a, "bitnet-gen-dummy", argc, argv, gd_tables);
+    for (int id; (id = ex_args_next(&a)) != EX_END;) {
+        switch (id) {
+        case EX_HELP: usage(stdout); return 0;
+        case EX_POSITIONAL: ex_usage_error("unexpected argument '%s' (see bitnet-gen-dummy --help)", a.val);
+        case O_OUT: out = a.val; break;
+        case O_SIZE:
+            if (!preset(a.val, &s)) ex_usage_error("--size must be 125M, 0.7B, 2B, 3B or 8B, got '%s'", a.val);
+            break;
+        case O_ARCH:
+            ex_choice(&a, "bitnet|bitnet-b1.58|bitnet-25|llama");
+            arch = a.val;
+            break;
+        case O_TYPE: wtype = wtypes[ex_choice(&a, "i2_s|tq2_0|tq1_0|f16")]; break;
+        case O_EMBD_TYPE: etype = etypes[ex_choice(&a, "f16|q8_0|q6_k|f32")]; break;
+        case O_VOCAB_KIND:
+            ex_choice(&a, "spm|bpe");
+            vkind = a.val;
+            break;
+        case O_LAYERS: layers = (int)ex_int(&a, 1, 512); break;
+        case O_EMBD: embd = (int)ex_int(&a, 32, 65536); break;
+        case O_HEADS: heads = (int)ex_int(&a, 1, 1024); break;
+        case O_HEADS_KV: heads_kv = (int)ex_int(&a, 1, 1024); break;
+        case O_FF: ff = (int)ex_int(&a, 32, 1 << 20); break;
+        case O_VOCAB: n_vocab = (int)ex_int(&a, 260, 1 << 22); break;
+        case O_CTX: ctx = (int)ex_int(&a, 1, 1 << 24); break;
+        case O_SEED: seed = (uint64_t)ex_int(&a, 0, INT64_MAX); break;
+        case O_QUIET: quiet = 1; break;
+        default: ex_usage_error("option '%s' does not apply to bitnet-gen-dummy", a.opt);
         }
     }
-    if (!out) {
-        fprintf(stderr, "error: -o FILE is required\n");
-        usage();
-        return 2;
-    }
+    if (!out) ex_usage_error("-o FILE is required (see bitnet-gen-dummy --help)");
     if (arch) s.arch = arch;
     if (layers > 0) s.layers = layers;
     if (embd > 0) s.embd = embd;
@@ -576,37 +570,32 @@ int main(int argc, char **argv) {
     if (ctx > 0) s.ctx = ctx;
     if (vkind) s.bpe = !strcmp(vkind, "bpe");
     if (s.embd % s.heads || s.heads % s.heads_kv) {
-        fprintf(stderr, "error: --embd (%d) must be a multiple of --heads (%d), and --heads of --heads-kv (%d)\n",
-                s.embd, s.heads, s.heads_kv);
-        return 2;
+        ex_usage_error("--embd (%d) must be a multiple of --heads (%d), and --heads of --heads-kv (%d)", s.embd,
+                       s.heads, s.heads_kv);
     }
     int head_dim = s.embd / s.heads;
     if (head_dim % 2) {
-        fprintf(stderr, "error: head dimension %d (embd/heads) must be even for RoPE\n", head_dim);
-        return 2;
+        ex_usage_error("head dimension %d (embd/heads) must be even for RoPE", head_dim);
     }
     /* TQ types: rows of whole 256-blocks.  I2_S: its 128-blocks run over the flattened
      * tensor, so only each tensor's element count must be a multiple of 128 (rows may
      * end inside a block, as the 3B model's 8640-wide ffn_down does). */
     int blk = wtype == BITNET_TYPE_TQ1_0 || wtype == BITNET_TYPE_TQ2_0 ? 256 : 1;
     if (s.embd % blk || s.ff % blk) {
-        fprintf(stderr, "error: --type %s needs --embd (%d) and --ff (%d) to be multiples of %d (i2_s takes any shape)\n",
-                bitnet_type_name(wtype), s.embd, s.ff, blk);
-        return 2;
+        ex_usage_error("--type %s needs --embd (%d) and --ff (%d) to be multiples of %d (i2_s takes any shape)",
+                       bitnet_type_name(wtype), s.embd, s.ff, blk);
     }
     if (wtype == BITNET_TYPE_I2_S) {
         const long long e = s.embd, kv = (long long)s.heads_kv * head_dim, f = s.ff;
         if ((e * e) % 128 || (e * kv) % 128 || (e * f) % 128) {
-            fprintf(stderr, "error: --type i2_s needs every projection's element count to be a multiple of 128 "
-                            "(embd %lld x embd, x %lld, x ff %lld)\n", e, kv, f);
-            return 2;
+            ex_usage_error("--type i2_s needs every projection's element count to be a multiple of 128 "
+                           "(embd %lld x embd, x %lld, x ff %lld)", e, kv, f);
         }
     }
     int eblk = etype == BITNET_TYPE_Q8_0 ? 32 : etype == BITNET_TYPE_Q6_K ? 256 : 1;
     if (s.embd % eblk) {
-        fprintf(stderr, "error: --embd-type %s needs --embd (%d) to be a multiple of %d\n", bitnet_type_name(etype),
-                s.embd, eblk);
-        return 2;
+        ex_usage_error("--embd-type %s needs --embd (%d) to be a multiple of %d", bitnet_type_name(etype), s.embd,
+                       eblk);
     }
     int is_llama = !strcmp(s.arch, "llama");
 

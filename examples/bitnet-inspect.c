@@ -26,8 +26,9 @@ static void usage(FILE *f) {
             "usage: bitnet-inspect [--all] FILE.gguf\n"
             "\n"
             "Print a GGUF file's header, metadata and tensor table.\n"
-            "  --all     print every array element and whole strings\n"
-            "  --help    show this help\n");
+            "  -a, --all     print every array element and whole strings\n"
+            "  -h, --help    show this help\n"
+            "  --version     the version\n");
 }
 
 /* Length of a valid UTF-8 sequence at s (2..4 bytes, no overlongs, surrogates or
@@ -132,24 +133,19 @@ static void human(uint64_t n, char *buf, size_t cap) {
 }
 
 int main(int argc, char **argv) {
+    static const ex_opt opts[] = {{1, "-a|--all", EX_NOARG, NULL}, {0, NULL, EX_NOARG, NULL}};
+    static const ex_opt *const tables[] = {opts, ex_opts_std, NULL};
     const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--all") == 0) show_all = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout), 0;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "bitnet-inspect: unknown option %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else if (!path) path = argv[i];
-        else {
-            fprintf(stderr, "bitnet-inspect: only one file may be given\n");
-            return 2;
-        }
+    ex_args a;
+    ex_args_init(&a, "bitnet-inspect", argc, argv, tables);
+    for (int id; (id = ex_args_next(&a)) != EX_END;) {
+        if (id == EX_HELP) return usage(stdout), 0;
+        if (id == 1) show_all = 1;
+        else if (id != EX_POSITIONAL) ex_usage_error("option '%s' does not apply to bitnet-inspect", a.opt);
+        else if (!path) path = a.val;
+        else ex_usage_error("only one file may be given (got '%s' and '%s')", path, a.val);
     }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    if (!path) ex_usage_error("no FILE.gguf given (see bitnet-inspect --help)");
     bitnet_gguf *g;
     bitnet_status st = bitnet_gguf_open(path, &g);
     if (st != BITNET_OK) ex_die_status("bitnet-inspect", path, st);

@@ -21,6 +21,8 @@
  */
 #include "convert.h"
 
+#include "../common/version.h"
+
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -41,7 +43,8 @@ static const char cv_usage[] =
     "  --name NAME           general.name (default: the directory name)\n"
     "  -f, --force           overwrite an existing output file\n"
     "  -q, --quiet           no progress output\n"
-    "  -h, --help            this text\n";
+    "  -h, --help            this text\n"
+    "  --version             the version\n";
 
 /* The partial output file, removed by the signal handler. */
 static char cv_tmp_path[4200];
@@ -289,6 +292,9 @@ int main(int argc, char **argv) {
 #define CV_ARG() (more ? argv[++i] : (cv_fail("%s needs a value", a), exit(2), (char *)NULL))
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(cv_usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            ex_print_version("bitnet-convert");
             return 0;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--outfile")) {
             out = CV_ARG();
