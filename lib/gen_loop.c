@@ -39,18 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void bitnet_sampler_default_params(bitnet_sampler_params *p, size_t struct_size) {
-    bitnet_sampler_params d;
-    memset(&d, 0, sizeof d);
-    d.temperature = 0.8f;
-    d.top_k = 40;
-    d.top_p = 0.95f;
-    d.min_p = 0.05f;
-    d.repeat_penalty = 1.0f;
-    d.repeat_last_n = 64;
-    bn_params_default(p, struct_size, &d, sizeof d);
-}
-
 void bitnet_generate_default_params(bitnet_generate_params *p, size_t struct_size) {
     bitnet_generate_params d;
     memset(&d, 0, sizeof d);

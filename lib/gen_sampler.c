@@ -1,5 +1,7 @@
 /*
- * gen_sampler.c -- the RNG and the token sampler.
+ * gen_sampler.c -- the RNG, the sampler parameters and the token sampler.  It depends on
+ * nothing but internal.h: sessions (lib/sess_core.c) keep an RNG state and seed it with
+ * bn_rng_seed, generation (lib/gen_loop.c, lib/gen_beam.c) calls the sampler.
  *
  * RNG: xoshiro256** (Blackman & Vigna), its 256-bit state filled from the 64-bit seed
  * by four steps of splitmix64 (which never yields an all-zero state).  Uniform doubles
@@ -26,7 +28,6 @@
  * -inf the lowest-id survivor is chosen (there is no distribution to draw from).
  */
 #include "gen_sampler.h"
-#include "sess.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -65,15 +66,22 @@ double bn_rng_uniform(uint64_t state[4]) {
 
 /* ---- parameters ------------------------------------------------------------------------ */
 
+void bitnet_sampler_default_params(bitnet_sampler_params *p, size_t struct_size) {
+    bitnet_sampler_params d;
+    memset(&d, 0, sizeof d);
+    d.temperature = 0.8f;
+    d.top_k = 40;
+    d.top_p = 0.95f;
+    d.min_p = 0.05f;
+    d.repeat_penalty = 1.0f;
+    d.repeat_last_n = 64;
+    bn_params_default(p, struct_size, &d, sizeof d);
+}
+
 bitnet_status bn_sampler_params_get(const bitnet_sampler_params *in, bitnet_sampler_params *out) {
     bitnet_sampler_default_params(out, sizeof *out);
-    if (!in) return BITNET_OK;
-    if (in->struct_size < offsetof(bitnet_sampler_params, temperature) + sizeof in->temperature)
-        return bn_err(BITNET_E_INVALID_ARG, "sampler params: struct_size %zu is too small (use "
-                      "bitnet_sampler_default_params)", in->struct_size);
-    size_t n = in->struct_size < sizeof *out ? in->struct_size : sizeof *out;
-    memcpy(out, in, n);
-    out->struct_size = sizeof *out;
+    bitnet_status st = bn_params_read(out, sizeof *out, in, "sampler");
+    if (st != BITNET_OK) return st;
     if (isnan(out->temperature) || isnan(out->top_p) || isnan(out->min_p) || isnan(out->repeat_penalty) ||
         isnan(out->frequency_penalty) || isnan(out->presence_penalty))
         return bn_err(BITNET_E_INVALID_ARG, "sampler params: a parameter is NaN");

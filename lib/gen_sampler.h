@@ -1,6 +1,7 @@
 /*
- * gen_sampler.h -- the token sampler (lib/gen_sampler.c), independent of sessions so it can be
- * tested on plain logit arrays.  The RNG functions are declared in sess.h.
+ * gen_sampler.h -- the RNG and the token sampler (lib/gen_sampler.c), independent of
+ * sessions so they can be tested on plain logit arrays.  Sessions hold an RNG state
+ * (lib/sess_core.c seeds it); generation draws from it through the sampler.
  */
 #ifndef BN_SAMPLER_H
 #define BN_SAMPLER_H
@@ -14,6 +15,12 @@ typedef struct bn_cand {
     float   p;
     int32_t id;
 } bn_cand;
+
+/* RNG: xoshiro256** seeded through splitmix64. */
+void     bn_rng_seed(uint64_t state[4], uint64_t seed);
+uint64_t bn_rng_next(uint64_t state[4]);
+/* Uniform float in [0, 1). */
+double   bn_rng_uniform(uint64_t state[4]);
 
 /* Copy the caller's params (possibly from an older, shorter header) over the defaults.
  * NULL gives the defaults.  BITNET_E_INVALID_ARG if struct_size is too small to hold

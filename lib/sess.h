@@ -11,7 +11,8 @@
 const bitnet_model *bn_session_model(const bitnet_session *s);
 /* The tokens currently in the context (n_past of them), oldest first. */
 const bitnet_token *bn_session_tokens(const bitnet_session *s, size_t *n);
-/* The session's RNG state (4 words), seeded by bn_rng_seed at create/reset/set_seed. */
+/* The session's RNG state (4 words), seeded by bn_rng_seed (gen_sampler.h) at
+ * create/reset/set_seed. */
 uint64_t *bn_session_rng(bitnet_session *s);
 /* Copy this thread's last error message into the session's own (for
  * bitnet_session_last_error) and return st unchanged.  Every failing public function
@@ -27,11 +28,5 @@ int bn_session_has_logits(const bitnet_session *s);
 bitnet_status bn_session_spawn(const bitnet_session *s, uint32_t n_ctx, bitnet_session **out);
 /* The number of threads s evaluates with. */
 uint32_t bn_session_n_threads(const bitnet_session *s);
-
-/* RNG (lib/gen_sampler.c): xoshiro256** seeded through splitmix64. */
-void     bn_rng_seed(uint64_t state[4], uint64_t seed);
-uint64_t bn_rng_next(uint64_t state[4]);
-/* Uniform float in [0, 1). */
-double   bn_rng_uniform(uint64_t state[4]);
 
 #endif

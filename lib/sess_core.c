@@ -18,6 +18,7 @@
  * with BITNET_E_FORMAT; one needing more context than the session has with
  * BITNET_E_CONTEXT_FULL.
  */
+#include "gen_sampler.h" /* bn_rng_seed: the session's RNG */
 #include "sess_impl.h"
 
 #include <stdio.h>

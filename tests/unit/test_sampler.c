@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "gen_sampler.h"
-#include "sess.h"
 
 static bitnet_sampler_params plain(float temp) {
     bitnet_sampler_params p;
