@@ -34,12 +34,6 @@ uint64_t bitnet_gguf_alignment(const bitnet_gguf *g) { return g ? g->alignment :
 uint64_t bitnet_gguf_data_offset(const bitnet_gguf *g) { return g ? g->data_offset : 0; }
 uint64_t bitnet_gguf_file_size(const bitnet_gguf *g) { return g ? g->size : 0; }
 
-const char *bitnet_gguf_type_name(bitnet_gguf_type type) {
-    static const char *const names[] = {"u8",  "i8",   "u16",    "i16",   "u32", "i32", "f32",
-                                        "bool", "string", "array", "u64", "i64", "f64"};
-    return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : NULL;
-}
-
 /* ---- values ----------------------------------------------------------------------------- */
 
 static void make_value(const bitnet_gguf *g, bitnet_gguf_type type, uint64_t off, bitnet_gguf_value *v) {

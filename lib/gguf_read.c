@@ -21,7 +21,8 @@
  * read, so no read can leave [0, size).
  *
  * Values are not copied: kv records and array records keep file offsets, and the
- * accessors (gguf_api.c) read the payload from the image on demand.
+ * accessors (gguf_api.c) read the payload from the image on demand.  The reader uses
+ * nothing of gguf_api.c: the value types' names and sizes live here.
  */
 #include "gguf.h"
 #include "type_table.h"
@@ -85,6 +86,13 @@ static bitnet_status rd_str(rd *r, const char **s, uint64_t *len, const char *wh
     *s = (const char *)(r->base + r->pos);
     r->pos += *len;
     return BITNET_OK;
+}
+
+/* The metadata value types: their names (public: bitnet_gguf_type_name) and sizes. */
+const char *bitnet_gguf_type_name(bitnet_gguf_type type) {
+    static const char *const names[] = {"u8",  "i8",   "u16",    "i16",   "u32", "i32", "f32",
+                                        "bool", "string", "array", "u64", "i64", "f64"};
+    return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : NULL;
 }
 
 int bn_gguf_type_size(uint32_t t) {
