@@ -36,7 +36,7 @@ uint64_t bitnet_gguf_file_size(const bitnet_gguf *g) { return g ? g->size : 0; }
 
 /* ---- values ----------------------------------------------------------------------------- */
 
-static void make_value(const bitnet_gguf *g, bitnet_gguf_type type, uint64_t off, bitnet_gguf_value *v) {
+static void bn_gguf_api_make_value(const bitnet_gguf *g, bitnet_gguf_type type, uint64_t off, bitnet_gguf_value *v) {
     v->type = type;
     v->elem_type = type;
     v->count = 1;
@@ -51,7 +51,7 @@ static void make_value(const bitnet_gguf *g, bitnet_gguf_type type, uint64_t off
 }
 
 /* Check that a scalar value of v's type lies inside the file. */
-static bitnet_status scalar_ptr(const bitnet_gguf *g, const bitnet_gguf_value *v, const uint8_t **p) {
+static bitnet_status bn_gguf_api_scalar_ptr(const bitnet_gguf *g, const bitnet_gguf_value *v, const uint8_t **p) {
     const int sz = bn_gguf_type_size(v->type);
     if (sz <= 0) return bn_err(BITNET_E_TYPE, "value of type %s is not a number", bitnet_gguf_type_name(v->type));
     if (v->ref > g->size || g->size - v->ref < (uint64_t)sz)
@@ -62,7 +62,7 @@ static bitnet_status scalar_ptr(const bitnet_gguf *g, const bitnet_gguf_value *v
 
 /* Integer value as a sign flag plus magnitude-preserving pair: *neg = 1 with *i < 0,
  * or *neg = 0 with *u holding the value.  BITNET_E_TYPE for non-integers. */
-static bitnet_status int_value(const bitnet_gguf *g, const bitnet_gguf_value *v, int allow_bool, int *neg,
+static bitnet_status bn_gguf_api_int_value(const bitnet_gguf *g, const bitnet_gguf_value *v, int allow_bool, int *neg,
                                int64_t *i, uint64_t *u) {
     const uint8_t *p;
     bitnet_status st;
@@ -78,7 +78,7 @@ static bitnet_status int_value(const bitnet_gguf *g, const bitnet_gguf_value *v,
         return bn_err(BITNET_E_TYPE, "value has type %s, not an integer",
                       bitnet_gguf_type_name(v->type) ? bitnet_gguf_type_name(v->type) : "?");
     }
-    if ((st = scalar_ptr(g, v, &p))) return st;
+    if ((st = bn_gguf_api_scalar_ptr(g, v, &p))) return st;
     int64_t s = 0;
     switch (v->type) {
     case BITNET_GGUF_UINT8: case BITNET_GGUF_BOOL: *u = p[0]; return BITNET_OK;
@@ -99,18 +99,18 @@ static bitnet_status int_value(const bitnet_gguf *g, const bitnet_gguf_value *v,
     return BITNET_OK;
 }
 
-static bitnet_status float_value(const bitnet_gguf *g, const bitnet_gguf_value *v, double *out) {
+static bitnet_status bn_gguf_api_float_value(const bitnet_gguf *g, const bitnet_gguf_value *v, double *out) {
     const uint8_t *p;
     bitnet_status st;
     if (v->type == BITNET_GGUF_FLOAT32 || v->type == BITNET_GGUF_FLOAT64) {
-        if ((st = scalar_ptr(g, v, &p))) return st;
+        if ((st = bn_gguf_api_scalar_ptr(g, v, &p))) return st;
         *out = v->type == BITNET_GGUF_FLOAT32 ? (double)bn_rd_f32(p) : bn_rd_f64(p);
         return BITNET_OK;
     }
     int neg;
     int64_t i;
     uint64_t u;
-    if ((st = int_value(g, v, 0, &neg, &i, &u)))
+    if ((st = bn_gguf_api_int_value(g, v, 0, &neg, &i, &u)))
         return st == BITNET_E_TYPE ? bn_err(st, "value has type %s, not a number",
                                             bitnet_gguf_type_name(v->type) ? bitnet_gguf_type_name(v->type) : "?")
                                    : st;
@@ -123,7 +123,7 @@ bitnet_status bitnet_gguf_value_int(const bitnet_gguf *g, const bitnet_gguf_valu
     int neg;
     int64_t i;
     uint64_t u;
-    bitnet_status st = int_value(g, v, 1, &neg, &i, &u);
+    bitnet_status st = bn_gguf_api_int_value(g, v, 1, &neg, &i, &u);
     if (st) return st;
     if (!neg && u > (uint64_t)INT64_MAX)
         return bn_err(BITNET_E_FORMAT, "value %llu does not fit in int64", (unsigned long long)u);
@@ -136,7 +136,7 @@ bitnet_status bitnet_gguf_value_uint(const bitnet_gguf *g, const bitnet_gguf_val
     int neg;
     int64_t i;
     uint64_t u;
-    bitnet_status st = int_value(g, v, 0, &neg, &i, &u);
+    bitnet_status st = bn_gguf_api_int_value(g, v, 0, &neg, &i, &u);
     if (st) return st;
     if (neg) return bn_err(BITNET_E_FORMAT, "value %lld is negative", (long long)i);
     *out = u;
@@ -145,7 +145,7 @@ bitnet_status bitnet_gguf_value_uint(const bitnet_gguf *g, const bitnet_gguf_val
 
 bitnet_status bitnet_gguf_value_float(const bitnet_gguf *g, const bitnet_gguf_value *v, double *out) {
     if (!g || !v || !out) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_value_float: NULL argument");
-    return float_value(g, v, out);
+    return bn_gguf_api_float_value(g, v, out);
 }
 
 bitnet_status bitnet_gguf_value_bool(const bitnet_gguf *g, const bitnet_gguf_value *v, int *out) {
@@ -154,14 +154,14 @@ bitnet_status bitnet_gguf_value_bool(const bitnet_gguf *g, const bitnet_gguf_val
         return bn_err(BITNET_E_TYPE, "value has type %s, not bool",
                       bitnet_gguf_type_name(v->type) ? bitnet_gguf_type_name(v->type) : "?");
     const uint8_t *p;
-    bitnet_status st = scalar_ptr(g, v, &p);
+    bitnet_status st = bn_gguf_api_scalar_ptr(g, v, &p);
     if (st) return st;
     *out = p[0] != 0;
     return BITNET_OK;
 }
 
 /* String at file offset off (u64 length + bytes), bounds-checked. */
-static bitnet_status str_at(const bitnet_gguf *g, uint64_t off, const char **s, uint64_t *len) {
+static bitnet_status bn_gguf_api_str_at(const bitnet_gguf *g, uint64_t off, const char **s, uint64_t *len) {
     if (off > g->size || g->size - off < 8) return bn_err(BITNET_E_INVALID_ARG, "value does not belong to this file");
     uint64_t n = bn_rd_u64(g->base + off);
     if (n > g->size - off - 8) return bn_err(BITNET_E_INVALID_ARG, "value does not belong to this file");
@@ -176,7 +176,7 @@ bitnet_status bitnet_gguf_value_str(const bitnet_gguf *g, const bitnet_gguf_valu
     if (v->type != BITNET_GGUF_STRING)
         return bn_err(BITNET_E_TYPE, "value has type %s, not string",
                       bitnet_gguf_type_name(v->type) ? bitnet_gguf_type_name(v->type) : "?");
-    return str_at(g, v->ref, data, len);
+    return bn_gguf_api_str_at(g, v->ref, data, len);
 }
 
 /* ---- keys and arrays ------------------------------------------------------------------------ */
@@ -189,13 +189,13 @@ bitnet_status bitnet_gguf_kv(const bitnet_gguf *g, uint64_t i, const char **key,
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_kv: index %llu out of range (%llu keys)",
                       (unsigned long long)i, (unsigned long long)g->n_kv);
     if (key) *key = g->kv[i].key;
-    if (value) make_value(g, g->kv[i].type, g->kv[i].off, value);
+    if (value) bn_gguf_api_make_value(g, g->kv[i].type, g->kv[i].off, value);
     return BITNET_OK;
 }
 
 int64_t bitnet_gguf_find_key(const bitnet_gguf *g, const char *key) { return bn_gguf_find_key(g, key); }
 
-static bitnet_status array_of(const bitnet_gguf *g, const bitnet_gguf_value *v, const bn_gguf_arr **a) {
+static bitnet_status bn_gguf_api_array_of(const bitnet_gguf *g, const bitnet_gguf_value *v, const bn_gguf_arr **a) {
     if (v->type != BITNET_GGUF_ARRAY)
         return bn_err(BITNET_E_TYPE, "value has type %s, not array",
                       bitnet_gguf_type_name(v->type) ? bitnet_gguf_type_name(v->type) : "?");
@@ -208,20 +208,20 @@ bitnet_status bitnet_gguf_array_get(const bitnet_gguf *g, const bitnet_gguf_valu
                                     bitnet_gguf_value *elem) {
     if (!g || !array || !elem) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_array_get: NULL argument");
     const bn_gguf_arr *a;
-    bitnet_status st = array_of(g, array, &a);
+    bitnet_status st = bn_gguf_api_array_of(g, array, &a);
     if (st) return st;
     if (j >= a->count)
         return bn_err(BITNET_E_INVALID_ARG, "array index %llu out of range (%llu elements)", (unsigned long long)j,
                       (unsigned long long)a->count);
     uint64_t off = a->elem_off ? a->elem_off[j] : a->data + j * (uint64_t)bn_gguf_type_size(a->elem_type);
-    make_value(g, (bitnet_gguf_type)a->elem_type, off, elem);
+    bn_gguf_api_make_value(g, (bitnet_gguf_type)a->elem_type, off, elem);
     return BITNET_OK;
 }
 
 bitnet_status bitnet_gguf_array_data(const bitnet_gguf *g, const bitnet_gguf_value *array, const void **data) {
     if (!g || !array || !data) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_array_data: NULL argument");
     const bn_gguf_arr *a;
-    bitnet_status st = array_of(g, array, &a);
+    bitnet_status st = bn_gguf_api_array_of(g, array, &a);
     if (st) return st;
     if (a->elem_off)
         return bn_err(BITNET_E_TYPE, "array of %s has no packed data (variable-size elements)",
@@ -235,40 +235,40 @@ bitnet_status bitnet_gguf_array_data(const bitnet_gguf *g, const bitnet_gguf_val
 uint64_t bitnet_gguf_n_tensors(const bitnet_gguf *g) { return g ? g->n_tensors : 0; }
 int64_t bitnet_gguf_find_tensor(const bitnet_gguf *g, const char *name) { return bn_gguf_find_tensor(g, name); }
 
-static const bn_gguf_tensor *tensor(const bitnet_gguf *g, uint64_t i) {
+static const bn_gguf_tensor *bn_gguf_api_tensor_at(const bitnet_gguf *g, uint64_t i) {
     return g && i < g->n_tensors ? &g->tensors[i] : NULL;
 }
 
 const char *bitnet_gguf_tensor_name(const bitnet_gguf *g, uint64_t i) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     return t ? t->name : NULL;
 }
 bitnet_type bitnet_gguf_tensor_type(const bitnet_gguf *g, uint64_t i) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     return t ? (bitnet_type)t->type : (bitnet_type)0;
 }
 uint32_t bitnet_gguf_tensor_n_dims(const bitnet_gguf *g, uint64_t i) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     return t ? t->n_dims : 0;
 }
 int64_t bitnet_gguf_tensor_dim(const bitnet_gguf *g, uint64_t i, uint32_t d) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     return !t ? 0 : d < BN_GGUF_MAX_DIMS ? t->ne[d] : 1;
 }
 uint64_t bitnet_gguf_tensor_n_elements(const bitnet_gguf *g, uint64_t i) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     return t ? t->n_elements : 0;
 }
 uint64_t bitnet_gguf_tensor_offset(const bitnet_gguf *g, uint64_t i) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     return t ? t->offset : 0;
 }
 uint64_t bitnet_gguf_tensor_size(const bitnet_gguf *g, uint64_t i) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     return t ? t->size : 0;
 }
 const void *bitnet_gguf_tensor_data(const bitnet_gguf *g, uint64_t i) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     return t ? t->data : NULL;
 }
 
@@ -278,7 +278,7 @@ const void *bitnet_gguf_tensor_data(const bitnet_gguf *g, uint64_t i) {
  * through bn_i2s_dequant when the range is block-aligned and element by element
  * otherwise. */
 bitnet_status bitnet_gguf_tensor_to_f32(const bitnet_gguf *g, uint64_t i, int64_t row0, int64_t n_rows, float *dst) {
-    const bn_gguf_tensor *t = tensor(g, i);
+    const bn_gguf_tensor *t = bn_gguf_api_tensor_at(g, i);
     if (!t) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_tensor_to_f32: no tensor %llu", (unsigned long long)i);
     if (!dst && n_rows) return bn_err(BITNET_E_INVALID_ARG, "tensor '%s': dst is NULL", t->name);
     int64_t ne0 = t->ne[0], rows = (int64_t)(t->n_elements / (uint64_t)ne0);
@@ -321,29 +321,29 @@ bitnet_status bitnet_gguf_tensor_to_f32(const bitnet_gguf *g, uint64_t i, int64_
 
 /* ---- internal typed getters ------------------------------------------------------------------ */
 
-static bitnet_status get_kv(const bitnet_gguf *g, const char *key, int required, bitnet_gguf_value *v) {
+static bitnet_status bn_gguf_api_find_kv(const bitnet_gguf *g, const char *key, int required, bitnet_gguf_value *v) {
     if (!g || !key) return bn_err(BITNET_E_INVALID_ARG, "gguf getter: NULL argument");
     int64_t i = bn_gguf_find_key(g, key);
     if (i < 0) {
         if (required) return bn_err(BITNET_E_NOT_FOUND, "required key '%s' is missing", key);
         return BITNET_E_NOT_FOUND;
     }
-    make_value(g, g->kv[i].type, g->kv[i].off, v);
+    bn_gguf_api_make_value(g, g->kv[i].type, g->kv[i].off, v);
     return BITNET_OK;
 }
 
-static bitnet_status wrong_type(const char *key, const char *expected, bitnet_gguf_type found) {
+static bitnet_status bn_gguf_api_wrong_type(const char *key, const char *expected, bitnet_gguf_type found) {
     return bn_err(BITNET_E_TYPE, "key '%s' has type %s, expected %s", key, bitnet_gguf_type_name(found), expected);
 }
 
 bitnet_status bn_gguf_get_u64(const bitnet_gguf *g, const char *key, int required, uint64_t *out) {
     bitnet_gguf_value v;
-    bitnet_status st = get_kv(g, key, required, &v);
+    bitnet_status st = bn_gguf_api_find_kv(g, key, required, &v);
     if (st) return st;
     int neg;
     int64_t i;
     uint64_t u;
-    if (int_value(g, &v, 0, &neg, &i, &u)) return wrong_type(key, "an integer", v.type);
+    if (bn_gguf_api_int_value(g, &v, 0, &neg, &i, &u)) return bn_gguf_api_wrong_type(key, "an integer", v.type);
     if (neg) return bn_err(BITNET_E_TYPE, "key '%s' is %lld, expected a non-negative integer", key, (long long)i);
     *out = u;
     return BITNET_OK;
@@ -351,12 +351,12 @@ bitnet_status bn_gguf_get_u64(const bitnet_gguf *g, const char *key, int require
 
 bitnet_status bn_gguf_get_i64(const bitnet_gguf *g, const char *key, int required, int64_t *out) {
     bitnet_gguf_value v;
-    bitnet_status st = get_kv(g, key, required, &v);
+    bitnet_status st = bn_gguf_api_find_kv(g, key, required, &v);
     if (st) return st;
     int neg;
     int64_t i;
     uint64_t u;
-    if (int_value(g, &v, 0, &neg, &i, &u)) return wrong_type(key, "an integer", v.type);
+    if (bn_gguf_api_int_value(g, &v, 0, &neg, &i, &u)) return bn_gguf_api_wrong_type(key, "an integer", v.type);
     if (!neg && u > (uint64_t)INT64_MAX)
         return bn_err(BITNET_E_TYPE, "key '%s' is %llu, too large for int64", key, (unsigned long long)u);
     *out = neg ? i : (int64_t)u;
@@ -365,35 +365,35 @@ bitnet_status bn_gguf_get_i64(const bitnet_gguf *g, const char *key, int require
 
 bitnet_status bn_gguf_get_f64(const bitnet_gguf *g, const char *key, int required, double *out) {
     bitnet_gguf_value v;
-    bitnet_status st = get_kv(g, key, required, &v);
+    bitnet_status st = bn_gguf_api_find_kv(g, key, required, &v);
     if (st) return st;
-    if (float_value(g, &v, out)) return wrong_type(key, "a number", v.type);
+    if (bn_gguf_api_float_value(g, &v, out)) return bn_gguf_api_wrong_type(key, "a number", v.type);
     return BITNET_OK;
 }
 
 bitnet_status bn_gguf_get_bool(const bitnet_gguf *g, const char *key, int required, int *out) {
     bitnet_gguf_value v;
-    bitnet_status st = get_kv(g, key, required, &v);
+    bitnet_status st = bn_gguf_api_find_kv(g, key, required, &v);
     if (st) return st;
-    if (v.type != BITNET_GGUF_BOOL) return wrong_type(key, "bool", v.type);
+    if (v.type != BITNET_GGUF_BOOL) return bn_gguf_api_wrong_type(key, "bool", v.type);
     *out = g->base[v.ref] != 0;
     return BITNET_OK;
 }
 
 bitnet_status bn_gguf_get_str(const bitnet_gguf *g, const char *key, int required, const char **s, uint64_t *len) {
     bitnet_gguf_value v;
-    bitnet_status st = get_kv(g, key, required, &v);
+    bitnet_status st = bn_gguf_api_find_kv(g, key, required, &v);
     if (st) return st;
-    if (v.type != BITNET_GGUF_STRING) return wrong_type(key, "string", v.type);
-    return str_at(g, v.ref, s, len);
+    if (v.type != BITNET_GGUF_STRING) return bn_gguf_api_wrong_type(key, "string", v.type);
+    return bn_gguf_api_str_at(g, v.ref, s, len);
 }
 
 bitnet_status bn_gguf_get_arr(const bitnet_gguf *g, const char *key, int required, bitnet_gguf_type elem_type,
                               const bn_gguf_arr **arr) {
     bitnet_gguf_value v;
-    bitnet_status st = get_kv(g, key, required, &v);
+    bitnet_status st = bn_gguf_api_find_kv(g, key, required, &v);
     if (st) return st;
-    if (v.type != BITNET_GGUF_ARRAY) return wrong_type(key, "array", v.type);
+    if (v.type != BITNET_GGUF_ARRAY) return bn_gguf_api_wrong_type(key, "array", v.type);
     const bn_gguf_arr *a = bn_gguf_arr_at(g, v.ref);
     if (!a) return bn_err(BITNET_E_INTERNAL, "key '%s': array record missing", key);
     if (elem_type != BITNET_GGUF_ARRAY && a->elem_type != (uint32_t)elem_type)
@@ -412,7 +412,7 @@ void bn_gguf_arr_str(const bitnet_gguf *g, const bn_gguf_arr *a, uint64_t j, con
 
 /* Float to int64, truncating; NaN and out-of-range values give 0 (the cast would be
  * undefined behaviour). */
-static int64_t f64_to_i64(double d) {
+static int64_t bn_gguf_api_f64_to_i64(double d) {
     return isfinite(d) && d > -9223372036854775808.0 && d < 9223372036854775808.0 ? (int64_t)d : 0;
 }
 
@@ -426,8 +426,8 @@ int64_t bn_gguf_arr_i64(const bitnet_gguf *g, const bn_gguf_arr *a, uint64_t j) 
     case BITNET_GGUF_UINT32: return bn_rd_u32(p);
     case BITNET_GGUF_INT32: return (int32_t)bn_rd_u32(p);
     case BITNET_GGUF_UINT64: case BITNET_GGUF_INT64: return (int64_t)bn_rd_u64(p);
-    case BITNET_GGUF_FLOAT32: return f64_to_i64(bn_rd_f32(p));
-    case BITNET_GGUF_FLOAT64: return f64_to_i64(bn_rd_f64(p));
+    case BITNET_GGUF_FLOAT32: return bn_gguf_api_f64_to_i64(bn_rd_f32(p));
+    case BITNET_GGUF_FLOAT64: return bn_gguf_api_f64_to_i64(bn_rd_f64(p));
     default: return 0;
     }
 }
