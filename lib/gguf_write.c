@@ -57,7 +57,7 @@ struct bitnet_gguf_writer {
 
 /* ---- encoding helpers --------------------------------------------------------------------- */
 
-static bitnet_status kv_reserve(bitnet_gguf_writer *w, size_t n) {
+static bitnet_status bn_gguf_write_kv_reserve(bitnet_gguf_writer *w, size_t n) {
     if (n <= w->kv_cap - w->kv_len) return BITNET_OK;
     if (n > SIZE_MAX / 2 - w->kv_len) return bn_err(BITNET_E_NOMEM, "GGUF writer: metadata too large");
     size_t cap = w->kv_cap ? w->kv_cap : 256;
@@ -70,17 +70,17 @@ static bitnet_status kv_reserve(bitnet_gguf_writer *w, size_t n) {
 }
 
 /* Appends; the caller reserved the room. */
-static void put(bitnet_gguf_writer *w, const void *p, size_t n) {
+static void bn_gguf_write_put(bitnet_gguf_writer *w, const void *p, size_t n) {
     if (n) memcpy(w->kv + w->kv_len, p, n);
     w->kv_len += n;
 }
-static void put_u32(bitnet_gguf_writer *w, uint32_t v) { put(w, &v, 4); }
-static void put_u64(bitnet_gguf_writer *w, uint64_t v) { put(w, &v, 8); }
+static void bn_gguf_write_put_u32(bitnet_gguf_writer *w, uint32_t v) { bn_gguf_write_put(w, &v, 4); }
+static void bn_gguf_write_put_u64(bitnet_gguf_writer *w, uint64_t v) { bn_gguf_write_put(w, &v, 8); }
 
 /* Common checks for every setter; on success the key is recorded and the record's
  * key and type are encoded, with `payload` more bytes reserved. */
-static bitnet_status begin_kv(bitnet_gguf_writer *w, const char *fn, const char *key, bitnet_gguf_type type,
-                              size_t payload, int raw) {
+static bitnet_status bn_gguf_write_begin_kv(bitnet_gguf_writer *w, const char *fn, const char *key,
+                                            bitnet_gguf_type type, size_t payload, int raw) {
     if (!w || !key) return bn_err(BITNET_E_INVALID_ARG, "%s: NULL argument", fn);
     if (w->state != W_DECLARE)
         return bn_err(BITNET_E_INVALID_ARG, "%s: key '%s' added after bitnet_gguf_writer_begin", fn, key);
@@ -99,15 +99,15 @@ static bitnet_status begin_kv(bitnet_gguf_writer *w, const char *fn, const char 
         w->keys_cap = cap;
     }
     if (payload > SIZE_MAX - 64 - klen) return bn_err(BITNET_E_INVALID_ARG, "%s: key '%s': value too large", fn, key);
-    bitnet_status st = kv_reserve(w, 8 + klen + 4 + payload);
+    bitnet_status st = bn_gguf_write_kv_reserve(w, 8 + klen + 4 + payload);
     if (st) return st;
     char *copy = bn_strndup(key, klen);
     if (!copy) return bn_err(BITNET_E_NOMEM, "GGUF writer: out of memory for keys");
     w->keys[w->n_kv++] = copy;
     if (raw && strcmp(key, "general.alignment") == 0) w->raw_alignment = 1;
-    put_u64(w, klen);
-    put(w, key, klen);
-    put_u32(w, (uint32_t)type);
+    bn_gguf_write_put_u64(w, klen);
+    bn_gguf_write_put(w, key, klen);
+    bn_gguf_write_put_u32(w, (uint32_t)type);
     return BITNET_OK;
 }
 
@@ -154,18 +154,18 @@ bitnet_status bitnet_gguf_writer_set_scalar(bitnet_gguf_writer *w, const char *k
     if (type == BITNET_GGUF_BOOL && *(const uint8_t *)value > 1)
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_scalar: key '%s': bool byte must be 0 or 1",
                       key ? key : "(null)");
-    bitnet_status st = begin_kv(w, "bitnet_gguf_writer_set_scalar", key, type, (size_t)n, 0);
+    bitnet_status st = bn_gguf_write_begin_kv(w, "bitnet_gguf_writer_set_scalar", key, type, (size_t)n, 0);
     if (st) return st;
-    put(w, value, (size_t)n);
+    bn_gguf_write_put(w, value, (size_t)n);
     return BITNET_OK;
 }
 
 bitnet_status bitnet_gguf_writer_set_str(bitnet_gguf_writer *w, const char *key, const char *s, size_t len) {
     if (!s && len) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_str: string is NULL");
-    bitnet_status st = begin_kv(w, "bitnet_gguf_writer_set_str", key, BITNET_GGUF_STRING, 8 + len, 0);
+    bitnet_status st = bn_gguf_write_begin_kv(w, "bitnet_gguf_writer_set_str", key, BITNET_GGUF_STRING, 8 + len, 0);
     if (st) return st;
-    put_u64(w, len);
-    put(w, s, len);
+    bn_gguf_write_put_u64(w, len);
+    bn_gguf_write_put(w, s, len);
     return BITNET_OK;
 }
 
@@ -182,11 +182,12 @@ bitnet_status bitnet_gguf_writer_set_array(bitnet_gguf_writer *w, const char *ke
             if (((const uint8_t *)data)[i] > 1)
                 return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_array: key '%s': bool element %llu is not 0 or 1",
                               key ? key : "(null)", (unsigned long long)i);
-    bitnet_status st = begin_kv(w, "bitnet_gguf_writer_set_array", key, BITNET_GGUF_ARRAY, 12 + (size_t)n * es, 0);
+    bitnet_status st =
+        bn_gguf_write_begin_kv(w, "bitnet_gguf_writer_set_array", key, BITNET_GGUF_ARRAY, 12 + (size_t)n * es, 0);
     if (st) return st;
-    put_u32(w, (uint32_t)elem_type);
-    put_u64(w, n);
-    put(w, data, (size_t)n * es);
+    bn_gguf_write_put_u32(w, (uint32_t)elem_type);
+    bn_gguf_write_put_u64(w, n);
+    bn_gguf_write_put(w, data, (size_t)n * es);
     return BITNET_OK;
 }
 
@@ -203,14 +204,14 @@ bitnet_status bitnet_gguf_writer_set_str_array(bitnet_gguf_writer *w, const char
             return bn_err(BITNET_E_INVALID_ARG, "%s: strings too large", fn);
         total += 8 + l;
     }
-    bitnet_status st = begin_kv(w, fn, key, BITNET_GGUF_ARRAY, total, 0);
+    bitnet_status st = bn_gguf_write_begin_kv(w, fn, key, BITNET_GGUF_ARRAY, total, 0);
     if (st) return st;
-    put_u32(w, BITNET_GGUF_STRING);
-    put_u64(w, n);
+    bn_gguf_write_put_u32(w, BITNET_GGUF_STRING);
+    bn_gguf_write_put_u64(w, n);
     for (uint64_t i = 0; i < n; i++) {
         size_t l = lens ? lens[i] : strlen(strs[i]);
-        put_u64(w, l);
-        put(w, strs[i], l);
+        bn_gguf_write_put_u64(w, l);
+        bn_gguf_write_put(w, strs[i], l);
     }
     return BITNET_OK;
 }
@@ -218,15 +219,15 @@ bitnet_status bitnet_gguf_writer_set_str_array(bitnet_gguf_writer *w, const char
 bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const char *key, bitnet_gguf_type type,
                                          const void *payload, size_t size) {
     if (!payload && size) return bn_err(BITNET_E_INVALID_ARG, "bitnet_gguf_writer_set_raw: payload is NULL");
-    bitnet_status st = begin_kv(w, "bitnet_gguf_writer_set_raw", key, type, size, 1);
+    bitnet_status st = bn_gguf_write_begin_kv(w, "bitnet_gguf_writer_set_raw", key, type, size, 1);
     if (st) return st;
-    put(w, payload, size);
+    bn_gguf_write_put(w, payload, size);
     return BITNET_OK;
 }
 
 /* ---- public: tensors ------------------------------------------------------------------------------ */
 
-static uint64_t pad_to(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
+static uint64_t bn_gguf_write_pad_to(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
 
 bitnet_status bitnet_gguf_writer_add_tensor(bitnet_gguf_writer *w, const char *name, uint32_t n_dims,
                                             const int64_t *ne, bitnet_type type) {
@@ -252,7 +253,7 @@ bitnet_status bitnet_gguf_writer_add_tensor(bitnet_gguf_writer *w, const char *n
     const char *why = NULL;
     if (bn_tensor_nbytes((uint32_t)type, n_dims, ne, &size, &why) != BITNET_OK)
         return bn_err(BITNET_E_INVALID_ARG, "%s: tensor '%s': %s", fn, name, why ? why : "invalid shape");
-    uint64_t padded = pad_to(size, w->alignment), end;
+    uint64_t padded = bn_gguf_write_pad_to(size, w->alignment), end;
     if (size > UINT64_MAX - w->alignment || bn_add_u64(w->data_size, padded, &end) || end > (uint64_t)INT64_MAX)
         return bn_err(BITNET_E_INVALID_ARG, "%s: tensor '%s': data section too large", fn, name);
     if (w->n_t == w->t_cap) {
@@ -276,7 +277,7 @@ bitnet_status bitnet_gguf_writer_add_tensor(bitnet_gguf_writer *w, const char *n
 
 /* ---- public: streaming ------------------------------------------------------------------------------ */
 
-static bitnet_status wfail(bitnet_gguf_writer *w, const char *what) {
+static bitnet_status bn_gguf_write_fail(bitnet_gguf_writer *w, const char *what) {
     int e = errno;
     w->state = W_DONE;
     if (w->f) fclose(w->f);
@@ -284,7 +285,7 @@ static bitnet_status wfail(bitnet_gguf_writer *w, const char *what) {
     return bn_err(BITNET_E_IO, "%s: %s: %s", w->path ? w->path : "GGUF writer", what, e ? strerror(e) : "error");
 }
 
-static int write_zeros(FILE *f, uint64_t n) {
+static int bn_gguf_write_zeros(FILE *f, uint64_t n) {
     static const uint8_t zeros[256];
     while (n) {
         size_t k = n > sizeof zeros ? sizeof zeros : (size_t)n;
@@ -337,13 +338,13 @@ bitnet_status bitnet_gguf_writer_begin(bitnet_gguf_writer *w, const char *path) 
     w->f = fopen(path, "wb");
     if (!w->f) {
         bn_free(info);
-        return wfail(w, "cannot create");
+        return bn_gguf_write_fail(w, "cannot create");
     }
     int bad = fwrite(hdr, 1, hl, w->f) != hl || (w->kv_len && fwrite(w->kv, 1, w->kv_len, w->f) != w->kv_len) ||
               (info_len && fwrite(info, 1, info_len, w->f) != info_len) ||
-              write_zeros(w->f, pad_to(end, w->alignment) - end) != 0;
+              bn_gguf_write_zeros(w->f, bn_gguf_write_pad_to(end, w->alignment) - end) != 0;
     bn_free(info);
-    if (bad) return wfail(w, "write failed");
+    if (bad) return bn_gguf_write_fail(w, "write failed");
     w->state = W_DATA;
     w->cur = 0;
     w->cur_done = 0;
@@ -366,12 +367,13 @@ bitnet_status bitnet_gguf_writer_write(bitnet_gguf_writer *w, const void *data, 
         wtensor *t = &w->t[w->cur];
         uint64_t room = t->size - w->cur_done;
         size_t k = size < room ? size : (size_t)room;
-        if (fwrite(src, 1, k, w->f) != k) return wfail(w, "write failed");
+        if (fwrite(src, 1, k, w->f) != k) return bn_gguf_write_fail(w, "write failed");
         src += k;
         size -= k;
         w->cur_done += k;
         if (w->cur_done == t->size) {
-            if (write_zeros(w->f, pad_to(t->size, w->alignment) - t->size)) return wfail(w, "write failed");
+            if (bn_gguf_write_zeros(w->f, bn_gguf_write_pad_to(t->size, w->alignment) - t->size))
+                return bn_gguf_write_fail(w, "write failed");
             w->cur++;
             w->cur_done = 0;
         }
@@ -395,7 +397,7 @@ bitnet_status bitnet_gguf_writer_finish(bitnet_gguf_writer *w) {
     w->state = W_DONE;
     errno = 0;
     int bad = fflush(w->f) != 0 || ferror(w->f);
-    if (bad) return wfail(w, "write failed");
+    if (bad) return bn_gguf_write_fail(w, "write failed");
     FILE *f = w->f;
     w->f = NULL;
     if (fclose(f) != 0) return bn_err(BITNET_E_IO, "%s: close failed: %s", w->path, strerror(errno));
