@@ -17,7 +17,7 @@
  * that remain: every count is bounded by (bytes left / smallest possible element)
  * BEFORE anything is allocated, so a hostile file can make us allocate at most a few
  * times its own size.  All offset arithmetic is in uint64_t with overflow checks.
- * The cursor `pos` only ever moves forward and is checked by rd_need() before each
+ * The cursor `pos` only ever moves forward and is checked by bn_gguf_read_need() before each
  * read, so no read can leave [0, size).
  *
  * Values are not copied: kv records and array records keep file offsets, and the
@@ -49,26 +49,26 @@ typedef struct rd {
     uint64_t       cap_arrs; /* allocated records in g->arrs */
 } rd;
 
-static uint64_t rd_left(const rd *r) { return r->size - r->pos; }
+static uint64_t bn_gguf_read_left(const rd *r) { return r->size - r->pos; }
 
 /* Whether n more bytes are available.  `what` names the field for the message. */
-static bitnet_status rd_need(const rd *r, uint64_t n, const char *what) {
-    if (n > rd_left(r))
+static bitnet_status bn_gguf_read_need(const rd *r, uint64_t n, const char *what) {
+    if (n > bn_gguf_read_left(r))
         return bn_err(BITNET_E_FORMAT, "file truncated: %s at offset %llu needs %llu bytes, %llu left", what,
-                      (unsigned long long)r->pos, (unsigned long long)n, (unsigned long long)rd_left(r));
+                      (unsigned long long)r->pos, (unsigned long long)n, (unsigned long long)bn_gguf_read_left(r));
     return BITNET_OK;
 }
 
-static bitnet_status rd_u32(rd *r, uint32_t *v, const char *what) {
-    bitnet_status st = rd_need(r, 4, what);
+static bitnet_status bn_gguf_read_u32(rd *r, uint32_t *v, const char *what) {
+    bitnet_status st = bn_gguf_read_need(r, 4, what);
     if (st) return st;
     *v = bn_rd_u32(r->base + r->pos);
     r->pos += 4;
     return BITNET_OK;
 }
 
-static bitnet_status rd_u64(rd *r, uint64_t *v, const char *what) {
-    bitnet_status st = rd_need(r, 8, what);
+static bitnet_status bn_gguf_read_u64(rd *r, uint64_t *v, const char *what) {
+    bitnet_status st = bn_gguf_read_need(r, 8, what);
     if (st) return st;
     *v = bn_rd_u64(r->base + r->pos);
     r->pos += 8;
@@ -76,13 +76,13 @@ static bitnet_status rd_u64(rd *r, uint64_t *v, const char *what) {
 }
 
 /* A string: sets *s (pointer into the image) and *len, advances past it. */
-static bitnet_status rd_str(rd *r, const char **s, uint64_t *len, const char *what) {
-    bitnet_status st = rd_u64(r, len, what);
+static bitnet_status bn_gguf_read_str(rd *r, const char **s, uint64_t *len, const char *what) {
+    bitnet_status st = bn_gguf_read_u64(r, len, what);
     if (st) return st;
-    if (*len > rd_left(r))
+    if (*len > bn_gguf_read_left(r))
         return bn_err(BITNET_E_FORMAT, "%s at offset %llu: string length %llu exceeds the %llu bytes left in the file",
                       what, (unsigned long long)(r->pos - 8), (unsigned long long)*len,
-                      (unsigned long long)rd_left(r));
+                      (unsigned long long)bn_gguf_read_left(r));
     *s = (const char *)(r->base + r->pos);
     r->pos += *len;
     return BITNET_OK;
@@ -108,24 +108,24 @@ int bn_gguf_type_size(uint32_t t) {
 
 /* ---- hashing ------------------------------------------------------------------------------ */
 
-static uint64_t index_cap(uint64_t n) {
+static uint64_t bn_gguf_read_index_cap(uint64_t n) {
     uint64_t cap = 16;
     while (cap < 2 * n) cap <<= 1;
     return cap;
 }
 
 /* Key/name of entry i of either table. */
-static const char *entry_name(const bitnet_gguf *g, int tensors, uint64_t i) {
+static const char *bn_gguf_read_entry_name(const bitnet_gguf *g, int tensors, uint64_t i) {
     return tensors ? g->tensors[i].name : g->kv[i].key;
 }
 
 /* Find `name` in an index; returns the slot (empty or matching). */
-static uint64_t index_slot(const bitnet_gguf *g, int tensors, const char *name, size_t len) {
+static uint64_t bn_gguf_read_index_slot(const bitnet_gguf *g, int tensors, const char *name, size_t len) {
     const uint64_t *idx = tensors ? g->t_index : g->kv_index;
     uint64_t mask = (tensors ? g->t_index_cap : g->kv_index_cap) - 1;
     uint64_t s = bn_fnv1a(BN_FNV_OFFSET, name, len) & mask;
     while (idx[s] != GGUF_NO_INDEX) {
-        const char *e = entry_name(g, tensors, idx[s]);
+        const char *e = bn_gguf_read_entry_name(g, tensors, idx[s]);
         if (strlen(e) == len && memcmp(e, name, len) == 0) break;
         s = (s + 1) & mask;
     }
@@ -134,13 +134,13 @@ static uint64_t index_slot(const bitnet_gguf *g, int tensors, const char *name, 
 
 int64_t bn_gguf_find_key(const bitnet_gguf *g, const char *key) {
     if (!g || !key || !g->kv_index) return -1;
-    uint64_t s = index_slot(g, 0, key, strlen(key));
+    uint64_t s = bn_gguf_read_index_slot(g, 0, key, strlen(key));
     return g->kv_index[s] == GGUF_NO_INDEX ? -1 : (int64_t)g->kv_index[s];
 }
 
 int64_t bn_gguf_find_tensor(const bitnet_gguf *g, const char *name) {
     if (!g || !name || !g->t_index) return -1;
-    uint64_t s = index_slot(g, 1, name, strlen(name));
+    uint64_t s = bn_gguf_read_index_slot(g, 1, name, strlen(name));
     return g->t_index[s] == GGUF_NO_INDEX ? -1 : (int64_t)g->t_index[s];
 }
 
@@ -160,7 +160,7 @@ const bn_gguf_arr *bn_gguf_arr_at(const bitnet_gguf *g, uint64_t off) {
 /* Parse an array whose header (element type) starts at r->pos, recursively.  `key`
  * names the top-level key for messages.  Appends a record to g->arrs before its
  * children, so the records stay sorted by offset. */
-static bitnet_status parse_array(rd *r, const char *key, int depth, uint64_t *arr_index) {
+static bitnet_status bn_gguf_read_array(rd *r, const char *key, int depth, uint64_t *arr_index) {
     bitnet_gguf *g = r->g;
     uint64_t hdr = r->pos;
     uint32_t et;
@@ -168,7 +168,8 @@ static bitnet_status parse_array(rd *r, const char *key, int depth, uint64_t *ar
     bitnet_status st;
     if (depth > GGUF_MAX_DEPTH)
         return bn_err(BITNET_E_FORMAT, "key '%s': arrays nested deeper than %d levels", key, GGUF_MAX_DEPTH);
-    if ((st = rd_u32(r, &et, "array element type")) || (st = rd_u64(r, &count, "array count"))) return st;
+    if ((st = bn_gguf_read_u32(r, &et, "array element type")) || (st = bn_gguf_read_u64(r, &count, "array count")))
+        return st;
     int esz = bn_gguf_type_size(et);
     if (esz < 0)
         return bn_err(BITNET_E_FORMAT, "key '%s': array at offset %llu has invalid element type %u", key,
@@ -176,11 +177,11 @@ static bitnet_status parse_array(rd *r, const char *key, int depth, uint64_t *ar
     /* Bound the count by the bytes left before allocating anything: a fixed element
      * takes esz bytes, a string at least 8 (its length), an array at least 12. */
     uint64_t min_sz = esz > 0 ? (uint64_t)esz : et == BITNET_GGUF_STRING ? 8 : 12;
-    if (count > rd_left(r) / min_sz)
+    if (count > bn_gguf_read_left(r) / min_sz)
         return bn_err(BITNET_E_FORMAT,
                       "key '%s': array of %llu %s elements cannot fit in the %llu bytes left in the file", key,
                       (unsigned long long)count, bitnet_gguf_type_name((bitnet_gguf_type)et),
-                      (unsigned long long)rd_left(r));
+                      (unsigned long long)bn_gguf_read_left(r));
 
     if (g->n_arrs == r->cap_arrs) {
         uint64_t ncap = r->cap_arrs ? 2 * r->cap_arrs : 16;
@@ -222,17 +223,17 @@ static bitnet_status parse_array(rd *r, const char *key, int depth, uint64_t *ar
         if (et == BITNET_GGUF_STRING) {
             const char *s;
             uint64_t len;
-            if ((st = rd_str(r, &s, &len, "string array element"))) return st;
+            if ((st = bn_gguf_read_str(r, &s, &len, "string array element"))) return st;
         } else {
             uint64_t child;
             /* g->arrs may move in the recursion: do not hold `a` across it */
-            if ((st = parse_array(r, key, depth + 1, &child))) return st;
+            if ((st = bn_gguf_read_array(r, key, depth + 1, &child))) return st;
         }
     }
     return BITNET_OK;
 }
 
-static bitnet_status parse_kv(rd *r, uint64_t i) {
+static bitnet_status bn_gguf_read_kv(rd *r, uint64_t i) {
     bitnet_gguf *g = r->g;
     bn_gguf_kv *kv = &g->kv[i];
     const char *key;
@@ -240,7 +241,7 @@ static bitnet_status parse_kv(rd *r, uint64_t i) {
     uint32_t type;
     bitnet_status st;
     kv->arr = -1;
-    if ((st = rd_str(r, &key, &len, "metadata key"))) return st;
+    if ((st = bn_gguf_read_str(r, &key, &len, "metadata key"))) return st;
     if (len == 0) return bn_err(BITNET_E_FORMAT, "metadata key %llu is empty", (unsigned long long)i);
     if (memchr(key, 0, (size_t)len))
         return bn_err(BITNET_E_FORMAT, "metadata key %llu contains a NUL byte", (unsigned long long)i);
@@ -251,28 +252,28 @@ static bitnet_status parse_kv(rd *r, uint64_t i) {
     if (!kv->key) return bn_err(BITNET_E_NOMEM, "out of memory copying metadata keys");
     kv->key_len = len;
 
-    uint64_t slot = index_slot(g, 0, kv->key, (size_t)len);
+    uint64_t slot = bn_gguf_read_index_slot(g, 0, kv->key, (size_t)len);
     if (g->kv_index[slot] != GGUF_NO_INDEX) return bn_err(BITNET_E_FORMAT, "duplicate metadata key '%s'", kv->key);
     g->kv_index[slot] = i;
 
-    if ((st = rd_u32(r, &type, "metadata value type"))) return st;
+    if ((st = bn_gguf_read_u32(r, &type, "metadata value type"))) return st;
     if (type > BITNET_GGUF_FLOAT64)
         return bn_err(BITNET_E_FORMAT, "key '%s': invalid value type %u (valid: 0..12)", kv->key, type);
     kv->type = (bitnet_gguf_type)type;
     kv->off = r->pos;
     int esz = bn_gguf_type_size(type);
     if (esz > 0) {
-        if ((st = rd_need(r, (uint64_t)esz, "metadata value"))) return st;
+        if ((st = bn_gguf_read_need(r, (uint64_t)esz, "metadata value"))) return st;
         if (type == BITNET_GGUF_BOOL && r->base[r->pos] > 1)
             return bn_err(BITNET_E_FORMAT, "key '%s': bool value is %u, not 0 or 1", kv->key, r->base[r->pos]);
         r->pos += (uint64_t)esz;
     } else if (type == BITNET_GGUF_STRING) {
         const char *s;
         uint64_t slen;
-        if ((st = rd_str(r, &s, &slen, "string value"))) return st;
+        if ((st = bn_gguf_read_str(r, &s, &slen, "string value"))) return st;
     } else {
         uint64_t ai;
-        if ((st = parse_array(r, kv->key, 1, &ai))) return st;
+        if ((st = bn_gguf_read_array(r, kv->key, 1, &ai))) return st;
         kv->arr = (int64_t)ai;
     }
     return BITNET_OK;
@@ -280,13 +281,13 @@ static bitnet_status parse_kv(rd *r, uint64_t i) {
 
 /* ---- tensors ---------------------------------------------------------------------------------- */
 
-static bitnet_status parse_tensor_info(rd *r, uint64_t i) {
+static bitnet_status bn_gguf_read_tensor_info(rd *r, uint64_t i) {
     bitnet_gguf *g = r->g;
     bn_gguf_tensor *t = &g->tensors[i];
     const char *name;
     uint64_t len;
     bitnet_status st;
-    if ((st = rd_str(r, &name, &len, "tensor name"))) return st;
+    if ((st = bn_gguf_read_str(r, &name, &len, "tensor name"))) return st;
     if (len == 0) return bn_err(BITNET_E_FORMAT, "tensor %llu has an empty name", (unsigned long long)i);
     if (len >= BN_GGUF_MAX_NAME)
         return bn_err(BITNET_E_FORMAT, "tensor %llu: name of %llu bytes is too long (limit %d)", (unsigned long long)i,
@@ -297,18 +298,18 @@ static bitnet_status parse_tensor_info(rd *r, uint64_t i) {
         return bn_err(BITNET_E_FORMAT, "tensor %llu: name is not valid UTF-8", (unsigned long long)i);
     memcpy(t->name, name, (size_t)len);
     t->name[len] = 0;
-    uint64_t slot = index_slot(g, 1, t->name, (size_t)len);
+    uint64_t slot = bn_gguf_read_index_slot(g, 1, t->name, (size_t)len);
     if (g->t_index[slot] != GGUF_NO_INDEX) return bn_err(BITNET_E_FORMAT, "duplicate tensor name '%s'", t->name);
     g->t_index[slot] = i;
 
-    if ((st = rd_u32(r, &t->n_dims, "tensor n_dims"))) return st;
+    if ((st = bn_gguf_read_u32(r, &t->n_dims, "tensor n_dims"))) return st;
     if (t->n_dims < 1 || t->n_dims > BN_GGUF_MAX_DIMS)
         return bn_err(BITNET_E_FORMAT, "tensor '%s': n_dims is %u (must be 1..%d)", t->name, t->n_dims,
                       BN_GGUF_MAX_DIMS);
     uint64_t n_el = 1;
     for (uint32_t d = 0; d < BN_GGUF_MAX_DIMS; d++) {
         uint64_t ne = 1;
-        if (d < t->n_dims && (st = rd_u64(r, &ne, "tensor dimension"))) return st;
+        if (d < t->n_dims && (st = bn_gguf_read_u64(r, &ne, "tensor dimension"))) return st;
         /* Zero-size dimensions are refused (as bitnet.cpp does): no model has empty
          * tensors, and a 0-byte tensor has no meaningful data range. */
         if (ne == 0 || ne > (uint64_t)INT64_MAX)
@@ -319,8 +320,8 @@ static bitnet_status parse_tensor_info(rd *r, uint64_t i) {
         t->ne[d] = (int64_t)ne;
     }
     t->n_elements = n_el;
-    if ((st = rd_u32(r, &t->type, "tensor type"))) return st;
-    if ((st = rd_u64(r, &t->offset, "tensor offset"))) return st;
+    if ((st = bn_gguf_read_u32(r, &t->type, "tensor type"))) return st;
+    if ((st = bn_gguf_read_u64(r, &t->offset, "tensor offset"))) return st;
 
     if (!bn_type_traits_get(t->type) || (t->type == BN_TYPE_TL2 && !g->tl2)) {
         const char *why = bn_type_refusal(t->type);
@@ -337,13 +338,13 @@ typedef struct span {
     uint64_t off, size, idx;
 } span;
 
-static int cmp_span(const void *a, const void *b) {
+static int bn_gguf_read_cmp_span(const void *a, const void *b) {
     uint64_t x = ((const span *)a)->off, y = ((const span *)b)->off;
     return x < y ? -1 : x > y;
 }
 
 /* Data ranges: aligned, inside the file, pairwise disjoint. */
-static bitnet_status check_tensor_data(bitnet_gguf *g) {
+static bitnet_status bn_gguf_read_check_tensor_data(bitnet_gguf *g) {
     uint64_t data_len = g->size > g->data_offset ? g->size - g->data_offset : 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         bn_gguf_tensor *t = &g->tensors[i];
@@ -368,7 +369,7 @@ static bitnet_status check_tensor_data(bitnet_gguf *g) {
         order[i].size = g->tensors[i].size;
         order[i].idx = i;
     }
-    qsort(order, (size_t)g->n_tensors, sizeof *order, cmp_span);
+    qsort(order, (size_t)g->n_tensors, sizeof *order, bn_gguf_read_cmp_span);
     bitnet_status st = BITNET_OK;
     for (uint64_t k = 1; k < g->n_tensors; k++) {
         const bn_gguf_tensor *p = &g->tensors[order[k - 1].idx], *c = &g->tensors[order[k].idx];
@@ -385,7 +386,7 @@ static bitnet_status check_tensor_data(bitnet_gguf *g) {
 
 /* ---- the whole file ------------------------------------------------------------------------------ */
 
-static void gguf_free(bitnet_gguf *g) {
+static void bn_gguf_read_free(bitnet_gguf *g) {
     if (!g) return;
     if (g->kv)
         for (uint64_t i = 0; i < g->n_kv; i++) bn_free(g->kv[i].key);
@@ -400,14 +401,14 @@ static void gguf_free(bitnet_gguf *g) {
     bn_free(g);
 }
 
-static uint64_t *index_new(uint64_t cap) {
+static uint64_t *bn_gguf_read_index_new(uint64_t cap) {
     uint64_t *idx = bn_mallocn((size_t)cap, sizeof *idx);
     if (idx) memset(idx, 0xff, (size_t)cap * sizeof *idx); /* GGUF_NO_INDEX everywhere */
     return idx;
 }
 
 /* general.alignment, if present: must be a u32, non-zero power of two. */
-static bitnet_status read_alignment(bitnet_gguf *g) {
+static bitnet_status bn_gguf_read_alignment(bitnet_gguf *g) {
     g->alignment = GGUF_DEFAULT_ALIGN;
     int64_t i = bn_gguf_find_key(g, "general.alignment");
     if (i < 0) return BITNET_OK;
@@ -428,7 +429,7 @@ static bitnet_status read_alignment(bitnet_gguf *g) {
  * a BitNet architecture; upstream's MXFP4 files say 38 (MOSTLY_MXFP4_MOE), and its
  * file_type 39 (MOSTLY_NVFP4) uses another tensor type.  So 39 is TL2 exactly when the
  * architecture is one of ours and the file type is 39 (docs/formats.md). */
-static int is_tl2_file(const bitnet_gguf *g) {
+static int bn_gguf_read_is_tl2_file(const bitnet_gguf *g) {
     static const char *const archs[] = {"bitnet", "bitnet-b1.58", "bitnet-25", "bitnet-1.58", "llama"};
     const char *a;
     uint64_t al, ft = 0;
@@ -439,7 +440,7 @@ static int is_tl2_file(const bitnet_gguf *g) {
     return 0;
 }
 
-static bitnet_status parse(bitnet_gguf *g) {
+static bitnet_status bn_gguf_read_image(bitnet_gguf *g) {
     rd r = {g->base, g->size, 0, g, 0};
     uint32_t magic, version;
     bitnet_status st;
@@ -449,7 +450,7 @@ static bitnet_status parse(bitnet_gguf *g) {
         return bn_err(BITNET_E_FORMAT, "not a GGUF file: bad magic %02x %02x %02x %02x (expected \"GGUF\")",
                       g->base[0], g->base[1], g->base[2], g->base[3]);
     r.pos = 4;
-    if ((st = rd_u32(&r, &version, "version"))) return st;
+    if ((st = bn_gguf_read_u32(&r, &version, "version"))) return st;
     /* A big-endian file has its version byte-swapped: 3 reads as 0x03000000. */
     if ((version & 0xFFFFu) == 0)
         return bn_err(BITNET_E_UNSUPPORTED, "big-endian GGUF is not supported (version field %08x)", version);
@@ -457,46 +458,47 @@ static bitnet_status parse(bitnet_gguf *g) {
     if (version != 2 && version != 3)
         return bn_err(BITNET_E_UNSUPPORTED, "GGUF version %u is not supported (only 2 and 3)", version);
     g->version = version;
-    if ((st = rd_u64(&r, &g->n_tensors, "tensor count")) || (st = rd_u64(&r, &g->n_kv, "metadata count")))
+    if ((st = bn_gguf_read_u64(&r, &g->n_tensors, "tensor count")) ||
+        (st = bn_gguf_read_u64(&r, &g->n_kv, "metadata count")))
         return st;
     /* Smallest possible record: a kv is key length (8) + type (4) + >= 1 value byte
      * (keys must be non-empty, but that is reported later, by name); a tensor info is name length (8) + >= 1 byte + n_dims (4) +
      * one dim (8) + type (4) + offset (8). */
-    if (g->n_kv > rd_left(&r) / 13)
+    if (g->n_kv > bn_gguf_read_left(&r) / 13)
         return bn_err(BITNET_E_FORMAT, "metadata count %llu cannot fit in a file of %llu bytes",
                       (unsigned long long)g->n_kv, (unsigned long long)g->size);
-    if (g->n_tensors > rd_left(&r) / 33)
+    if (g->n_tensors > bn_gguf_read_left(&r) / 33)
         return bn_err(BITNET_E_FORMAT, "tensor count %llu cannot fit in a file of %llu bytes",
                       (unsigned long long)g->n_tensors, (unsigned long long)g->size);
 
     g->kv = bn_calloc(g->n_kv ? (size_t)g->n_kv : 1, sizeof *g->kv);
-    g->kv_index_cap = index_cap(g->n_kv);
-    g->kv_index = index_new(g->kv_index_cap);
+    g->kv_index_cap = bn_gguf_read_index_cap(g->n_kv);
+    g->kv_index = bn_gguf_read_index_new(g->kv_index_cap);
     if (!g->kv || !g->kv_index) return bn_err(BITNET_E_NOMEM, "out of memory for %llu metadata keys",
                                               (unsigned long long)g->n_kv);
     uint64_t n_kv = g->n_kv;
-    g->n_kv = 0; /* count only parsed records, so gguf_free frees exactly those keys */
+    g->n_kv = 0; /* count only parsed records, so bn_gguf_read_free frees exactly those keys */
     for (uint64_t i = 0; i < n_kv; i++) {
         g->n_kv = i + 1;
-        if ((st = parse_kv(&r, i))) return st;
+        if ((st = bn_gguf_read_kv(&r, i))) return st;
     }
-    if ((st = read_alignment(g))) return st;
-    g->tl2 = is_tl2_file(g);
+    if ((st = bn_gguf_read_alignment(g))) return st;
+    g->tl2 = bn_gguf_read_is_tl2_file(g);
 
     g->tensors = bn_calloc(g->n_tensors ? (size_t)g->n_tensors : 1, sizeof *g->tensors);
-    g->t_index_cap = index_cap(g->n_tensors);
-    g->t_index = index_new(g->t_index_cap);
+    g->t_index_cap = bn_gguf_read_index_cap(g->n_tensors);
+    g->t_index = bn_gguf_read_index_new(g->t_index_cap);
     if (!g->tensors || !g->t_index)
         return bn_err(BITNET_E_NOMEM, "out of memory for %llu tensor infos", (unsigned long long)g->n_tensors);
     for (uint64_t i = 0; i < g->n_tensors; i++)
-        if ((st = parse_tensor_info(&r, i))) return st;
+        if ((st = bn_gguf_read_tensor_info(&r, i))) return st;
 
     /* data section: first multiple of the alignment at or after the tensor infos */
     g->data_offset = (r.pos + g->alignment - 1) / g->alignment * g->alignment; /* r.pos < 2^63: no overflow */
     if (g->n_tensors > 0 && g->data_offset > g->size)
         return bn_err(BITNET_E_FORMAT, "file truncated: data section would start at offset %llu, file has %llu bytes",
                       (unsigned long long)g->data_offset, (unsigned long long)g->size);
-    return check_tensor_data(g);
+    return bn_gguf_read_check_tensor_data(g);
 }
 
 bitnet_status bn_gguf_parse(const uint8_t *base, uint64_t size, bitnet_gguf **out) {
@@ -507,9 +509,9 @@ bitnet_status bn_gguf_parse(const uint8_t *base, uint64_t size, bitnet_gguf **ou
     if (!g) return bn_err(BITNET_E_NOMEM, "out of memory opening a GGUF file");
     g->base = base;
     g->size = size;
-    bitnet_status st = parse(g);
+    bitnet_status st = bn_gguf_read_image(g);
     if (st != BITNET_OK) {
-        gguf_free(g);
+        bn_gguf_read_free(g);
         return st;
     }
     *out = g;
@@ -588,4 +590,4 @@ bitnet_status bn_gguf_open_file(const char *path, int use_mmap, bitnet_gguf **ou
     return BITNET_OK;
 }
 
-void bn_gguf_free(bitnet_gguf *g) { gguf_free(g); }
+void bn_gguf_free(bitnet_gguf *g) { bn_gguf_read_free(g); }
