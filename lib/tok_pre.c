@@ -28,117 +28,120 @@
 
 typedef size_t (*bn_matcher)(const uint32_t *c, size_t e, size_t i);
 
-static int is_l(uint32_t cp) { return (bn_uc_flags(cp) & BN_UC_L) != 0; }
-static int is_n(uint32_t cp) { return (bn_uc_flags(cp) & BN_UC_N) != 0; }
-static int is_ws(uint32_t cp) { return (bn_uc_flags(cp) & BN_UC_WS) != 0; }
-static int is_crlf(uint32_t cp) { return cp == '\r' || cp == '\n'; }
+static int bn_tok_pre_is_l(uint32_t cp) { return (bn_uc_flags(cp) & BN_UC_L) != 0; }
+static int bn_tok_pre_is_n(uint32_t cp) { return (bn_uc_flags(cp) & BN_UC_N) != 0; }
+static int bn_tok_pre_is_ws(uint32_t cp) { return (bn_uc_flags(cp) & BN_UC_WS) != 0; }
+static int bn_tok_pre_is_crlf(uint32_t cp) { return cp == '\r' || cp == '\n'; }
 /* [^\s\p{L}\p{N}] */
-static int is_other(uint32_t cp) { return (bn_uc_flags(cp) & (BN_UC_L | BN_UC_N | BN_UC_WS)) == 0; }
-static uint32_t ascii_lower(uint32_t cp) { return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp; }
+static int bn_tok_pre_is_other(uint32_t cp) { return (bn_uc_flags(cp) & (BN_UC_L | BN_UC_N | BN_UC_WS)) == 0; }
+static uint32_t bn_tok_pre_ascii_lower(uint32_t cp) { return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp; }
 
 /* 's|'t|'re|'ve|'m|'ll|'d, optionally ASCII-case-insensitive: length or 0. */
-static size_t match_contraction(const uint32_t *c, size_t e, size_t i, int fold) {
+static size_t bn_tok_pre_contraction(const uint32_t *c, size_t e, size_t i, int fold) {
     if (c[i] != '\'' || i + 1 >= e) return 0;
-    uint32_t c1 = fold ? ascii_lower(c[i + 1]) : c[i + 1];
+    uint32_t c1 = fold ? bn_tok_pre_ascii_lower(c[i + 1]) : c[i + 1];
     if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return 2;
     if (i + 2 >= e) return 0;
-    uint32_t c2 = fold ? ascii_lower(c[i + 2]) : c[i + 2];
+    uint32_t c2 = fold ? bn_tok_pre_ascii_lower(c[i + 2]) : c[i + 2];
     if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) return 3;
     return 0;
 }
 
 /* Length of the run of white space starting at i. */
-static size_t ws_run(const uint32_t *c, size_t e, size_t i) {
+static size_t bn_tok_pre_ws_run(const uint32_t *c, size_t e, size_t i) {
     size_t k = i;
-    while (k < e && is_ws(c[k])) k++;
+    while (k < e && bn_tok_pre_is_ws(c[k])) k++;
     return k - i;
 }
 
 /* \s+(?!\S) then (optionally) \s+: the run, minus its last character when a
  * non-space follows and the run is longer than one. */
-static size_t match_ws_tail(const uint32_t *c, size_t e, size_t i, int plain_ws_alt) {
-    size_t run = ws_run(c, e, i);
+static size_t bn_tok_pre_ws_tail(const uint32_t *c, size_t e, size_t i, int plain_ws_alt) {
+    size_t run = bn_tok_pre_ws_run(c, e, i);
     if (run == 0) return 0;
     if (i + run == e) return run;      /* (?!\S) holds at the end of the piece */
     if (run >= 2) return run - 1;      /* backtrack one: the next char is white space */
     return plain_ws_alt ? run : 0;     /* \s+ */
 }
 
-static size_t match_llama3(const uint32_t *c, size_t e, size_t i) {
-    size_t l = match_contraction(c, e, i, 1);
+static size_t bn_tok_pre_llama3(const uint32_t *c, size_t e, size_t i) {
+    size_t l = bn_tok_pre_contraction(c, e, i, 1);
     if (l) return l;
     uint32_t c0 = c[i];
     /* [^\r\n\p{L}\p{N}]?\p{L}+ : if the optional class matches c0 it must be taken
      * (the alternative without it would need \p{L} at c0, which the class excludes). */
-    size_t j = (!is_crlf(c0) && !is_l(c0) && !is_n(c0)) ? i + 1 : i;
-    if (j < e && is_l(c[j])) {
+    size_t j = (!bn_tok_pre_is_crlf(c0) && !bn_tok_pre_is_l(c0) && !bn_tok_pre_is_n(c0)) ? i + 1 : i;
+    if (j < e && bn_tok_pre_is_l(c[j])) {
         size_t k = j;
-        while (k < e && is_l(c[k])) k++;
+        while (k < e && bn_tok_pre_is_l(c[k])) k++;
         return k - i;
     }
     /* \p{N}{1,3} */
-    if (is_n(c0)) {
+    if (bn_tok_pre_is_n(c0)) {
         size_t k = i;
-        while (k < e && k - i < 3 && is_n(c[k])) k++;
+        while (k < e && k - i < 3 && bn_tok_pre_is_n(c[k])) k++;
         return k - i;
     }
     /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
     j = c0 == ' ' ? i + 1 : i;
-    if (j < e && is_other(c[j])) {
+    if (j < e && bn_tok_pre_is_other(c[j])) {
         size_t k = j;
-        while (k < e && is_other(c[k])) k++;
-        while (k < e && is_crlf(c[k])) k++;
+        while (k < e && bn_tok_pre_is_other(c[k])) k++;
+        while (k < e && bn_tok_pre_is_crlf(c[k])) k++;
         return k - i;
     }
     /* \s*[\r\n]+ : the white-space run up to and including its last \r or \n */
-    size_t run = ws_run(c, e, i), last = 0;
+    size_t run = bn_tok_pre_ws_run(c, e, i), last = 0;
     for (size_t k = i; k < i + run; k++)
-        if (is_crlf(c[k])) last = k + 1;
+        if (bn_tok_pre_is_crlf(c[k])) last = k + 1;
     if (last) return last - i;
     /* \s+(?!\S) | \s+ */
-    return match_ws_tail(c, e, i, 1);
+    return bn_tok_pre_ws_tail(c, e, i, 1);
 }
 
-static size_t match_gpt2_common(const uint32_t *c, size_t e, size_t i, int plain_ws_alt) {
-    size_t l = match_contraction(c, e, i, 0);
+static size_t bn_tok_pre_gpt2_common(const uint32_t *c, size_t e, size_t i, int plain_ws_alt) {
+    size_t l = bn_tok_pre_contraction(c, e, i, 0);
     if (l) return l;
     /* ' ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+': the optional space, when present, must be
      * taken (without it each alternative would start at a space, which none accepts). */
     size_t j = c[i] == ' ' ? i + 1 : i;
     if (j < e) {
-        int (*cls)(uint32_t) = is_l(c[j]) ? is_l : is_n(c[j]) ? is_n : is_other(c[j]) ? is_other : NULL;
+        int (*cls)(uint32_t) = bn_tok_pre_is_l(c[j])       ? bn_tok_pre_is_l
+                               : bn_tok_pre_is_n(c[j])     ? bn_tok_pre_is_n
+                               : bn_tok_pre_is_other(c[j]) ? bn_tok_pre_is_other
+                                                           : NULL;
         if (cls) {
             size_t k = j;
             while (k < e && cls(c[k])) k++;
             return k - i;
         }
     }
-    return match_ws_tail(c, e, i, plain_ws_alt);
+    return bn_tok_pre_ws_tail(c, e, i, plain_ws_alt);
 }
 
-static size_t match_gpt2(const uint32_t *c, size_t e, size_t i) { return match_gpt2_common(c, e, i, 1); }
-static size_t match_default2(const uint32_t *c, size_t e, size_t i) { return match_gpt2_common(c, e, i, 0); }
+static size_t bn_tok_pre_gpt2(const uint32_t *c, size_t e, size_t i) { return bn_tok_pre_gpt2_common(c, e, i, 1); }
+static size_t bn_tok_pre_default2(const uint32_t *c, size_t e, size_t i) { return bn_tok_pre_gpt2_common(c, e, i, 0); }
 
 /* [\p{P}\$\+<=>\^~\|]+ */
-static int is_punct1(uint32_t cp) {
+static int bn_tok_pre_is_punct1(uint32_t cp) {
     return (bn_uc_flags(cp) & BN_UC_P) || cp == '$' || cp == '+' || cp == '<' || cp == '=' || cp == '>' ||
            cp == '^' || cp == '~' || cp == '|';
 }
-static size_t match_default1(const uint32_t *c, size_t e, size_t i) {
+static size_t bn_tok_pre_default1(const uint32_t *c, size_t e, size_t i) {
     size_t k = i;
-    while (k < e && is_punct1(c[k])) k++;
+    while (k < e && bn_tok_pre_is_punct1(c[k])) k++;
     return k - i;
 }
 
 /* \p{N}+ */
-static size_t match_default3(const uint32_t *c, size_t e, size_t i) {
+static size_t bn_tok_pre_default3(const uint32_t *c, size_t e, size_t i) {
     size_t k = i;
-    while (k < e && is_n(c[k])) k++;
+    while (k < e && bn_tok_pre_is_n(c[k])) k++;
     return k - i;
 }
 
 /* [0-9][0-9][0-9] */
-static size_t match_default4(const uint32_t *c, size_t e, size_t i) {
+static size_t bn_tok_pre_default4(const uint32_t *c, size_t e, size_t i) {
     if (i + 3 > e) return 0;
     for (size_t k = i; k < i + 3; k++)
         if (c[k] < '0' || c[k] > '9') return 0;
@@ -146,7 +149,7 @@ static size_t match_default4(const uint32_t *c, size_t e, size_t i) {
 }
 
 /* One regex over every piece of in_ends[0..n_in); gaps kept. */
-static size_t split_pass(bn_matcher m, const uint32_t *c, const size_t *in_ends, size_t n_in, size_t *out) {
+static size_t bn_tok_pre_split_pass(bn_matcher m, const uint32_t *c, const size_t *in_ends, size_t n_in, size_t *out) {
     size_t n_out = 0, s = 0;
     for (size_t p = 0; p < n_in; p++) {
         size_t e = in_ends[p], pos = s, gap = s;
@@ -172,15 +175,15 @@ size_t bn_pretok_split(bn_pre_kind pre, const uint32_t *cps, size_t n, size_t *e
     size_t whole = n;
     switch (pre) {
     case BN_PRE_LLAMA3:
-        return split_pass(match_llama3, cps, &whole, 1, ends);
+        return bn_tok_pre_split_pass(bn_tok_pre_llama3, cps, &whole, 1, ends);
     case BN_PRE_GPT2:
-        return split_pass(match_gpt2, cps, &whole, 1, ends);
+        return bn_tok_pre_split_pass(bn_tok_pre_gpt2, cps, &whole, 1, ends);
     case BN_PRE_DEFAULT:
     default: {
-        size_t k = split_pass(match_default1, cps, &whole, 1, ends);
-        k = split_pass(match_default2, cps, ends, k, scratch);
-        k = split_pass(match_default3, cps, scratch, k, ends);
-        k = split_pass(match_default4, cps, ends, k, scratch);
+        size_t k = bn_tok_pre_split_pass(bn_tok_pre_default1, cps, &whole, 1, ends);
+        k = bn_tok_pre_split_pass(bn_tok_pre_default2, cps, ends, k, scratch);
+        k = bn_tok_pre_split_pass(bn_tok_pre_default3, cps, scratch, k, ends);
+        k = bn_tok_pre_split_pass(bn_tok_pre_default4, cps, ends, k, scratch);
         memcpy(ends, scratch, k * sizeof *ends);
         return k;
     }
