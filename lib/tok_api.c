@@ -23,25 +23,25 @@
 
 #define BN_DETOK_FLAGS (BITNET_DETOK_RENDER_SPECIAL | BITNET_DETOK_KEEP_LEADING_SPACE)
 
-static const bn_vocab *model_vocab(const bitnet_model *m) { return m ? m->vocab : NULL; }
+static const bn_vocab *bn_tok_api_vocab(const bitnet_model *m) { return m ? m->vocab : NULL; }
 
-bitnet_token bitnet_token_bos(const bitnet_model *m) { const bn_vocab *v = model_vocab(m); return v ? v->bos : -1; }
-bitnet_token bitnet_token_eos(const bitnet_model *m) { const bn_vocab *v = model_vocab(m); return v ? v->eos : -1; }
-bitnet_token bitnet_token_eot(const bitnet_model *m) { const bn_vocab *v = model_vocab(m); return v ? v->eot : -1; }
+bitnet_token bitnet_token_bos(const bitnet_model *m) { const bn_vocab *v = bn_tok_api_vocab(m); return v ? v->bos : -1; }
+bitnet_token bitnet_token_eos(const bitnet_model *m) { const bn_vocab *v = bn_tok_api_vocab(m); return v ? v->eos : -1; }
+bitnet_token bitnet_token_eot(const bitnet_model *m) { const bn_vocab *v = bn_tok_api_vocab(m); return v ? v->eot : -1; }
 
 int bitnet_token_is_eog(const bitnet_model *m, bitnet_token t) {
-    const bn_vocab *v = model_vocab(m);
+    const bn_vocab *v = bn_tok_api_vocab(m);
     return v && t >= 0 && t < v->n && v->eog[t];
 }
 
 const char *bitnet_token_text(const bitnet_model *m, bitnet_token t) {
-    const bn_vocab *v = model_vocab(m);
+    const bn_vocab *v = bn_tok_api_vocab(m);
     return (v && t >= 0 && t < v->n) ? v->text[t] : NULL;
 }
 
 bitnet_status bitnet_tokenize(const bitnet_model *m, const char *text, size_t len, uint32_t flags,
                               bitnet_token *tokens, size_t cap, size_t *n_tokens) {
-    const bn_vocab *v = model_vocab(m);
+    const bn_vocab *v = bn_tok_api_vocab(m);
     if (!v) return bn_err(BITNET_E_INVALID_ARG, "bitnet_tokenize: model is NULL");
     if (!text && len) return bn_err(BITNET_E_INVALID_ARG, "bitnet_tokenize: text is NULL");
     if (!tokens && cap) return bn_err(BITNET_E_INVALID_ARG, "bitnet_tokenize: tokens is NULL but cap is %zu", cap);
@@ -63,11 +63,11 @@ bitnet_status bitnet_tokenize(const bitnet_model *m, const char *text, size_t le
 
 /* ---- pieces ---------------------------------------------------------------------------- */
 
-static int is_special_type(uint8_t t) {
+static int bn_tok_api_is_special_type(uint8_t t) {
     return t == BN_TOK_CONTROL || t == BN_TOK_UNKNOWN || t == BN_TOK_UNUSED;
 }
 
-static int hexval(char c) {
+static int bn_tok_api_hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -76,11 +76,11 @@ static int hexval(char c) {
 
 /* Write token t's piece to dst (room for v->len[t] bytes; a piece is never longer than
  * its text) and return its length.  *is_text says whether it is text (not special). */
-static size_t token_piece(const bn_vocab *v, int32_t t, uint32_t flags, char *dst, int *is_text) {
+static size_t bn_tok_api_piece(const bn_vocab *v, int32_t t, uint32_t flags, char *dst, int *is_text) {
     const char *s = v->text[t];
     size_t n = v->len[t];
     uint8_t type = v->type[t];
-    *is_text = !is_special_type(type);
+    *is_text = !bn_tok_api_is_special_type(type);
     if (!*is_text) {
         if (!(flags & BITNET_DETOK_RENDER_SPECIAL)) return 0;
         memcpy(dst, s, n);
@@ -92,9 +92,9 @@ static size_t token_piece(const bn_vocab *v, int32_t t, uint32_t flags, char *ds
     }
     size_t o = 0;
     if (v->kind == BN_VOCAB_SPM) {
-        if (type == BN_TOK_BYTE && n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>' && hexval(s[3]) >= 0 &&
-            hexval(s[4]) >= 0) {
-            dst[0] = (char)(hexval(s[3]) * 16 + hexval(s[4]));
+        if (type == BN_TOK_BYTE && n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>' && bn_tok_api_hexval(s[3]) >= 0 &&
+            bn_tok_api_hexval(s[4]) >= 0) {
+            dst[0] = (char)(bn_tok_api_hexval(s[3]) * 16 + bn_tok_api_hexval(s[4]));
             return 1;
         }
         for (size_t i = 0; i < n;) {
@@ -125,9 +125,9 @@ static size_t token_piece(const bn_vocab *v, int32_t t, uint32_t flags, char *ds
 }
 
 /* Piece with the leading-space rule applied; *at_start tracks "only specials so far". */
-static size_t token_piece_at(const bn_vocab *v, int32_t t, uint32_t flags, char *dst, int *at_start) {
+static size_t bn_tok_api_piece_at(const bn_vocab *v, int32_t t, uint32_t flags, char *dst, int *at_start) {
     int is_text;
-    size_t n = token_piece(v, t, flags, dst, &is_text);
+    size_t n = bn_tok_api_piece(v, t, flags, dst, &is_text);
     if (is_text && *at_start) {
         *at_start = 0;
         if (v->kind == BN_VOCAB_SPM && v->add_space_prefix && !(flags & BITNET_DETOK_KEEP_LEADING_SPACE) && n &&
@@ -141,7 +141,7 @@ static size_t token_piece_at(const bn_vocab *v, int32_t t, uint32_t flags, char 
 
 bitnet_status bitnet_detokenize(const bitnet_model *m, const bitnet_token *tokens, size_t n_tokens, uint32_t flags,
                                 char *buf, size_t cap, size_t *n_bytes) {
-    const bn_vocab *v = model_vocab(m);
+    const bn_vocab *v = bn_tok_api_vocab(m);
     if (!v) return bn_err(BITNET_E_INVALID_ARG, "bitnet_detokenize: model is NULL");
     if (!tokens && n_tokens) return bn_err(BITNET_E_INVALID_ARG, "bitnet_detokenize: tokens is NULL");
     if (!buf && cap) return bn_err(BITNET_E_INVALID_ARG, "bitnet_detokenize: buf is NULL but cap is %zu", cap);
@@ -159,7 +159,7 @@ bitnet_status bitnet_detokenize(const bitnet_model *m, const bitnet_token *token
     size_t total = 0;
     int at_start = 1;
     for (size_t i = 0; i < n_tokens; i++) {
-        size_t l = token_piece_at(v, tokens[i], flags, tmp, &at_start);
+        size_t l = bn_tok_api_piece_at(v, tokens[i], flags, tmp, &at_start);
         if (total + l <= cap) memcpy(buf + total, tmp, l);
         total += l;
     }
@@ -182,7 +182,7 @@ struct bitnet_decoder {
 };
 
 /* Whether s[0..n) (n >= 1) is a proper prefix of a valid UTF-8 sequence. */
-static int utf8_partial(const unsigned char *s, size_t n) {
+static int bn_tok_api_utf8_partial(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     size_t need;
     unsigned lo = 0x80, hi = 0xbf; /* range of the second byte */
@@ -201,7 +201,7 @@ static int utf8_partial(const unsigned char *s, size_t n) {
 bitnet_status bitnet_decoder_create(const bitnet_model *m, uint32_t flags, bitnet_decoder **out) {
     if (!out) return bn_err(BITNET_E_INVALID_ARG, "bitnet_decoder_create: out is NULL");
     *out = NULL;
-    const bn_vocab *v = model_vocab(m);
+    const bn_vocab *v = bn_tok_api_vocab(m);
     if (!v) return bn_err(BITNET_E_INVALID_ARG, "bitnet_decoder_create: model is NULL");
     if (flags & ~BN_DETOK_FLAGS) return bn_err(BITNET_E_INVALID_ARG, "bitnet_decoder_create: unknown flags 0x%x", flags);
     uint32_t maxlen = 1;
@@ -230,7 +230,7 @@ void bitnet_decoder_free(bitnet_decoder *d) {
     bn_free(d);
 }
 
-static bitnet_status give(const char *src, size_t n, char *buf, size_t cap, size_t *n_bytes, const char *fn) {
+static bitnet_status bn_tok_api_give(const char *src, size_t n, char *buf, size_t cap, size_t *n_bytes, const char *fn) {
     *n_bytes = n;
     if (n > cap) return bn_err(BITNET_E_BUFFER_TOO_SMALL, "%s: %zu bytes do not fit in %zu", fn, n, cap);
     if (n) memcpy(buf, src, n);
@@ -246,7 +246,7 @@ bitnet_status bitnet_decoder_push(bitnet_decoder *d, bitnet_token t, char *buf, 
     /* Work on copies so that a too-small buffer leaves the decoder unchanged. */
     int at_start = d->at_start;
     memcpy(d->tmp, d->pend, d->n_pend);
-    size_t n = d->n_pend + token_piece_at(v, t, d->flags, d->tmp + d->n_pend, &at_start);
+    size_t n = d->n_pend + bn_tok_api_piece_at(v, t, d->flags, d->tmp + d->n_pend, &at_start);
     const unsigned char *s = (const unsigned char *)d->tmp;
     size_t o = 0, i = 0;
     while (i < n) {
@@ -255,7 +255,7 @@ bitnet_status bitnet_decoder_push(bitnet_decoder *d, bitnet_token t, char *buf, 
             memcpy(d->out + o, s + i, l);
             o += l;
             i += l;
-        } else if (utf8_partial(s + i, n - i)) {
+        } else if (bn_tok_api_utf8_partial(s + i, n - i)) {
             break;
         } else {
             memcpy(d->out + o, "\xef\xbf\xbd", 3);
@@ -263,7 +263,7 @@ bitnet_status bitnet_decoder_push(bitnet_decoder *d, bitnet_token t, char *buf, 
             i++;
         }
     }
-    bitnet_status st = give(d->out, o, buf, cap, n_bytes, "bitnet_decoder_push");
+    bitnet_status st = bn_tok_api_give(d->out, o, buf, cap, n_bytes, "bitnet_decoder_push");
     if (st) return st;
     d->at_start = at_start;
     d->n_pend = n - i;
@@ -274,7 +274,7 @@ bitnet_status bitnet_decoder_push(bitnet_decoder *d, bitnet_token t, char *buf, 
 bitnet_status bitnet_decoder_flush(bitnet_decoder *d, char *buf, size_t cap, size_t *n_bytes) {
     if (!d || !n_bytes || (!buf && cap))
         return bn_err(BITNET_E_INVALID_ARG, "bitnet_decoder_flush: %s is NULL", !d ? "decoder" : !n_bytes ? "n_bytes" : "buf");
-    bitnet_status st = give("\xef\xbf\xbd", d->n_pend ? 3 : 0, buf, cap, n_bytes, "bitnet_decoder_flush");
+    bitnet_status st = bn_tok_api_give("\xef\xbf\xbd", d->n_pend ? 3 : 0, buf, cap, n_bytes, "bitnet_decoder_flush");
     if (st) return st;
     d->n_pend = 0;
     d->at_start = 1;
