@@ -24,20 +24,20 @@
 /* ---- GPT-2 byte map ----------------------------------------------------------------
  * Bytes that are printable Latin-1 (0x21-0x7E, 0xA1-0xAC, 0xAE-0xFF) stand for
  * themselves; the 68 others, in increasing order, become U+0100, U+0101, ... */
-static int byte_is_printable(unsigned b) {
+static int bn_tok_vocab_byte_is_printable(unsigned b) {
     return (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
 }
 
 /* The 68 non-printable bytes are 0x00-0x20 (33), 0x7F-0xA0 (34) and 0xAD (1). */
 uint32_t bn_byte_to_cp(uint8_t b) {
-    if (byte_is_printable(b)) return b;
+    if (bn_tok_vocab_byte_is_printable(b)) return b;
     if (b <= 0x20) return 0x100u + b;
     if (b <= 0xa0) return 0x100u + 33 + (b - 0x7fu);
     return 0x100u + 67; /* 0xAD */
 }
 
 int bn_cp_to_byte(uint32_t cp) {
-    if (cp < 0x100) return byte_is_printable(cp) ? (int)cp : -1;
+    if (cp < 0x100) return bn_tok_vocab_byte_is_printable(cp) ? (int)cp : -1;
     uint32_t k = cp - 0x100;
     if (k < 33) return (int)k;
     if (k < 67) return (int)(0x7f + (k - 33));
@@ -47,14 +47,14 @@ int bn_cp_to_byte(uint32_t cp) {
 
 /* ---- hashing --------------------------------------------------------------------------- */
 
-static uint64_t hash_u64(uint64_t x) {
+static uint64_t bn_tok_vocab_hash_u64(uint64_t x) {
     x ^= x >> 33; x *= 0xff51afd7ed558ccdull;
     x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull;
     x ^= x >> 33;
     return x;
 }
 
-static uint64_t pow2_at_least(uint64_t n) {
+static uint64_t bn_tok_vocab_pow2_at_least(uint64_t n) {
     uint64_t c = 16;
     while (c < n) c <<= 1;
     return c;
@@ -69,7 +69,7 @@ int32_t bn_vocab_find(const bn_vocab *v, const char *s, size_t n) {
     }
 }
 
-static void index_insert(bn_vocab *v, int32_t id) {
+static void bn_tok_vocab_index_insert(bn_vocab *v, int32_t id) {
     uint64_t mask = v->index_cap - 1;
     for (uint64_t i = bn_fnv1a(BN_FNV_OFFSET, v->text[id], v->len[id]) & mask;; i = (i + 1) & mask) {
         int32_t o = v->index[i];
@@ -84,7 +84,7 @@ int bn_vocab_merge(const bn_vocab *v, int32_t left, int32_t right, uint32_t *ran
     if (!v->merge_cap || left < 0 || right < 0) return 0;
     uint64_t key = (((uint64_t)(uint32_t)left << 32) | (uint32_t)right) + 1;
     uint64_t mask = v->merge_cap - 1;
-    for (uint64_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+    for (uint64_t i = bn_tok_vocab_hash_u64(key) & mask;; i = (i + 1) & mask) {
         if (v->merges[i].key == 0) return 0;
         if (v->merges[i].key == key) {
             *rank = v->merges[i].rank;
@@ -95,10 +95,10 @@ int bn_vocab_merge(const bn_vocab *v, int32_t left, int32_t right, uint32_t *ran
 }
 
 /* Insert; returns 0 when the pair was already present (the first rank stays). */
-static int merge_insert(bn_vocab *v, int32_t left, int32_t right, uint32_t rank, int32_t result) {
+static int bn_tok_vocab_merge_insert(bn_vocab *v, int32_t left, int32_t right, uint32_t rank, int32_t result) {
     uint64_t key = (((uint64_t)(uint32_t)left << 32) | (uint32_t)right) + 1;
     uint64_t mask = v->merge_cap - 1;
-    for (uint64_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+    for (uint64_t i = bn_tok_vocab_hash_u64(key) & mask;; i = (i + 1) & mask) {
         if (v->merges[i].key == key) return 0;
         if (v->merges[i].key == 0) {
             v->merges[i].key = key;
@@ -134,25 +134,25 @@ void bn_vocab_free(bn_vocab *v) {
 
 int32_t bn_vocab_n_tokens(const bn_vocab *v) { return v ? v->n : 0; }
 
-static size_t str_len_of(const char *const *s, const uint64_t *lens, int64_t i) {
+static size_t bn_tok_vocab_str_len_of(const char *const *s, const uint64_t *lens, int64_t i) {
     return lens ? (size_t)lens[i] : strlen(s[i]);
 }
 
-static int name_is(const char *s, size_t n, const char *name) {
+static int bn_tok_vocab_name_is(const char *s, size_t n, const char *name) {
     return strlen(name) == n && memcmp(s, name, n) == 0;
 }
 
 /* Map a pre-tokenizer name to its kind; -1 when unknown. */
-static int pre_from_name(const char *s, size_t n) {
+static int bn_tok_vocab_pre_from_name(const char *s, size_t n) {
     static const char *const llama3[] = {"llama-bpe", "llama3", "llama-v3", "falcon3", "falcon_e"};
     for (size_t i = 0; i < sizeof llama3 / sizeof llama3[0]; i++)
-        if (name_is(s, n, llama3[i])) return BN_PRE_LLAMA3;
-    if (name_is(s, n, "gpt2") || name_is(s, n, "gpt-2")) return BN_PRE_GPT2;
-    if (name_is(s, n, "default")) return BN_PRE_DEFAULT;
+        if (bn_tok_vocab_name_is(s, n, llama3[i])) return BN_PRE_LLAMA3;
+    if (bn_tok_vocab_name_is(s, n, "gpt2") || bn_tok_vocab_name_is(s, n, "gpt-2")) return BN_PRE_GPT2;
+    if (bn_tok_vocab_name_is(s, n, "default")) return BN_PRE_DEFAULT;
     return -1;
 }
 
-static int token_is(const bn_vocab *v, int32_t id, const char *s) {
+static int bn_tok_vocab_token_is(const bn_vocab *v, int32_t id, const char *s) {
     return id >= 0 && id < v->n && v->len[id] == strlen(s) && memcmp(v->text[id], s, v->len[id]) == 0;
 }
 
@@ -163,7 +163,7 @@ static const char *const k_eog_texts[] = {
 /* The first of these present becomes EOT when the file names none. */
 static const char *const k_eot_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<EOT>"};
 
-static int cmp_special(const void *a, const void *b, const bn_vocab *v) {
+static int bn_tok_vocab_cmp_special(const void *a, const void *b, const bn_vocab *v) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     if (v->len[x] != v->len[y]) return v->len[x] > v->len[y] ? -1 : 1;
     return x < y ? -1 : (x > y);
@@ -172,14 +172,14 @@ static int cmp_special(const void *a, const void *b, const bn_vocab *v) {
 /* Sort v->specials by text length descending, id ascending.  qsort has no context
  * argument in C11, so this is a bottom-up merge sort (insertion sort if the scratch
  * allocation fails). */
-static void sort_specials(bn_vocab *v) {
+static void bn_tok_vocab_sort_specials(bn_vocab *v) {
     int32_t n = v->n_specials;
     if (n < 2) return;
     int32_t *tmp = bn_mallocn((size_t)n, sizeof *tmp);
     if (!tmp) { /* fall back to insertion sort: correct, only slower */
         for (int32_t i = 1; i < n; i++) {
             int32_t x = v->specials[i], j = i;
-            while (j > 0 && cmp_special(&v->specials[j - 1], &x, v) > 0) {
+            while (j > 0 && bn_tok_vocab_cmp_special(&v->specials[j - 1], &x, v) > 0) {
                 v->specials[j] = v->specials[j - 1];
                 j--;
             }
@@ -192,7 +192,8 @@ static void sort_specials(bn_vocab *v) {
             int32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
             int32_t i = lo, j = mid, k = lo;
             while (i < mid && j < hi)
-                tmp[k++] = cmp_special(&v->specials[j], &v->specials[i], v) < 0 ? v->specials[j++] : v->specials[i++];
+                tmp[k++] = bn_tok_vocab_cmp_special(&v->specials[j], &v->specials[i], v) < 0 ? v->specials[j++]
+                                                                                            : v->specials[i++];
             while (i < mid) tmp[k++] = v->specials[i++];
             while (j < hi) tmp[k++] = v->specials[j++];
         }
@@ -201,7 +202,7 @@ static void sort_specials(bn_vocab *v) {
     bn_free(tmp);
 }
 
-static bitnet_status check_id(const char *key, int64_t id, int32_t n, int32_t *out) {
+static bitnet_status bn_tok_vocab_check_id(const char *key, int64_t id, int32_t n, int32_t *out) {
     if (id < 0 || id == 0xffffffffll) { *out = -1; return BITNET_OK; }
     if (id >= n)
         return bn_err(BITNET_E_FORMAT, "%s = %lld is out of range (the vocabulary has %d tokens)", key,
@@ -225,7 +226,7 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
         return bn_err(BITNET_E_FORMAT, "tokenizer.ggml.merges is missing or empty (required by the gpt2 tokenizer)");
     int pre_forced = -1;
     if (force_pre) {
-        pre_forced = pre_from_name(force_pre, strlen(force_pre));
+        pre_forced = bn_tok_vocab_pre_from_name(force_pre, strlen(force_pre));
         if (pre_forced < 0)
             return bn_err(BITNET_E_INVALID_ARG, "pretokenizer '%s' is not one of llama-bpe, default, gpt2", force_pre);
     }
@@ -237,7 +238,7 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
     v->n = n;
     size_t pool_size = 0;
     for (int32_t i = 0; i < n; i++) {
-        size_t l = str_len_of(d->tokens, d->token_lens, i);
+        size_t l = bn_tok_vocab_str_len_of(d->tokens, d->token_lens, i);
         if (l > UINT32_MAX - 1) { st = bn_err(BITNET_E_FORMAT, "tokenizer.ggml.tokens[%d] is too long", (int)i); goto fail; }
         pool_size += l + 1;
     }
@@ -247,7 +248,7 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
     v->type = bn_mallocn((size_t)n, 1);
     v->eog = bn_calloc((size_t)n, 1);
     v->pool = bn_malloc(pool_size);
-    v->index_cap = pow2_at_least((uint64_t)n * 2);
+    v->index_cap = bn_tok_vocab_pow2_at_least((uint64_t)n * 2);
     v->index = bn_mallocn(v->index_cap, sizeof *v->index);
     if (!v->text || !v->len || !v->score || !v->type || !v->eog || !v->pool || !v->index) {
         st = bn_err(BITNET_E_NOMEM, "out of memory allocating the vocabulary (%d tokens)", (int)n);
@@ -256,7 +257,7 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
     memset(v->index, 0xff, v->index_cap * sizeof *v->index);
     char *p = v->pool;
     for (int32_t i = 0; i < n; i++) {
-        size_t l = str_len_of(d->tokens, d->token_lens, i);
+        size_t l = bn_tok_vocab_str_len_of(d->tokens, d->token_lens, i);
         memcpy(p, d->tokens[i], l);
         p[l] = 0;
         v->text[i] = p;
@@ -269,7 +270,7 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
             goto fail;
         }
         v->type[i] = (uint8_t)(t == BN_TOK_UNDEFINED ? BN_TOK_NORMAL : t);
-        index_insert(v, i);
+        bn_tok_vocab_index_insert(v, i);
     }
 
     /* merges */
@@ -278,14 +279,14 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
             st = bn_err(BITNET_E_FORMAT, "tokenizer.ggml.merges: too many merges (%lld)", (long long)d->n_merges);
             goto fail;
         }
-        v->merge_cap = pow2_at_least((uint64_t)d->n_merges * 2);
+        v->merge_cap = bn_tok_vocab_pow2_at_least((uint64_t)d->n_merges * 2);
         v->merges = bn_calloc(v->merge_cap, sizeof *v->merges);
         if (!v->merges) { st = bn_err(BITNET_E_NOMEM, "out of memory allocating %lld merges", (long long)d->n_merges); goto fail; }
         char *buf = NULL;
         size_t buf_cap = 0;
         for (int64_t i = 0; i < d->n_merges; i++) {
             const char *s = d->merges[i];
-            size_t l = str_len_of(d->merges, d->merge_lens, i);
+            size_t l = bn_tok_vocab_str_len_of(d->merges, d->merge_lens, i);
             const char *sp = l > 1 ? memchr(s + 1, ' ', l - 1) : NULL;
             if (!sp) {
                 bn_free(buf);
@@ -313,17 +314,17 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
                             a < 0 ? "the left token" : b < 0 ? "the right token" : "the merged token");
                 goto fail;
             }
-            if (merge_insert(v, a, b, (uint32_t)i, r)) v->n_merges++;
+            if (bn_tok_vocab_merge_insert(v, a, b, (uint32_t)i, r)) v->n_merges++;
         }
         bn_free(buf);
     }
 
     /* special ids */
-    if ((st = check_id("tokenizer.ggml.bos_token_id", d->bos, n, &v->bos)) ||
-        (st = check_id("tokenizer.ggml.eos_token_id", d->eos, n, &v->eos)) ||
-        (st = check_id("tokenizer.ggml.eot_token_id", d->eot, n, &v->eot)) ||
-        (st = check_id("tokenizer.ggml.unknown_token_id", d->unk, n, &v->unk)) ||
-        (st = check_id("tokenizer.ggml.padding_token_id", d->pad, n, &v->pad)))
+    if ((st = bn_tok_vocab_check_id("tokenizer.ggml.bos_token_id", d->bos, n, &v->bos)) ||
+        (st = bn_tok_vocab_check_id("tokenizer.ggml.eos_token_id", d->eos, n, &v->eos)) ||
+        (st = bn_tok_vocab_check_id("tokenizer.ggml.eot_token_id", d->eot, n, &v->eot)) ||
+        (st = bn_tok_vocab_check_id("tokenizer.ggml.unknown_token_id", d->unk, n, &v->unk)) ||
+        (st = bn_tok_vocab_check_id("tokenizer.ggml.padding_token_id", d->pad, n, &v->pad)))
         goto fail;
     if (kind == BN_VOCAB_SPM) { /* llama.cpp's SentencePiece defaults */
         if (d->unk < 0 && n > 0) v->unk = 0;
@@ -358,13 +359,13 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
     }
 
     /* pre-tokenizer */
-    int llama3_vocab = kind == BN_VOCAB_BPE && token_is(v, 128000, "<|begin_of_text|>") &&
-                       token_is(v, 128009, "<|eot_id|>");
+    int llama3_vocab = kind == BN_VOCAB_BPE && bn_tok_vocab_token_is(v, 128000, "<|begin_of_text|>") &&
+                       bn_tok_vocab_token_is(v, 128009, "<|eot_id|>");
     if (kind == BN_VOCAB_BPE) {
         if (pre_forced >= 0) {
             v->pre = (bn_pre_kind)pre_forced;
         } else if (d->pre) {
-            int pk = pre_from_name(d->pre, d->pre_len);
+            int pk = bn_tok_vocab_pre_from_name(d->pre, d->pre_len);
             if (pk < 0) {
                 st = bn_err(BITNET_E_UNSUPPORTED, "tokenizer.ggml.pre '%.*s' is not supported (llama-bpe, gpt2, default are)",
                             (int)(d->pre_len > 64 ? 64 : d->pre_len), d->pre);
@@ -393,7 +394,7 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
         if (v->len[i] > 0 && (t == BN_TOK_CONTROL || t == BN_TOK_USER_DEFINED || t == BN_TOK_UNKNOWN))
             v->specials[v->n_specials++] = i;
     }
-    sort_specials(v);
+    bn_tok_vocab_sort_specials(v);
 
     if (d->chat_template) {
         v->chat_template = bn_strndup(d->chat_template, d->chat_template_len);
@@ -408,19 +409,19 @@ fail:
 
 /* ---- GGUF -------------------------------------------------------------------------------- */
 
-static bitnet_status opt_int(const bitnet_gguf *g, const char *key, int64_t *out) {
+static bitnet_status bn_tok_vocab_opt_int(const bitnet_gguf *g, const char *key, int64_t *out) {
     bitnet_status st = bn_gguf_get_i64(g, key, 0, out);
     if (st == BITNET_E_NOT_FOUND) { *out = -1; return BITNET_OK; }
     return st;
 }
 
-static bitnet_status opt_bool(const bitnet_gguf *g, const char *key, int *out) {
+static bitnet_status bn_tok_vocab_opt_bool(const bitnet_gguf *g, const char *key, int *out) {
     bitnet_status st = bn_gguf_get_bool(g, key, 0, out);
     if (st == BITNET_E_NOT_FOUND) { *out = -1; return BITNET_OK; }
     return st;
 }
 
-static int elem_is_int(uint32_t t) {
+static int bn_tok_vocab_elem_is_int(uint32_t t) {
     return t == BITNET_GGUF_UINT8 || t == BITNET_GGUF_INT8 || t == BITNET_GGUF_UINT16 || t == BITNET_GGUF_INT16 ||
            t == BITNET_GGUF_UINT32 || t == BITNET_GGUF_INT32 || t == BITNET_GGUF_UINT64 || t == BITNET_GGUF_INT64;
 }
@@ -477,7 +478,7 @@ bitnet_status bn_vocab_load(const bitnet_gguf *g, const char *pretokenizer, bn_v
 
     st = bn_gguf_get_arr(g, "tokenizer.ggml.token_type", 0, BITNET_GGUF_ARRAY, &a);
     if (st == BITNET_OK) {
-        if (a->count != (uint64_t)d.n_tokens || !elem_is_int(a->elem_type)) {
+        if (a->count != (uint64_t)d.n_tokens || !bn_tok_vocab_elem_is_int(a->elem_type)) {
             st = bn_err(BITNET_E_FORMAT, "tokenizer.ggml.token_type: expected %lld integers, found %llu elements of type %s",
                         (long long)d.n_tokens, (unsigned long long)a->count, bitnet_gguf_type_name((bitnet_gguf_type)a->elem_type));
             goto done;
@@ -502,14 +503,14 @@ bitnet_status bn_vocab_load(const bitnet_gguf *g, const char *pretokenizer, bn_v
         d.n_merges = (int64_t)a->count;
     } else if (st != BITNET_E_NOT_FOUND) goto done;
 
-    if ((st = opt_int(g, "tokenizer.ggml.bos_token_id", &d.bos)) ||
-        (st = opt_int(g, "tokenizer.ggml.eos_token_id", &d.eos)) ||
-        (st = opt_int(g, "tokenizer.ggml.eot_token_id", &d.eot)) ||
-        (st = opt_int(g, "tokenizer.ggml.unknown_token_id", &d.unk)) ||
-        (st = opt_int(g, "tokenizer.ggml.padding_token_id", &d.pad)) ||
-        (st = opt_bool(g, "tokenizer.ggml.add_bos_token", &d.add_bos)) ||
-        (st = opt_bool(g, "tokenizer.ggml.add_eos_token", &d.add_eos)) ||
-        (st = opt_bool(g, "tokenizer.ggml.add_space_prefix", &d.add_space_prefix)))
+    if ((st = bn_tok_vocab_opt_int(g, "tokenizer.ggml.bos_token_id", &d.bos)) ||
+        (st = bn_tok_vocab_opt_int(g, "tokenizer.ggml.eos_token_id", &d.eos)) ||
+        (st = bn_tok_vocab_opt_int(g, "tokenizer.ggml.eot_token_id", &d.eot)) ||
+        (st = bn_tok_vocab_opt_int(g, "tokenizer.ggml.unknown_token_id", &d.unk)) ||
+        (st = bn_tok_vocab_opt_int(g, "tokenizer.ggml.padding_token_id", &d.pad)) ||
+        (st = bn_tok_vocab_opt_bool(g, "tokenizer.ggml.add_bos_token", &d.add_bos)) ||
+        (st = bn_tok_vocab_opt_bool(g, "tokenizer.ggml.add_eos_token", &d.add_eos)) ||
+        (st = bn_tok_vocab_opt_bool(g, "tokenizer.ggml.add_space_prefix", &d.add_space_prefix)))
         goto done;
     st = bn_gguf_get_str(g, "tokenizer.chat_template", 0, &d.chat_template, &len);
     if (st == BITNET_E_NOT_FOUND) d.chat_template = NULL;
