@@ -32,7 +32,7 @@ uint64_t bitnet_type_row_size(bitnet_type type, int64_t n) {
 
 /* Largest |x| a block type can encode without its f16 scale overflowing (0: no
  * limit).  Q8_0: d = max/127; Q6_K: d = max/(32*127), rounded up (type_table.c); TQ: d = max. */
-static float max_abs(bitnet_type type) {
+static float bn_type_api_max_abs(bitnet_type type) {
     switch (type) {
     case BITNET_TYPE_Q8_0: return 65504.0f * 127.0f;
     case BITNET_TYPE_Q6_K: return 65504.0f * 127.0f * 32.0f;
@@ -85,7 +85,7 @@ bitnet_status bitnet_quantize(bitnet_type type, const float *src, int64_t n_rows
      * (or, for I2_S, the whole tensor) silently, and so would a value whose block
      * scale overflows f16.  Plain float types carry such values as they are. */
     if (tt->blck > 1 || is_i2s) {
-        float lim = max_abs(type);
+        float lim = bn_type_api_max_abs(type);
         for (int64_t i = 0; i < n; i++) {
             if (!isfinite(src[i]))
                 return bn_err(BITNET_E_INVALID_ARG, "bitnet_quantize: src[%lld] (row %lld) is not finite",
