@@ -26,20 +26,20 @@
  * Plain types
  * ====================================================================================== */
 
-static void f32_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_f32_to_float(const void *src, float *dst, int64_t n) {
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-static void f32_from_float(const float *src, void *dst, int64_t n) {
+static void bn_type_table_f32_from_float(const float *src, void *dst, int64_t n) {
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-static void f16_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_f16_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t i = 0; i < n; i++) dst[i] = bn_f16_to_f32(bn_rd_u16(p + 2 * i));
 }
 
-static void f16_from_float(const float *src, void *dst, int64_t n) {
+static void bn_type_table_f16_from_float(const float *src, void *dst, int64_t n) {
     uint8_t *p = dst;
     for (int64_t i = 0; i < n; i++) {
         uint16_t h = bn_f32_to_f16(src[i]);
@@ -47,12 +47,12 @@ static void f16_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
-static void bf16_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_bf16_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     for (int64_t i = 0; i < n; i++) dst[i] = bn_bf16_to_f32(bn_rd_u16(p + 2 * i));
 }
 
-static void bf16_from_float(const float *src, void *dst, int64_t n) {
+static void bn_type_table_bf16_from_float(const float *src, void *dst, int64_t n) {
     uint8_t *p = dst;
     for (int64_t i = 0; i < n; i++) {
         uint16_t h = bn_f32_to_bf16(src[i]);
@@ -60,7 +60,7 @@ static void bf16_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
-static void wr_f16(uint8_t *p, float f) {
+static void bn_type_table_put_f16(uint8_t *p, float f) {
     uint16_t h = bn_f32_to_f16(f);
     memcpy(p, &h, 2);
 }
@@ -69,7 +69,7 @@ static void wr_f16(uint8_t *p, float f) {
  * Q8_0: {f16 d; i8 q[32]} = 34 bytes; x = d*q.
  * ====================================================================================== */
 
-static void q8_0_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_q8_0_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n; i += 32, b += 34) {
         float d = bn_f16_to_f32(bn_rd_u16(b));
@@ -79,14 +79,14 @@ static void q8_0_to_float(const void *src, float *dst, int64_t n) {
 
 /* d = max|x|/127 (stored as f16), q = round(x/d) using the f32 inverse of the exact
  * (pre-f16) d, as ggml's reference encoder does. */
-static void q8_0_from_float(const float *src, void *dst, int64_t n) {
+static void bn_type_table_q8_0_from_float(const float *src, void *dst, int64_t n) {
     uint8_t *b = dst;
     for (int64_t i = 0; i < n; i += 32, b += 34) {
         float amax = 0.0f;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(src[i + j]));
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         if (!isfinite(id)) id = 0.0f; /* d is an f32 subnormal: stored d is 0 anyway */
-        wr_f16(b, d);
+        bn_type_table_put_f16(b, d);
         for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)lroundf(src[i + j] * id);
     }
 }
@@ -96,7 +96,7 @@ static void q8_0_from_float(const float *src, void *dst, int64_t n) {
  * (qs[j] >> 4) - 8; x = d*q.
  * ====================================================================================== */
 
-static void q4_0_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_q4_0_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n; i += 32, b += 18) {
         float d = bn_f16_to_f32(bn_rd_u16(b));
@@ -117,7 +117,7 @@ static void q4_0_to_float(const void *src, float *dst, int64_t n) {
  * (high nibbles).  x = d*sc*q - dmin*m.
  * ====================================================================================== */
 
-static void q4_k_scale_min(int j, const uint8_t *s, int *sc, int *m) {
+static void bn_type_table_q4_k_scale_min(int j, const uint8_t *s, int *sc, int *m) {
     if (j < 4) {
         *sc = s[j] & 63;
         *m = s[j + 4] & 63;
@@ -127,15 +127,15 @@ static void q4_k_scale_min(int j, const uint8_t *s, int *sc, int *m) {
     }
 }
 
-static void q4_k_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_q4_k_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n; i += 256, b += 144) {
         float d = bn_f16_to_f32(bn_rd_u16(b)), dmin = bn_f16_to_f32(bn_rd_u16(b + 2));
         const uint8_t *scales = b + 4, *qs = b + 16;
         for (int c = 0; c < 4; c++) {
             int sc0, m0, sc1, m1;
-            q4_k_scale_min(2 * c, scales, &sc0, &m0);
-            q4_k_scale_min(2 * c + 1, scales, &sc1, &m1);
+            bn_type_table_q4_k_scale_min(2 * c, scales, &sc0, &m0);
+            bn_type_table_q4_k_scale_min(2 * c + 1, scales, &sc1, &m1);
             float d0 = d * (float)sc0, n0 = dmin * (float)m0;
             float d1 = d * (float)sc1, n1 = dmin * (float)m1;
             for (int l = 0; l < 32; l++) {
@@ -158,7 +158,7 @@ static void q4_k_to_float(const void *src, float *dst, int64_t n) {
  * x = d*sc*(q-32).
  * ====================================================================================== */
 
-static void q6_k_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_q6_k_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n; i += 256, b += 210) {
         float d = bn_f16_to_f32(bn_rd_u16(b + 208));
@@ -191,7 +191,7 @@ static void q6_k_to_float(const void *src, float *dst, int64_t n) {
  *     codes match what the decoder multiplies by.
  * The error per element is at most half a step (d*|sc_s|/2) plus the clamp at +31
  * for values within one step of the extreme, i.e. about |a_s|/64 + small. */
-static void q6_k_from_float(const float *src, void *dst, int64_t n) {
+static void bn_type_table_q6_k_from_float(const float *src, void *dst, int64_t n) {
     uint8_t *b = dst;
     for (int64_t i = 0; i < n; i += 256, b += 210) {
         const float *x = src + i;
@@ -250,7 +250,7 @@ static void q6_k_from_float(const float *src, void *dst, int64_t n) {
  * first 32 elements); trit t in 0..2, value (t-1)*d.
  * ====================================================================================== */
 
-static void tq2_0_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_tq2_0_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n; i += 256, b += 66) {
         float d = bn_f16_to_f32(bn_rd_u16(b + 64));
@@ -262,7 +262,7 @@ static void tq2_0_to_float(const void *src, float *dst, int64_t n) {
 }
 
 /* Per block: d = max|x| (f16); trit = round(x/d) + 1 with the f32 inverse of the exact d. */
-static float ternary_block_scale(const float *x, float *id) {
+static float bn_type_table_ternary_block_scale(const float *x, float *id) {
     float amax = 0.0f;
     for (int j = 0; j < 256; j++) amax = fmaxf(amax, fabsf(x[j]));
     *id = amax != 0.0f ? 1.0f / amax : 0.0f;
@@ -270,22 +270,23 @@ static float ternary_block_scale(const float *x, float *id) {
     return amax;
 }
 
-static uint8_t ternary_trit(float v, float id) {
+static uint8_t bn_type_table_ternary_trit(float v, float id) {
     long t = lroundf(v * id); /* |v*id| <= 1 up to rounding, so t in -1..1 */
     t = t < -1 ? -1 : t > 1 ? 1 : t;
     return (uint8_t)(t + 1);
 }
 
-static void tq2_0_from_float(const float *src, void *dst, int64_t n) {
+static void bn_type_table_tq2_0_from_float(const float *src, void *dst, int64_t n) {
     uint8_t *b = dst;
     for (int64_t i = 0; i < n; i += 256, b += 66) {
-        float id, d = ternary_block_scale(src + i, &id);
+        float id, d = bn_type_table_ternary_block_scale(src + i, &id);
         memset(b, 0, 64);
         for (int c = 0; c < 2; c++)
             for (int k = 0; k < 4; k++)
                 for (int m = 0; m < 32; m++)
-                    b[32 * c + m] |= (uint8_t)(ternary_trit(src[i + 128 * c + 32 * k + m], id) << (2 * k));
-        wr_f16(b + 64, d);
+                    b[32 * c + m] |=
+                        (uint8_t)(bn_type_table_ternary_trit(src[i + 128 * c + 32 * k + m], id) << (2 * k));
+        bn_type_table_put_f16(b + 64, d);
     }
 }
 
@@ -302,7 +303,7 @@ static void tq2_0_from_float(const float *src, void *dst, int64_t n) {
 
 static const uint8_t pow3[6] = {1, 3, 9, 27, 81, 243};
 
-static void tq1_0_to_float(const void *src, float *dst, int64_t n) {
+static void bn_type_table_tq1_0_to_float(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n; i += 256, b += 54) {
         float d = bn_f16_to_f32(bn_rd_u16(b + 52));
@@ -325,31 +326,31 @@ static void tq1_0_to_float(const void *src, float *dst, int64_t n) {
     }
 }
 
-static uint8_t tq1_pack(unsigned q) { /* q = base-3 number in 0..242 */
+static uint8_t bn_type_table_tq1_pack(unsigned q) { /* q = base-3 number in 0..242 */
     return (uint8_t)((q * 256 + 242) / 243);
 }
 
-static void tq1_0_from_float(const float *src, void *dst, int64_t n) {
+static void bn_type_table_tq1_0_from_float(const float *src, void *dst, int64_t n) {
     uint8_t *b = dst;
     for (int64_t i = 0; i < n; i += 256, b += 54) {
         const float *x = src + i;
-        float id, d = ternary_block_scale(x, &id);
+        float id, d = bn_type_table_ternary_block_scale(x, &id);
         for (int m = 0; m < 32; m++) {
             unsigned q = 0;
-            for (int t = 0; t < 5; t++) q = q * 3 + ternary_trit(x[32 * t + m], id);
-            b[m] = tq1_pack(q);
+            for (int t = 0; t < 5; t++) q = q * 3 + bn_type_table_ternary_trit(x[32 * t + m], id);
+            b[m] = bn_type_table_tq1_pack(q);
         }
         for (int m = 0; m < 16; m++) {
             unsigned q = 0;
-            for (int t = 0; t < 5; t++) q = q * 3 + ternary_trit(x[160 + 16 * t + m], id);
-            b[32 + m] = tq1_pack(q);
+            for (int t = 0; t < 5; t++) q = q * 3 + bn_type_table_ternary_trit(x[160 + 16 * t + m], id);
+            b[32 + m] = bn_type_table_tq1_pack(q);
         }
         for (int j = 0; j < 4; j++) {
             unsigned q = 0;
-            for (int t = 0; t < 4; t++) q = q * 3 + ternary_trit(x[240 + 4 * t + j], id);
-            b[48 + j] = tq1_pack(q * 3);
+            for (int t = 0; t < 4; t++) q = q * 3 + bn_type_table_ternary_trit(x[240 + 4 * t + j], id);
+            b[48 + j] = bn_type_table_tq1_pack(q * 3);
         }
-        wr_f16(b + 52, d);
+        bn_type_table_put_f16(b + 52, d);
     }
 }
 
@@ -362,19 +363,19 @@ static void tq1_0_from_float(const float *src, void *dst, int64_t n) {
 #define TF(id, nm, bl, sz, tf, ff) [id] = {.name = nm, .blck = bl, .type_size = sz, .to_float = tf, .from_float = ff}
 
 static const bn_type_traits bn_types[BN_TYPE_COUNT] = {
-    TF(BITNET_TYPE_F32, "F32", 1, 4, f32_to_float, f32_from_float),
-    TF(BITNET_TYPE_F16, "F16", 1, 2, f16_to_float, f16_from_float),
-    TF(BITNET_TYPE_Q4_0, "Q4_0", 32, 18, q4_0_to_float, NULL),
+    TF(BITNET_TYPE_F32, "F32", 1, 4, bn_type_table_f32_to_float, bn_type_table_f32_from_float),
+    TF(BITNET_TYPE_F16, "F16", 1, 2, bn_type_table_f16_to_float, bn_type_table_f16_from_float),
+    TF(BITNET_TYPE_Q4_0, "Q4_0", 32, 18, bn_type_table_q4_0_to_float, NULL),
     T(BITNET_TYPE_Q4_1, "Q4_1", 32, 20),
     T(BITNET_TYPE_Q5_0, "Q5_0", 32, 22),
     T(BITNET_TYPE_Q5_1, "Q5_1", 32, 24),
-    TF(BITNET_TYPE_Q8_0, "Q8_0", 32, 34, q8_0_to_float, q8_0_from_float),
+    TF(BITNET_TYPE_Q8_0, "Q8_0", 32, 34, bn_type_table_q8_0_to_float, bn_type_table_q8_0_from_float),
     T(BITNET_TYPE_Q8_1, "Q8_1", 32, 36),
     T(BITNET_TYPE_Q2_K, "Q2_K", 256, 84),
     T(BITNET_TYPE_Q3_K, "Q3_K", 256, 110),
-    TF(BITNET_TYPE_Q4_K, "Q4_K", 256, 144, q4_k_to_float, NULL),
+    TF(BITNET_TYPE_Q4_K, "Q4_K", 256, 144, bn_type_table_q4_k_to_float, NULL),
     T(BITNET_TYPE_Q5_K, "Q5_K", 256, 176),
-    TF(BITNET_TYPE_Q6_K, "Q6_K", 256, 210, q6_k_to_float, q6_k_from_float),
+    TF(BITNET_TYPE_Q6_K, "Q6_K", 256, 210, bn_type_table_q6_k_to_float, bn_type_table_q6_k_from_float),
     T(BITNET_TYPE_Q8_K, "Q8_K", 256, 292),
     T(BITNET_TYPE_IQ2_XXS, "IQ2_XXS", 256, 66),
     T(BITNET_TYPE_IQ2_XS, "IQ2_XS", 256, 74),
@@ -390,9 +391,9 @@ static const bn_type_traits bn_types[BN_TYPE_COUNT] = {
     T(BITNET_TYPE_I64, "I64", 1, 8),
     T(BITNET_TYPE_F64, "F64", 1, 8),
     T(BITNET_TYPE_IQ1_M, "IQ1_M", 256, 56),
-    TF(BITNET_TYPE_BF16, "BF16", 1, 2, bf16_to_float, bf16_from_float),
-    TF(BITNET_TYPE_TQ1_0, "TQ1_0", 256, 54, tq1_0_to_float, tq1_0_from_float),
-    TF(BITNET_TYPE_TQ2_0, "TQ2_0", 256, 66, tq2_0_to_float, tq2_0_from_float),
+    TF(BITNET_TYPE_BF16, "BF16", 1, 2, bn_type_table_bf16_to_float, bn_type_table_bf16_from_float),
+    TF(BITNET_TYPE_TQ1_0, "TQ1_0", 256, 54, bn_type_table_tq1_0_to_float, bn_type_table_tq1_0_from_float),
+    TF(BITNET_TYPE_TQ2_0, "TQ2_0", 256, 66, bn_type_table_tq2_0_to_float, bn_type_table_tq2_0_from_float),
     /* I2_S: block size 1 and type size 1 as bitnet.cpp registers it; the real size is
      * special-cased in bn_tensor_nbytes, and (de)quantization needs the tensor-wide
      * scale, so the row converters stay NULL. */
