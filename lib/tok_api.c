@@ -160,7 +160,7 @@ bitnet_status bitnet_detokenize(const bitnet_model *m, const bitnet_token *token
     int at_start = 1;
     for (size_t i = 0; i < n_tokens; i++) {
         size_t l = bn_tok_api_piece_at(v, tokens[i], flags, tmp, &at_start);
-        if (total + l <= cap) memcpy(buf + total, tmp, l);
+        if (l && total + l <= cap) memcpy(buf + total, tmp, l); /* (buf may be NULL when cap is 0) */
         total += l;
     }
     bn_free(tmp);
