@@ -62,10 +62,7 @@ static void ex_text_add(ex_text *t, const char *s, size_t n) {
         size_t cap = t->cap ? t->cap : 256;
         while (cap < t->n + n + 1) cap *= 2;
         char *p = realloc(t->p, cap);
-        if (!p) {
-            fprintf(stderr, "error: out of memory\n");
-            exit(1);
-        }
+        if (!p) ex_fail("out of memory");
         t->p = p;
         t->cap = cap;
     }
@@ -127,14 +124,14 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
     char *pf = ex_format(m, tmpl, &probe, 1, 1, &plen);
     if (!pf) {
         if (tmpl) {
-            fprintf(stderr, "error: chat template '%s': %s\n", tmpl, bitnet_last_error());
+            ex_error("chat template '%s': %s", tmpl, bitnet_last_error());
             return 1;
         }
-        fprintf(stderr, "note: the model has no usable chat template (%s); using \"plain\"\n", bitnet_last_error());
+        ex_note("the model has no usable chat template (%s); using \"plain\"", bitnet_last_error());
         tmpl = "plain";
         pf = ex_format(m, tmpl, &probe, 1, 1, &plen);
         if (!pf) {
-            fprintf(stderr, "error: chat template 'plain': %s\n", bitnet_last_error());
+            ex_error("chat template 'plain': %s", bitnet_last_error());
             return 1;
         }
     }
@@ -190,7 +187,7 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
         char *fnew = ex_format(m, tmpl, msgs, n_msgs, 1, &new_len);
         char *fprev = n_msgs > 1 ? ex_format(m, tmpl, msgs, n_msgs - 1, 0, &prev_len) : NULL;
         if (!fnew) {
-            fprintf(stderr, "error: formatting the chat: %s\n", bitnet_last_error());
+            ex_error("formatting the chat: %s", bitnet_last_error());
             free(fprev);
             rc = 1;
             break;
@@ -212,7 +209,7 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
         free(fnew);
         free(fprev);
         if (!toks) {
-            fprintf(stderr, "error: tokenizing: %s\n", bitnet_last_error());
+            ex_error("tokenizing: %s", bitnet_last_error());
             rc = 1;
             break;
         }
@@ -231,7 +228,8 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
             continue;
         }
         if (st != BITNET_OK) {
-            fprintf(stderr, "\nerror: generation failed: %s: %s\n", bitnet_strerror(st), bitnet_last_error());
+            fputc('\n', stderr);
+            ex_error("generation failed: %s: %s", bitnet_strerror(st), bitnet_last_error());
             free(reply.p);
             rc = 1;
             break;
