@@ -477,14 +477,21 @@ BITNET_API bitnet_status bitnet_decoder_push(bitnet_decoder *d, bitnet_token t, 
 /* Emit whatever is held back (an incomplete sequence comes out as U+FFFD) and reset. */
 BITNET_API bitnet_status bitnet_decoder_flush(bitnet_decoder *d, char *buf, size_t cap, size_t *n_bytes);
 
-/* Chat templates.  The model's tokenizer.chat_template is recognised (BitNet-b1.58
- * "User: ... Assistant:", LLaMA-3 header tokens, ...); unknown templates give
- * BITNET_E_UNSUPPORTED with the reason.  `tmpl` overrides the model's template: NULL
- * (the model's), a template name ("bitnet", "llama3", "chatml", "plain") or a
- * template text. */
+/* Chat templates.  The model's tokenizer.chat_template (a Jinja template, as in Hugging
+ * Face's tokenizer_config.json) is rendered by libbitnet's Jinja renderer (the subset
+ * chat templates use; docs/chat.md); a construct it does not implement gives
+ * BITNET_E_UNSUPPORTED naming it, a template that refuses the conversation
+ * (raise_exception) BITNET_E_INVALID_ARG with the template's message.  `tmpl` overrides
+ * the model's template: NULL (the model's; "plain" when it has none), a name ("bitnet",
+ * "bitnet-hf", "llama3", "chatml", "plain") or a template text.  A template text that
+ * contains "BITNET" (bitnet.cpp's converter output) renders as "bitnet", as in
+ * bitnet.cpp.  The text never begins with the BOS token when the model adds BOS while
+ * tokenizing (tokenize it with BITNET_TOKENIZE_ADD_BOS).  Tokenizing this text with
+ * BITNET_TOKENIZE_PARSE_SPECIAL turns special-token text inside messages into control
+ * tokens: prefer bitnet_chat_tokenize (experimental section), which never does. */
 typedef struct bitnet_chat_message {
     const char *role;    /* "system", "user", "assistant" */
-    const char *content; /* UTF-8, NUL-terminated         */
+    const char *content; /* UTF-8, NUL-terminated (so it cannot hold NUL) */
 } bitnet_chat_message;
 
 BITNET_API bitnet_status bitnet_chat_apply(const bitnet_model *m, const char *tmpl,
@@ -855,6 +862,37 @@ BITNET_API void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_gen
 /* Free a generator (NULL is fine).  Evaluates nothing: a token returned last and not
  * evaluated by the caller stays out of the context. */
 BITNET_API void bitnet_generator_free(bitnet_generator *g);
+
+/* --- chat: render and tokenize a conversation safely ------------------------------------ */
+
+typedef struct bitnet_chat_params {
+    size_t      struct_size;
+    const char *tmpl;                  /* NULL: the model's template; else as in bitnet_chat_apply */
+    int         add_generation_prompt; /* end with the assistant's turn header          default 1 */
+    uint32_t    flags;                 /* BITNET_TOKENIZE_ADD_BOS or 0        default ADD_BOS     */
+    size_t      n_prefix;              /* see bitnet_chat_tokenize                    default 0   */
+} bitnet_chat_params;
+
+BITNET_API void bitnet_chat_default_params(bitnet_chat_params *p, size_t struct_size);
+
+/* Render a conversation with the chat template (as bitnet_chat_apply) and tokenize it so
+ * that text from the messages -- roles and contents -- never becomes a special token:
+ * "<|eot_id|>" in a user message is tokenized as ordinary text.  Only the template's
+ * own text is read as special tokens (docs/chat.md gives the exact rule).  params may be
+ * NULL (the defaults).
+ *   BOS: with BITNET_TOKENIZE_ADD_BOS it is prepended when the model asks for one and
+ *        the rendering does not already begin with it; EOS is never appended.
+ *   n_prefix > 0: the caller's context already holds msgs[0..n_prefix) rendered without a
+ *        generation prompt (earlier turns, ending with the model's answer).  Only what the
+ *        remaining messages add is returned, tokenized as a text of its own, without BOS
+ *        (llama-cli continues a conversation this way).  When the template renders the
+ *        first n_prefix messages differently once more follow, BITNET_E_NOT_FOUND: tokenize
+ *        the whole conversation instead.
+ * Errors as bitnet_chat_apply; BITNET_E_INVALID_UTF8 for a role or content that is not
+ * UTF-8. */
+BITNET_API bitnet_status bitnet_chat_tokenize(const bitnet_model *m, const bitnet_chat_message *msgs,
+                                              size_t n_msgs, const bitnet_chat_params *params,
+                                              bitnet_token *tokens, size_t cap, size_t *n_tokens);
 
 #ifdef __cplusplus
 }

@@ -331,7 +331,29 @@ static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t n
     return memmem(h, hn, nd, nn);
 }
 
-bitnet_status bn_tokenize(const bn_vocab *v, const char *text, size_t len, uint32_t flags, bn_toklist *out) {
+/* Whether a special token found at text[at..at+tl) may be used.  Without a content
+ * mask every occurrence counts.  With one (chat rendering, see docs/chat.md), an
+ * occurrence that touches a byte of message text is plain text, except USER_DEFINED
+ * tokens, which are ordinary vocabulary -- unless they start, end or pad a sequence
+ * or a turn (BOS, EOS, EOT, end-of-generation, padding): those never come from a
+ * message. */
+static int special_allowed(const bn_vocab *v, int32_t id, const uint8_t *content, size_t at, size_t tl) {
+    if (!content) return 1;
+    int touches = 0;
+    for (size_t i = 0; i < tl && !touches; i++) touches = content[at + i];
+    if (!touches) return 1;
+    if (v->type[id] != BN_TOK_USER_DEFINED) return 0;
+    return !(v->eog[id] || id == v->bos || id == v->eos || id == v->eot || id == v->pad);
+}
+
+/* Whether a token produced from message text is one a message must never produce. */
+static int control_like(const bn_vocab *v, int32_t id) {
+    return v->type[id] == BN_TOK_CONTROL || v->eog[id] || id == v->bos || id == v->eos || id == v->eot ||
+           id == v->pad;
+}
+
+bitnet_status bn_tokenize_masked(const bn_vocab *v, const char *text, size_t len, uint32_t flags,
+                                 const uint8_t *content, bn_toklist *out) {
     bitnet_status st = BITNET_OK;
     fraglist a = {0}, b = {0};
     int parse_special = (flags & BITNET_TOKENIZE_PARSE_SPECIAL) != 0;
@@ -349,12 +371,16 @@ bitnet_status bn_tokenize(const bn_vocab *v, const char *text, size_t len, uint3
                 if ((st = frag_push(&b, 0, 0, fr.id))) goto done;
                 continue;
             }
-            size_t pos = fr.start;
+            size_t pos = fr.start, from = fr.start;
             const char *hit;
-            while ((hit = find_bytes(text + pos, fr.end - pos, t, tl))) {
+            while ((hit = find_bytes(text + from, fr.end - from, t, tl))) {
                 size_t at = (size_t)(hit - text);
+                if (!special_allowed(v, id, content, at, tl)) { /* message text: keep looking after it */
+                    from = at + 1;
+                    continue;
+                }
                 if ((st = frag_push(&b, pos, at, -1)) || (st = frag_push(&b, 0, 0, id))) goto done;
-                pos = at + tl;
+                pos = from = at + tl;
             }
             if ((st = frag_push(&b, pos, fr.end, -1))) goto done;
         }
@@ -371,8 +397,21 @@ bitnet_status bn_tokenize(const bn_vocab *v, const char *text, size_t len, uint3
             prev_special = 1;
         } else {
             int prefix = v->kind == BN_VOCAB_SPM && v->add_space_prefix && prev_special;
-            if ((st = bn_tokenize_raw(v, text + a.v[f].start, a.v[f].end - a.v[f].start, prefix, out))) goto done;
+            size_t first = out->n, s0 = a.v[f].start, s1 = a.v[f].end;
+            if ((st = bn_tokenize_raw(v, text + s0, s1 - s0, prefix, out))) goto done;
             prev_special = 0;
+            if (content) { /* a vocabulary could spell a control token from ordinary pieces */
+                int touches = 0;
+                for (size_t i = s0; i < s1 && !touches; i++) touches = content[i];
+                for (size_t i = first; touches && i < out->n; i++)
+                    if (control_like(v, out->v[i])) {
+                        st = bn_err(BITNET_E_UNSUPPORTED,
+                                    "tokenizing a chat: message text would become the special token %d ('%s') even "
+                                    "as plain text (this vocabulary spells it from ordinary pieces)",
+                                    (int)out->v[i], v->text[out->v[i]]);
+                        goto done;
+                    }
+            }
         }
     }
     if (v->add_eos && !(flags & BITNET_TOKENIZE_NO_ADD_EOS) && v->eos >= 0) st = bn_toklist_push(out, v->eos);
@@ -380,4 +419,8 @@ done:
     bn_free(a.v);
     bn_free(b.v);
     return st;
+}
+
+bitnet_status bn_tokenize(const bn_vocab *v, const char *text, size_t len, uint32_t flags, bn_toklist *out) {
+    return bn_tokenize_masked(v, text, len, flags, NULL, out);
 }

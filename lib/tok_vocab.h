@@ -125,9 +125,21 @@ bitnet_status bn_tokenize_raw(const bn_vocab *v, const char *text, size_t len, i
 /* The whole tokenizer: special-token splitting, raw text, BOS/EOS (BITNET_TOKENIZE_*). */
 bitnet_status bn_tokenize(const bn_vocab *v, const char *text, size_t len, uint32_t flags,
                           bn_toklist *out);
+/* The same, where content[i] = 1 marks byte i as message text (chat rendering): special
+ * tokens are only recognised where they touch no message byte (USER_DEFINED tokens that
+ * are not BOS/EOS/EOT/end-of-generation/padding excepted), and message text that would
+ * still produce such a token is an error.  content NULL: as bn_tokenize. */
+bitnet_status bn_tokenize_masked(const bn_vocab *v, const char *text, size_t len, uint32_t flags,
+                                 const uint8_t *content, bn_toklist *out);
 
 /* ---- chat templates (lib/chat_template.c) -------------------------------------------------------- */
 
+/* Render msgs with template name-or-text tmpl (NULL: the vocabulary's template) into
+ * text plus a per-byte mark of message text (bn_chat_text, lib/chat_jinja.h).  v may be
+ * NULL when tmpl is given (then no special-token strings are known). */
+struct bn_chat_text;
+bitnet_status bn_chat_render(const bn_vocab *v, const char *tmpl, const bitnet_chat_message *msgs,
+                             size_t n_msgs, int add_generation_prompt, struct bn_chat_text *out);
 /* Render msgs with template name-or-text tmpl (NULL: the vocabulary's template). */
 bitnet_status bn_chat_apply(const bn_vocab *v, const char *tmpl, const bitnet_chat_message *msgs,
                             size_t n_msgs, int add_generation_prompt, char *buf, size_t cap,

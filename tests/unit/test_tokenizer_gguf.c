@@ -47,7 +47,8 @@ static void write_file(int what, const char *model) {
     assert_int_equal(bitnet_gguf_writer_set_scalar(w, "tokenizer.ggml.bos_token_id", BITNET_GGUF_UINT32, &bos), BITNET_OK);
     assert_int_equal(bitnet_gguf_writer_set_scalar(w, "tokenizer.ggml.eos_token_id", BITNET_GGUF_UINT32, &eos), BITNET_OK);
     assert_int_equal(bitnet_gguf_writer_set_scalar(w, "tokenizer.ggml.add_bos_token", BITNET_GGUF_BOOL, &yes), BITNET_OK);
-    const char *tmpl = "{{ '<|im_start|>' + message['role'] }}";
+    const char *tmpl = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                       "'<|im_end|>' + '\\n'}}{% endfor %}";
     assert_int_equal(bitnet_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl, strlen(tmpl)), BITNET_OK);
     assert_int_equal(bitnet_gguf_writer_begin(w, TMP), BITNET_OK);
     assert_int_equal(bitnet_gguf_writer_finish(w), BITNET_OK);

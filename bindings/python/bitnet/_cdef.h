@@ -329,3 +329,14 @@ typedef struct bitnet_generator_stats {
 void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_generator_stats *stats,
                                            size_t struct_size);
 void bitnet_generator_free(bitnet_generator *g);
+typedef struct bitnet_chat_params {
+    size_t      struct_size;
+    const char *tmpl;                  
+    int         add_generation_prompt; 
+    uint32_t    flags;                 
+    size_t      n_prefix;              
+} bitnet_chat_params;
+void bitnet_chat_default_params(bitnet_chat_params *p, size_t struct_size);
+bitnet_status bitnet_chat_tokenize(const bitnet_model *m, const bitnet_chat_message *msgs,
+                                              size_t n_msgs, const bitnet_chat_params *params,
+                                              bitnet_token *tokens, size_t cap, size_t *n_tokens);
