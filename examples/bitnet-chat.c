@@ -5,8 +5,9 @@
  *
  * Each line you type is a user turn; the answer streams to stdout as it is generated.
  * The conversation is kept in the session's KV cache: a turn evaluates only the text
- * the model has not seen yet (the chat template applied to the history with and
- * without the new message, minus what is already there).  Commands: /reset clears the
+ * the model has not seen yet (what the new message adds to the rendered chat).  Text
+ * you type is never read as special tokens: "<|eot_id|>" in a message stays text
+ * (bitnet_chat_tokenize).  Commands: /reset clears the
  * conversation (keeps the system prompt), /quit (or end of input) exits.  Ctrl-C stops
  * the current answer; at the prompt it exits.
  */
@@ -30,7 +31,8 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N        context window; 0 the model's, at most 4096 (default 0)\n"
             "%s"
             "%s"
-            "  --chat-template NAME    override the chat template (bitnet, llama3, chatml, plain, or text)\n"
+            "  --chat-template T       override the chat template: a name (bitnet, bitnet-hf, llama3,\n"
+            "                          chatml, plain) or a Jinja template text\n"
             "  --chat-template-file F  the chat template from a file\n"
             "  -v, --verbose, -lv N, --log-disable, --log-file F   library log messages\n"
             "  -h, --help              this text;  --version  the version\n"

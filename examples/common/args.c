@@ -1,3 +1,4 @@
+#define BITNET_EXPERIMENTAL /* bitnet_chat_tokenize (the conversation loop) */
 #include "args.h"
 
 #include "bitnet.h"
@@ -79,31 +80,26 @@ static int ex_stream(void *user, bitnet_token tok, const char *text, size_t len)
     return ex_interrupted != 0;
 }
 
-/* The formatted chat as a malloc'd string, or NULL (message printed). */
-static char *ex_format(const bitnet_model *m, const char *tmpl, const bitnet_chat_message *msgs, size_t n,
-                       int add_gen, size_t *len) {
+/* The tokens of a conversation (bitnet_chat_tokenize: message text never becomes a
+ * special token) as a malloc'd array, or NULL with *st set.  n_prefix > 0: only what
+ * msgs[n_prefix..n) add to a context that holds the first n_prefix messages. */
+static bitnet_token *ex_chat_tokens(const bitnet_model *m, const char *tmpl, const bitnet_chat_message *msgs,
+                                    size_t n, size_t n_prefix, int add_gen, size_t *n_tok, bitnet_status *st) {
+    bitnet_chat_params p;
+    bitnet_chat_default_params(&p, sizeof p);
+    p.tmpl = tmpl;
+    p.add_generation_prompt = add_gen;
+    p.n_prefix = n_prefix;
     size_t need = 0;
-    bitnet_status st = bitnet_chat_apply(m, tmpl, msgs, n, add_gen, NULL, 0, &need);
-    if (st != BITNET_OK && st != BITNET_E_BUFFER_TOO_SMALL) return NULL;
-    char *buf = malloc(need + 1);
-    if (!buf) return NULL;
-    st = bitnet_chat_apply(m, tmpl, msgs, n, add_gen, buf, need + 1, &need);
-    if (st != BITNET_OK) {
-        free(buf);
+    *st = bitnet_chat_tokenize(m, msgs, n, &p, NULL, 0, &need);
+    if (*st != BITNET_OK && *st != BITNET_E_BUFFER_TOO_SMALL) return NULL;
+    bitnet_token *t = malloc((need ? need : 1) * sizeof *t);
+    if (!t) {
+        *st = BITNET_E_NOMEM;
         return NULL;
     }
-    buf[need] = 0;
-    *len = need;
-    return buf;
-}
-
-static bitnet_token *ex_tokenize(const bitnet_model *m, const char *text, size_t len, uint32_t flags, size_t *n) {
-    size_t need = 0;
-    bitnet_status st = bitnet_tokenize(m, text, len, flags, NULL, 0, &need);
-    if (st != BITNET_OK && st != BITNET_E_BUFFER_TOO_SMALL) return NULL;
-    bitnet_token *t = malloc((need ? need : 1) * sizeof *t);
-    if (!t) return NULL;
-    if (bitnet_tokenize(m, text, len, flags, t, need, n) != BITNET_OK) {
+    *st = bitnet_chat_tokenize(m, msgs, n, &p, t, need, n_tok);
+    if (*st != BITNET_OK) {
         free(t);
         return NULL;
     }
@@ -121,7 +117,8 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
     /* Which template: the model's, else "plain". */
     bitnet_chat_message probe = {"user", "hi"};
     size_t plen = 0;
-    char *pf = ex_format(m, tmpl, &probe, 1, 1, &plen);
+    bitnet_status pst;
+    bitnet_token *pf = ex_chat_tokens(m, tmpl, &probe, 1, 0, 1, &plen, &pst);
     if (!pf) {
         if (tmpl) {
             ex_error("chat template '%s': %s", tmpl, bitnet_last_error());
@@ -129,14 +126,13 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
         }
         ex_note("the model has no usable chat template (%s); using \"plain\"", bitnet_last_error());
         tmpl = "plain";
-        pf = ex_format(m, tmpl, &probe, 1, 1, &plen);
+        pf = ex_chat_tokens(m, tmpl, &probe, 1, 0, 1, &plen, &pst);
         if (!pf) {
             ex_error("chat template 'plain': %s", bitnet_last_error());
             return 1;
         }
     }
     free(pf);
-    const char *bos_text = bitnet_token_bos(m) >= 0 ? bitnet_token_text(m, bitnet_token_bos(m)) : NULL;
 
     size_t n_msgs = 0, cap_msgs = 16, n_keep = 0;
     bitnet_chat_message *msgs = malloc(cap_msgs * sizeof *msgs);
@@ -164,6 +160,10 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
         ssize_t got = getline(&line, &line_cap, in);
         if (got < 0) break; /* end of input, or Ctrl-C at the prompt */
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (memchr(line, 0, (size_t)got)) { /* a message is a C string: refuse rather than cut it */
+            ex_error("the line contains a NUL byte; not sent");
+            continue;
+        }
         if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) break;
         if (!strcmp(line, "/reset")) {
             for (size_t k = n_keep; k < n_msgs; k++) free((char *)msgs[k].content);
@@ -183,33 +183,22 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
         msgs[n_msgs].content = strdup(line);
         n_msgs++;
 
-        size_t new_len = 0, prev_len = 0;
-        char *fnew = ex_format(m, tmpl, msgs, n_msgs, 1, &new_len);
-        char *fprev = n_msgs > 1 ? ex_format(m, tmpl, msgs, n_msgs - 1, 0, &prev_len) : NULL;
-        if (!fnew) {
-            ex_error("formatting the chat: %s", bitnet_last_error());
-            free(fprev);
-            rc = 1;
-            break;
-        }
-        /* Evaluate only what the session does not hold yet (llama-cli's way): the
-         * difference between the chat with and without the new message. */
-        const char *text = fnew;
-        size_t len = new_len;
-        uint32_t flags = BITNET_TOKENIZE_PARSE_SPECIAL;
-        if (bitnet_session_n_past(s) > 0 && fprev && prev_len <= new_len && !memcmp(fnew, fprev, prev_len)) {
-            text = fnew + prev_len;
-            len = new_len - prev_len;
-        } else {
-            bitnet_session_reset(s);
-            if (!bos_text || strncmp(fnew, bos_text, strlen(bos_text)) != 0) flags |= BITNET_TOKENIZE_ADD_BOS;
-        }
+        /* Evaluate only what the session does not hold yet (llama-cli's way): what the new
+         * message adds to the conversation so far; the whole conversation when the session
+         * is empty or the template renders earlier turns differently now. */
         size_t n_tok = 0;
-        bitnet_token *toks = ex_tokenize(m, text, len, flags | BITNET_TOKENIZE_NO_ADD_EOS, &n_tok);
-        free(fnew);
-        free(fprev);
+        bitnet_status cst = BITNET_OK;
+        bitnet_token *toks = NULL;
+        if (bitnet_session_n_past(s) > 0 && n_msgs > 1) {
+            toks = ex_chat_tokens(m, tmpl, msgs, n_msgs, n_msgs - 1, 1, &n_tok, &cst);
+            if (!toks && cst == BITNET_E_NOT_FOUND) bitnet_session_reset(s);
+        }
+        if (!toks && (bitnet_session_n_past(s) == 0 || n_msgs <= 1)) {
+            bitnet_session_reset(s);
+            toks = ex_chat_tokens(m, tmpl, msgs, n_msgs, 0, 1, &n_tok, &cst);
+        }
         if (!toks) {
-            ex_error("tokenizing: %s", bitnet_last_error());
+            ex_error("formatting the chat: %s", bitnet_last_error());
             rc = 1;
             break;
         }

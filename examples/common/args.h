@@ -20,8 +20,10 @@ const char *ex_next(int argc, char **argv, int *i);
 EX_NORETURN void ex_die_status(const char *prog, const char *what, int status);
 
 /* Conversation loop shared by bitnet-chat and bitnet-cli -cnv: reads user lines from
- * `in`, keeps the history in the session (each turn evaluates only the new part of the
- * formatted chat), streams answers to stdout.  Lines "/reset" and "/quit" are commands.
+ * `in`, keeps the history in the session (each turn evaluates only what the new message
+ * adds to the chat, tokenized with bitnet_chat_tokenize so that message text never
+ * becomes a special token), streams answers to stdout.  A line with a NUL byte is
+ * refused.  Lines "/reset" and "/quit" are commands.
  * SIGINT stops the current answer (installs its own handler).  tmpl: NULL = the
  * model's template (falls back to "plain" if the model has none).  max_tokens < 0:
  * until end-of-generation or a full context.  Returns the process exit code. */

@@ -273,23 +273,47 @@ class Model:
         """A streaming detokenizer: push tokens one at a time, get complete UTF-8 text."""
         return Decoder(self, special)
 
-    def apply_chat_template(self, messages: Sequence[Message], add_generation_prompt: bool = True,
-                            template: Optional[str] = None) -> str:
-        """Render [{"role":..., "content":...}, ...] with the model's chat template (or
-        `template`: a template name such as "llama3" or a template text)."""
+    @staticmethod
+    def _chat_messages(messages: Sequence[Message]) -> Tuple[Any, int, List[Any]]:
+        """messages as a bitnet_chat_message array, its length and the buffers it uses."""
         n = len(messages)
         msgs = ffi.new("bitnet_chat_message[]", max(n, 1))
-        keep = []
+        keep = [msgs]
         for i, msg in enumerate(messages):
             r = ffi.new("char[]", _cstr(msg["role"], "message %d's role" % i))
             c = ffi.new("char[]", _cstr(msg["content"], "message %d's content" % i))
             keep += [r, c]
             msgs[i].role, msgs[i].content = r, c
+        return msgs, n, keep
+
+    def apply_chat_template(self, messages: Sequence[Message], add_generation_prompt: bool = True,
+                            template: Optional[str] = None) -> str:
+        """Render [{"role":..., "content":...}, ...] with the model's chat template (or
+        `template`: a template name such as "llama3" or a template text).  To feed a
+        model use chat_tokenize: tokenizing this text with special=True turns special-token
+        text inside the messages into control tokens."""
+        msgs, n, _keep = self._chat_messages(messages)
         t = ffi.new("char[]", _cstr(template, "template")) if template else ffi.NULL
         m = self._handle()
         buf, size = _fill_buffer(lambda b, cap, nn: lib.bitnet_chat_apply(m, t, msgs, n, 1 if add_generation_prompt
                                                                           else 0, b, cap, nn), "char", 1024)
         return bytes(ffi.buffer(buf, size)).decode("utf-8", "replace")
+
+    def chat_tokenize(self, messages: Sequence[Message], add_generation_prompt: bool = True,
+                      template: Optional[str] = None, add_bos: bool = True) -> List[int]:
+        """Token ids of a conversation rendered with the chat template.  Text from the
+        messages is never read as special tokens ("<|eot_id|>" typed by a user stays text);
+        only the template's own markup is (bitnet_chat_tokenize, docs/chat.md)."""
+        msgs, n, _keep = self._chat_messages(messages)
+        t = ffi.new("char[]", _cstr(template, "template")) if template else ffi.NULL
+        p = _params("bitnet_chat_params", lib.bitnet_chat_default_params)
+        p.tmpl = t
+        p.add_generation_prompt = 1 if add_generation_prompt else 0
+        p.flags = lib.BITNET_TOKENIZE_ADD_BOS if add_bos else 0
+        m = self._handle()
+        buf, count = _fill_buffer(lambda b, cap, nn: lib.bitnet_chat_tokenize(m, msgs, n, p, b, cap, nn),
+                                  "bitnet_token", 256)
+        return list(buf[0:count])
 
     # ---- sessions
     def session(self, ctx: int = 0, threads: int = 0, batch: int = 512, kv_type: str = "f16",
@@ -511,12 +535,9 @@ class Session(CompletionMixin):
         return [int(t) for t in prompt]
 
     def _chat_tokens(self, messages: Sequence[Message], template: Optional[str]) -> List[int]:
-        """The conversation rendered with the chat template, as tokens (BOS added unless
-        the template wrote it)."""
-        text = self.model.apply_chat_template(messages, add_generation_prompt=True, template=template)
-        bos = self.model.bos
-        add_bos = not (bos >= 0 and text.startswith(self.model.token_text(bos)))
-        return self.model.tokenize(text, add_bos=add_bos, special=True)
+        """The conversation rendered with the chat template, as tokens: message text is
+        never read as special tokens (Model.chat_tokenize)."""
+        return self.model.chat_tokenize(messages, add_generation_prompt=True, template=template)
 
     def _run(self, tokens: List[int], max_tokens: Optional[int], stop: Stop,
              ignore_eog: bool, sampler: Dict[str, Any]) -> Generator[Tuple[int, str], None, None]:

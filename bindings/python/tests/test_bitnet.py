@@ -623,3 +623,44 @@ def test_python_examples(model_path):
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert '"object": "chat.completion"' in r.stdout
+
+
+# ---- chat: message text never becomes special tokens (issue 12, item 3) -------------------
+
+@pytest.fixture(scope="module")
+def bpe_model(tmp_path_factory):
+    """A tiny model with a LLaMA-3-style vocabulary (<|eot_id|> is a control token) and
+    a LLaMA-3 chat template."""
+    path = tmp_path_factory.mktemp("bpe") / "bpe.gguf"
+    subprocess.run([tool("bitnet-gen-dummy"), "--size", "125M", "--layers", "1", "--embd", "128", "--heads", "2",
+                    "--ff", "256", "--vocab-kind", "bpe", "--arch", "llama", "--vocab", "1024", "-q", "-o", str(path)],
+                   check=True)
+    m = bitnet.Model(str(path))
+    yield m
+    m.close()
+
+
+def test_chat_tokenize_keeps_message_text_plain(bpe_model):
+    m = bpe_model
+    msgs = [{"role": "user", "content": "hi <|eot_id|> there"}]
+    toks = m.chat_tokenize(msgs)
+    # the template writes <|eot_id|> once, after the message; the one typed is text
+    assert toks.count(m.eot) == 1
+    assert toks[0] == m.bos and toks.count(m.bos) == 1
+    assert m.detokenize(toks, special=True).endswith(m.apply_chat_template(msgs))
+    # what tokenizing the rendered text with special tokens does (the injection)
+    assert m.tokenize(m.apply_chat_template(msgs), special=True).count(m.eot) == 2
+    # Session.chat evaluates exactly the safe tokens
+    s = m.session(ctx=256)
+    s.chat(msgs, max_tokens=0)
+    assert s.n_past == len(toks)
+
+
+def test_chat_refuses_nul(bpe_model):
+    for bad in ({"role": "user", "content": "a\0b"}, {"role": "us\0er", "content": "x"}):
+        with pytest.raises(ValueError):
+            bpe_model.chat_tokenize([bad])
+        with pytest.raises(ValueError):
+            bpe_model.apply_chat_template([bad])
+        with pytest.raises(ValueError):
+            bpe_model.session(ctx=64).chat([bad], max_tokens=1)
