@@ -607,8 +607,12 @@ static bitnet_status exec_for(jctx *c, jscope *sc, const jnode *s) {
     if ((st = eval(c, sc, s->a, &seq))) return st;
     c->line = s->line;
     if ((st = jv_iterate(c, seq, &items, &n))) return st;
-    jscope it = {0};
-    it.parent = sc;
+    /* scopes live in the arena: a macro defined in the body may outlive the loop */
+    jscope *itp = ja_alloc(c, sizeof *itp);
+    if (!itp) return ja_error(c);
+    memset(itp, 0, sizeof *itp);
+    itp->parent = sc;
+#define it (*itp)
     if (s->b) { /* for x in xs if cond: filter first */
         jv *kept = ja_alloc(c, (n ? n : 1) * sizeof(jv));
         if (!kept) return ja_error(c);
@@ -648,6 +652,7 @@ static bitnet_status exec_for(jctx *c, jscope *sc, const jnode *s) {
     }
     if (!completed) return exec_body(c, sc, s->v2, s->n2);
     return BITNET_OK;
+#undef it
 }
 
 static bitnet_status exec_stmt(jctx *c, jscope *sc, const jnode *s) {
@@ -754,8 +759,11 @@ bitnet_status je_call_macro(jctx *c, const jmacro *m, const jargs *a, jv *out) {
     if (a->npos > d->nnames)
         return jerr(c, BITNET_E_UNSUPPORTED, "macro '%.*s' takes %zu arguments, %zu given (varargs are not supported)",
                     (int)d->name.n, d->name.p, d->nnames, a->npos);
-    jscope ms = {0};
-    ms.parent = m->closure;
+    jscope *msp = ja_alloc(c, sizeof *msp); /* in the arena: a macro defined inside may outlive the call */
+    if (!msp) return ja_error(c);
+    memset(msp, 0, sizeof *msp);
+    msp->parent = m->closure;
+#define ms (*msp)
     jv caller = c->caller;
     c->caller = jv_undef();
     if (caller.t == JV_MACRO && (st = scope_set(c, &ms, js_lit("caller"), caller))) return st;
@@ -791,6 +799,7 @@ bitnet_status je_call_macro(jctx *c, const jmacro *m, const jargs *a, jv *out) {
     if (r) return r < 0 ? (bitnet_status)r : jerr(c, BITNET_E_FORMAT, "break/continue outside of a loop");
     *out = jv_str(text);
     return BITNET_OK;
+#undef ms
 }
 
 /* ---- entry point ---------------------------------------------------------------------------------- */

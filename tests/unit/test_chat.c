@@ -140,6 +140,9 @@ static void test_jinja_basics(void **state) {
     check_text("{% macro greet(name, greeting='Hello') %}{{ greeting }}, {{ name }}!{% endmacro %}"
                "{{ greet('A') }} {{ greet('B', greeting='Hi') }}",
                "Hello, A! Hi, B!");
+    /* a macro defined inside a macro call outlives it (its scope lives in the arena) */
+    check_text("{% set ns = namespace() %}{% macro outer(a) %}{% macro inner() %}in{{ a }}{% endmacro %}"
+               "{% set ns.f = inner %}{% endmacro %}{{ outer(1) }}{{ ns.f() }}", "in1");
     check_text("{% for i in range(5) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 3 %}{% break %}{% endif %}"
                "{{ i }}{% endfor %}", "02");
     check_text("{% set block %}  inner {{ 1 + 1 }}  {% endset %}[{{ block|trim }}]", "[inner 2]");
