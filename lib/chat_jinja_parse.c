@@ -1477,7 +1477,7 @@ static bitnet_status p_body(parser *P, const char *const *ends, size_t n_ends, n
             if (nm->k == TK_NAME && nm->s.n >= 3 && (memcmp(nm->s.p, "end", 3) == 0 || js_eqz(nm->s, "elif") ||
                                                      js_eqz(nm->s, "else")))
                 return jerr(P->c, BITNET_E_FORMAT, "unexpected '%.*s'", (int)nm->s.n, nm->s.p);
-            jnode *nd;
+            jnode *nd = NULL;
             if ((st = p_statement(P, &nd)) || (st = expect_kind(P, TK_BLOCK_END, "'%}'")) ||
                 (st = nl_push(P, body, nd)))
                 return st;

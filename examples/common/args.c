@@ -195,7 +195,21 @@ int ex_chat_loop(const bitnet_model *m, bitnet_session *s, const char *system, c
         }
         if (!toks && (bitnet_session_n_past(s) == 0 || n_msgs <= 1)) {
             bitnet_session_reset(s);
-            toks = ex_chat_tokens(m, tmpl, msgs, n_msgs, 0, 1, &n_tok, &cst);
+            /* llama-cli evaluates the system prompt on its own first, then the turn: the
+             * same token boundaries here (they matter for the bitnet format, whose system
+             * message ends without a special token) */
+            size_t n_sys = 0, n_turn = 0;
+            bitnet_token *sys = n_keep && n_msgs > n_keep ? ex_chat_tokens(m, tmpl, msgs, n_keep, 0, 0, &n_sys, &cst)
+                                                          : NULL;
+            bitnet_token *turn = sys ? ex_chat_tokens(m, tmpl, msgs, n_msgs, n_keep, 1, &n_turn, &cst) : NULL;
+            if (sys && turn && (toks = malloc((n_sys + n_turn + 1) * sizeof *toks)) != NULL) {
+                memcpy(toks, sys, n_sys * sizeof *toks);
+                memcpy(toks + n_sys, turn, n_turn * sizeof *toks);
+                n_tok = n_sys + n_turn;
+            }
+            free(sys);
+            free(turn);
+            if (!toks) toks = ex_chat_tokens(m, tmpl, msgs, n_msgs, 0, 1, &n_tok, &cst);
         }
         if (!toks) {
             ex_error("formatting the chat: %s", bitnet_last_error());
