@@ -290,6 +290,7 @@ bitnet_status je_binop(jctx *c, int op, jv a, jv b, jv *out) {
             if (x < 0 && y != floor(y))
                 return jerr(c, BITNET_E_UNSUPPORTED, "a negative number raised to a fractional power (complex result)");
             r = pow(x, y);
+            if (isinf(r) && !isinf(x) && !isinf(y)) return jerr(c, BITNET_E_FORMAT, "(34, 'Numerical result out of range')");
         }
         *out = jv_float(r);
         return BITNET_OK;
@@ -526,6 +527,17 @@ static bitnet_status eval(jctx *c, jscope *sc, const jnode *e, jv *out) {
     case E_BIN:
         if ((st = eval(c, sc, e->a, &a)) || (st = eval(c, sc, e->b, &b))) return st;
         c->line = e->line;
+        if (e->op == OPB_POW && is_literal(e->a) && !is_literal(e->b) &&
+            ((a.t == JV_INT && a.u.i < 0) || (a.t == JV_FLOAT && a.u.f < 0))) {
+            /* jinja2 folds a constant base into a literal and writes `-2 ** n` into the
+             * Python code it compiles, which Python reads as -(2 ** n) */
+            jv pos = a.t == JV_INT ? jv_int(-a.u.i) : jv_float(-a.u.f);
+            if (a.t == JV_INT && a.u.i == INT64_MIN) return jerr(c, BITNET_E_UNSUPPORTED, "integer overflow");
+            if ((st = je_binop(c, OPB_POW, pos, b, &a))) return st;
+            if (a.t == JV_INT) *out = jv_int(-a.u.i);
+            else *out = jv_float(-a.u.f);
+            break;
+        }
         if ((st = je_binop(c, e->op, a, b, out))) return st;
         break;
     case E_CONCAT: {

@@ -1758,21 +1758,21 @@ static bitnet_status f_indent(jctx *c, jv in, const jargs *a, jv *out) {
         }
     }
     if ((st = jstep(c, 1 + s.n / 16))) return st;
-    /* lines = (s + "\n").splitlines() */
+    /* as jinja2: lines = (s + "\n").splitlines(); the first line, then each other line
+     * indented unless it is empty (blank=true: indented too); first=true indents line 1 */
     jsb b = {0};
     size_t p = 0, line = 0;
-    while (p < s.n + 1) {
+    while (p < s.n + 1) { /* the appended "\n" ends the last line */
         size_t e = p;
         while (e < s.n && !strchr("\n\r\v\f\x1c\x1d\x1e", s.p[e])) e++;
-        jstr ln = js_sub(s, p, e < s.n ? e : s.n);
+        jstr ln = js_sub(s, p, e);
         if (line > 0 && (st = jsb_puts(c, &b, "\n"))) return st;
         if ((line == 0 ? first : (blank || ln.n)) && (st = jsb_str(c, &b, ind))) return st;
         if ((st = jsb_str(c, &b, ln))) return st;
         line++;
-        if (e >= s.n) break;
+        if (e >= s.n) break; /* this line ended at the appended newline */
         if (s.p[e] == '\r' && e + 1 < s.n && s.p[e + 1] == '\n') e++;
         p = e + 1;
-        if (p == s.n) break; /* the "\n" the filter appends ends the last line */
     }
     *out = jv_str(jsb_done(&b));
     return BITNET_OK;

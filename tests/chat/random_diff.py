@@ -55,9 +55,47 @@ SUBSCRIPTS = ["[0]", "[-1]", "[1]", "[1:]", "[:-1]", "[::-1]", "[::2]", "[1:3]",
 WS = ["", " ", "\n", "  \n  ", "\t"]
 
 
+# typed pools: half of the templates build expressions that mostly evaluate, so that
+# the comparison covers rendering as much as error paths
+STR_ATOMS = ["'a'", "'Hello World'", "''", "' x y '", "'a,b,,c'", "'é'", "bos_token", "eos_token",
+             "messages[0].content", "messages[-1]['content']", "messages[0].role", "'<|eot_id|>'", "'tab\\there'"]
+STR_FILTERS = ["trim", "upper", "lower", "capitalize", "title", "replace('a', 'X')", "replace('l', 'L', 1)",
+               "default('d')", "string", "indent(2)", "tojson", "reverse", "trim('x ')", "first", "last"]
+STR_METHODS = ["strip()", "lstrip()", "rstrip('\\n')", "upper()", "lower()", "title()", "capitalize()",
+               "replace('a', 'b')", "removeprefix('He')", "split(',')|join('+')", "split()|length|string"]
+NUM_ATOMS = ["0", "1", "-2", "3", "7", "2.5", "0.1", "1e3", "messages|length", "loop.index if loop is defined else 4",
+             "'12'|int", "'3.5'|float", "[1, 2, 3]|sum", "[4, 2]|max", "'abc'|length"]
+NUM_OPS = ["+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">="]
+
+
 class Gen:
     def __init__(self, rnd):
         self.r = rnd
+        self.typed = False
+
+    def texpr(self, depth, kind):
+        """an expression of type kind ('str' or 'num') that usually evaluates"""
+        r = self.r.random()
+        if kind == "str":
+            if depth <= 0 or r < 0.3:
+                return self.pick(STR_ATOMS)
+            if r < 0.5:
+                return "(%s ~ %s)" % (self.texpr(depth - 1, "str"), self.texpr(depth - 1, self.pick(["str", "num"])))
+            if r < 0.65:
+                return "(%s + %s)" % (self.texpr(depth - 1, "str"), self.texpr(depth - 1, "str"))
+            if r < 0.8:
+                return "(%s)|%s" % (self.texpr(depth - 1, "str"), self.pick(STR_FILTERS))
+            if r < 0.9:
+                return "(%s).%s" % (self.texpr(depth - 1, "str"), self.pick(STR_METHODS))
+            return "(%s if %s else %s)" % (self.texpr(depth - 1, "str"), self.texpr(depth - 1, "num"),
+                                           self.texpr(depth - 1, "str"))
+        if depth <= 0 or r < 0.35:
+            return self.pick(NUM_ATOMS)
+        if r < 0.8:
+            return "(%s %s %s)" % (self.texpr(depth - 1, "num"), self.pick(NUM_OPS), self.texpr(depth - 1, "num"))
+        if r < 0.9:
+            return "(%s)|%s" % (self.texpr(depth - 1, "num"), self.pick(["abs", "int", "float", "string|length"]))
+        return "(%s)|length" % self.texpr(depth - 1, "str")
 
     def pick(self, xs):
         return self.r.choice(xs)
@@ -67,6 +105,8 @@ class Gen:
         return self.pick(pool)
 
     def expr(self, depth, scope):
+        if self.typed:
+            return self.texpr(depth + 1, self.pick(["str", "num"]))
         r = self.r.random()
         if depth <= 0 or r < 0.25:
             return self.atom(scope)
@@ -175,7 +215,8 @@ def main():
     g = Gen(random.Random(seed))
     env = ref.make_env()
     cases, blob = [], bytearray()
-    for _ in range(count):
+    for i in range(count):
+        g.typed = i % 2 == 1
         text = g.body(3, [])
         try:
             tmpl, cerr = env.from_string(text), None
@@ -217,7 +258,10 @@ def main():
                 unsupported[msg.split(": ", 1)[-1][:70]] += 1
                 stats["unsupported"] += 1
             else:
-                fails.append("template %r\n   jinja2:    %r\n   libbitnet: %d %r" % (text, want[:300], status, out[:300]))
+                at = next((i for i in range(min(len(want), len(out))) if want[i] != out[i]), min(len(want), len(out)))
+                fails.append("template %r\n   jinja2:    %r\n   libbitnet: %d %r\n   first difference at byte %d: "
+                             "jinja2 %r, libbitnet %r" % (text, want[:300], status, out[:300], at,
+                                                          want[max(0, at - 40):at + 40], out[max(0, at - 40):at + 40]))
         elif expect[0] == "raise":
             stats["raise"] += 1
         else:
