@@ -181,30 +181,30 @@ typedef struct jctx {
 #define JF_CONTINUE 2
 
 /* ---- arena (chat_jinja_eval.c) --------------------------------------------------------- */
-void *ja_alloc(jctx *c, size_t size);  /* NULL: over the limit or out of memory (error set) */
-void  ja_free_all(jarena *a);
-/* The status of the error a failed ja_alloc recorded (never BITNET_OK). */
+void *bn_ja_alloc(jctx *c, size_t size);  /* NULL: over the limit or out of memory (error set) */
+void  bn_ja_free_all(jarena *a);
+/* The status of the error a failed bn_ja_alloc recorded (never BITNET_OK). */
 #define ja_error(c) ((c)->ar.oom ? BITNET_E_NOMEM : BITNET_E_UNSUPPORTED)
 
 /* ---- errors ------------------------------------------------------------------------------- */
 /* Record "chat template, line N: <message>" and evaluate to st (a macro, like bn_err, so
  * the compiler sees the status). */
-void jerr_set(jctx *c, const char *fmt, ...) BN_PRINTF(2, 3);
-#define jerr(c, st, ...) (jerr_set((c), __VA_ARGS__), (bitnet_status)(st))
+void bn_jerr_set(jctx *c, const char *fmt, ...) BN_PRINTF(2, 3);
+#define jerr(c, st, ...) (bn_jerr_set((c), __VA_ARGS__), (bitnet_status)(st))
 /* Count evaluation work; fails when the step limit is exceeded. */
-bitnet_status jstep(jctx *c, uint64_t n);
+bitnet_status bn_jstep(jctx *c, uint64_t n);
 
 /* ---- strings (chat_jinja_lib.c) -------------------------------------------------------------- */
-jstr js_lit(const char *s);                      /* a NUL-terminated literal, not from a message */
-int  js_eq(jstr a, jstr b);
-int  js_eqz(jstr a, const char *z);
-int  js_cmp(jstr a, jstr b);
+jstr bn_js_lit(const char *s);                      /* a NUL-terminated literal, not from a message */
+int  bn_js_eq(jstr a, jstr b);
+int  bn_js_eqz(jstr a, const char *z);
+int  bn_js_cmp(jstr a, jstr b);
 /* A copy of n bytes of p with mask m (NULL: template bytes) in the arena. */
-bitnet_status js_new(jctx *c, const char *p, const uint8_t *m, size_t n, jstr *out);
-bitnet_status js_concat(jctx *c, jstr a, jstr b, jstr *out);
-size_t js_ncp(jstr s);                           /* code points (valid UTF-8 assumed) */
+bitnet_status bn_js_new(jctx *c, const char *p, const uint8_t *m, size_t n, jstr *out);
+bitnet_status bn_js_concat(jctx *c, jstr a, jstr b, jstr *out);
+size_t bn_js_ncp(jstr s);                           /* code points (valid UTF-8 assumed) */
 /* Python's str.isspace() for code point cp. */
-int  js_isspace_cp(uint32_t cp);
+int  bn_js_isspace_cp(uint32_t cp);
 
 /* growable string builder in the arena */
 typedef struct jsb {
@@ -213,40 +213,40 @@ typedef struct jsb {
     size_t   n, cap;
     int      any; /* some byte came from a message */
 } jsb;
-bitnet_status jsb_put(jctx *c, jsb *b, const char *p, size_t n, const uint8_t *m, int from_msg);
-bitnet_status jsb_puts(jctx *c, jsb *b, const char *z);
-bitnet_status jsb_str(jctx *c, jsb *b, jstr s);
-jstr jsb_done(jsb *b);
+bitnet_status bn_jsb_put(jctx *c, jsb *b, const char *p, size_t n, const uint8_t *m, int from_msg);
+bitnet_status bn_jsb_puts(jctx *c, jsb *b, const char *z);
+bitnet_status bn_jsb_str(jctx *c, jsb *b, jstr s);
+jstr bn_jsb_done(jsb *b);
 
 /* ---- values -------------------------------------------------------------------------------- */
-static inline jv jv_undef(void) { jv v; memset(&v, 0, sizeof v); v.t = JV_UNDEF; return v; }
-static inline jv jv_none(void) { jv v = jv_undef(); v.t = JV_NONE; return v; }
-static inline jv jv_bool(int b) { jv v = jv_undef(); v.t = JV_BOOL; v.u.b = b != 0; return v; }
-static inline jv jv_int(int64_t i) { jv v = jv_undef(); v.t = JV_INT; v.u.i = i; return v; }
-static inline jv jv_float(double f) { jv v = jv_undef(); v.t = JV_FLOAT; v.u.f = f; return v; }
-static inline jv jv_str(jstr s) { jv v = jv_undef(); v.t = JV_STR; v.u.s = s; return v; }
-jv jv_undef_named(jstr name);
+static inline jv bn_jv_undef(void) { jv v; memset(&v, 0, sizeof v); v.t = JV_UNDEF; return v; }
+static inline jv bn_jv_none(void) { jv v = bn_jv_undef(); v.t = JV_NONE; return v; }
+static inline jv bn_jv_bool(int b) { jv v = bn_jv_undef(); v.t = JV_BOOL; v.u.b = b != 0; return v; }
+static inline jv bn_jv_int(int64_t i) { jv v = bn_jv_undef(); v.t = JV_INT; v.u.i = i; return v; }
+static inline jv bn_jv_float(double f) { jv v = bn_jv_undef(); v.t = JV_FLOAT; v.u.f = f; return v; }
+static inline jv bn_jv_str(jstr s) { jv v = bn_jv_undef(); v.t = JV_STR; v.u.s = s; return v; }
+jv bn_jv_undef_named(jstr name);
 
-bitnet_status jv_list_new(jctx *c, size_t n, int tuple, jv *out);   /* items zeroed (undefined) */
-bitnet_status jv_dict_new(jctx *c, size_t cap, jv *out);
+bitnet_status bn_jv_list_new(jctx *c, size_t n, int tuple, jv *out);   /* items zeroed (undefined) */
+bitnet_status bn_jv_dict_new(jctx *c, size_t cap, jv *out);
 /* Set key to val (replacing an equal key). */
-bitnet_status jd_set(jctx *c, jdict *d, jv key, jv val);
+bitnet_status bn_jd_set(jctx *c, jdict *d, jv key, jv val);
 /* The value of key, or NULL. */
-jv *jd_get(jdict *d, jv key);
-jv *jd_getz(jdict *d, const char *key);
+jv *bn_jd_get(jdict *d, jv key);
+jv *bn_jd_getz(jdict *d, const char *key);
 /* The deferred error of a generator (JV_ITER) consumed past its good items. */
-bitnet_status jv_iter_error(jctx *c, const jlist *l);
+bitnet_status bn_jv_iter_error(jctx *c, const jlist *l);
 
-int  jv_truthy(jv v);
-int  jv_eq(jv a, jv b);
+int  bn_jv_truthy(jv v);
+int  bn_jv_eq(jv a, jv b);
 /* Python <, <=, >, >= (a TypeError becomes a BITNET_E_FORMAT error). */
-bitnet_status jv_order(jctx *c, jv a, jv b, int *cmp);
-const char *jv_type_name(jv v);
+bitnet_status bn_jv_order(jctx *c, jv a, jv b, int *cmp);
+const char *bn_jv_type_name(jv v);
 
 /* str(v) as Jinja prints it ({{ v }}, ~, |string, |join). */
-bitnet_status jv_to_str(jctx *c, jv v, jstr *out);
+bitnet_status bn_jv_to_str(jctx *c, jv v, jstr *out);
 /* Python repr(v) into b. */
-bitnet_status jv_repr(jctx *c, jsb *b, jv v);
+bitnet_status bn_jv_repr(jctx *c, jsb *b, jv v);
 /* transformers' tojson: json.dumps(v, ensure_ascii, indent, separators, sort_keys). */
 typedef struct jjson_opts {
     int         ensure_ascii, sort_keys;
@@ -254,18 +254,18 @@ typedef struct jjson_opts {
     jstr        indent;        /* the indentation unit when indent_on */
     jstr        item_sep, key_sep;
 } jjson_opts;
-bitnet_status jv_to_json(jctx *c, jsb *b, jv v, const jjson_opts *o, int level);
+bitnet_status bn_jv_to_json(jctx *c, jsb *b, jv v, const jjson_opts *o, int level);
 
 /* A for loop's sequence: the items of v (list, dict keys, string characters; undefined:
  * none).  Anything else is an error. */
-bitnet_status jv_iterate(jctx *c, jv v, const jv **items, size_t *n);
+bitnet_status bn_jv_iterate(jctx *c, jv v, const jv **items, size_t *n);
 /* `needle in hay` (Python semantics; hay undefined: false). */
-bitnet_status jv_contains(jctx *c, jv needle, jv hay, int *res);
+bitnet_status bn_jv_contains(jctx *c, jv needle, jv hay, int *res);
 
 /* Getattr / getitem with jinja2's rules (undefined when missing). */
-bitnet_status jv_getattr(jctx *c, jv obj, jstr name, jv *out);
-bitnet_status jv_getitem(jctx *c, jv obj, jv key, jv *out);
-bitnet_status jv_slice(jctx *c, jv obj, jv start, jv stop, jv step, jv *out);
+bitnet_status bn_jv_getattr(jctx *c, jv obj, jstr name, jv *out);
+bitnet_status bn_jv_getitem(jctx *c, jv obj, jv key, jv *out);
+bitnet_status bn_jv_slice(jctx *c, jv obj, jv start, jv stop, jv step, jv *out);
 
 /* ---- library (chat_jinja_lib.c) --------------------------------------------------------- */
 
@@ -278,28 +278,28 @@ typedef struct jargs {
     size_t nkw;
 } jargs;
 
-bitnet_status jl_filter(jctx *c, jstr name, jv in, const jargs *a, jv *out);
-bitnet_status jl_test(jctx *c, jstr name, jv in, const jargs *a, int *out);
+bitnet_status bn_jl_filter(jctx *c, jstr name, jv in, const jargs *a, jv *out);
+bitnet_status bn_jl_test(jctx *c, jstr name, jv in, const jargs *a, int *out);
 /* The global named name (range, namespace, dict, raise_exception, strftime_now), or 0. */
-int jl_global(jstr name, jv *out);
+int bn_jl_global(jstr name, jv *out);
 /* Call a JV_FUNC or JV_METHOD. */
-bitnet_status jl_call(jctx *c, jv fn, const jargs *a, jv *out);
+bitnet_status bn_jl_call(jctx *c, jv fn, const jargs *a, jv *out);
 /* Method id of attribute `name` of a value of type t (str, dict, list), or 0 when the
  * type has no such attribute. */
-int jl_method_id(int t, jstr name);
+int bn_jl_method_id(int t, jstr name);
 /* Python's binary operators (OPB_*) (chat_jinja_eval.c). */
-bitnet_status je_binop(jctx *c, int op, jv a, jv b, jv *out);
+bitnet_status bn_je_binop(jctx *c, int op, jv a, jv b, jv *out);
 /* Call a macro (chat_jinja_eval.c). */
-bitnet_status je_call_macro(jctx *c, const jmacro *m, const jargs *a, jv *out);
+bitnet_status bn_je_call_macro(jctx *c, const jmacro *m, const jargs *a, jv *out);
 
 /* ---- parser (chat_jinja_parse.c) ---------------------------------------------------------- */
 
 /* Whether jinja2 knows a filter / test of this name (it refuses a template that uses
  * an unknown one outside an if block or if expression when compiling it). */
-int jl_known_filter(jstr name);
-int jl_known_test(jstr name);
+int bn_jl_known_filter(jstr name);
+int bn_jl_known_test(jstr name);
 
 /* Parse template text into a statement list (top-level body). */
-bitnet_status jp_parse(jctx *c, const char *src, size_t len, jnode ***body, size_t *n);
+bitnet_status bn_jp_parse(jctx *c, const char *src, size_t len, jnode ***body, size_t *n);
 
 #endif

@@ -60,10 +60,10 @@ typedef struct lexer {
     int         line_starting;
 } lexer;
 
-static bitnet_status lx_push(lexer *L, jtok t) {
+static bitnet_status bn_jinja_parse_lx_push(lexer *L, jtok t) {
     if (L->nt == L->capt) {
         size_t nc = L->capt ? L->capt * 2 : 256;
-        jtok *nt = ja_alloc(L->c, nc * sizeof *nt);
+        jtok *nt = bn_ja_alloc(L->c, nc * sizeof *nt);
         if (!nt) return ja_error(L->c);
         if (L->nt) memcpy(nt, L->t, L->nt * sizeof *nt);
         L->t = nt;
@@ -73,48 +73,48 @@ static bitnet_status lx_push(lexer *L, jtok t) {
     return BITNET_OK;
 }
 
-static uint32_t count_nl(const char *p, size_t n) {
+static uint32_t bn_jinja_parse_count_nl(const char *p, size_t n) {
     uint32_t k = 0;
     for (size_t i = 0; i < n; i++) k += p[i] == '\n';
     return k;
 }
 
 /* Length of the Python whitespace character at p (0 if none). */
-static size_t ws_len(const char *p, size_t n) {
+static size_t bn_jinja_parse_ws_len(const char *p, size_t n) {
     uint32_t cp;
     size_t l = bn_utf8_decode((const unsigned char *)p, n, &cp);
-    return l && js_isspace_cp(cp) ? l : 0;
+    return l && bn_js_isspace_cp(cp) ? l : 0;
 }
 
 /* End of the whitespace run starting at i. */
-static size_t skip_ws(const char *s, size_t n, size_t i) {
+static size_t bn_jinja_parse_skip_ws(const char *s, size_t n, size_t i) {
     size_t l;
-    while (i < n && (l = ws_len(s + i, n - i)) > 0) i += l;
+    while (i < n && (l = bn_jinja_parse_ws_len(s + i, n - i)) > 0) i += l;
     return i;
 }
 
 /* Start of the trailing whitespace of s[a..b) (Python rstrip). */
-static size_t rstrip_pos(const char *s, size_t a, size_t b) {
+static size_t bn_jinja_parse_rstrip_pos(const char *s, size_t a, size_t b) {
     while (b > a) {
         size_t k = b - 1;
         while (k > a && ((unsigned char)s[k] & 0xc0) == 0x80) k--; /* start of the last character */
-        if (!ws_len(s + k, b - k) || ws_len(s + k, b - k) != b - k) break;
+        if (!bn_jinja_parse_ws_len(s + k, b - k) || bn_jinja_parse_ws_len(s + k, b - k) != b - k) break;
         b = k;
     }
     return b;
 }
 
 /* Emit the text s[a..b) that precedes a tag, applying "-" / lstrip_blocks. */
-static bitnet_status lx_text(lexer *L, size_t a, size_t b, char sign, int is_var) {
+static bitnet_status bn_jinja_parse_lx_text(lexer *L, size_t a, size_t b, char sign, int is_var) {
     uint32_t line = L->line;
-    L->line += count_nl(L->s + a, b - a);
+    L->line += bn_jinja_parse_count_nl(L->s + a, b - a);
     if (sign == '-') {
-        b = rstrip_pos(L->s, a, b);
+        b = bn_jinja_parse_rstrip_pos(L->s, a, b);
     } else if (sign != '+' && !is_var) {
         size_t lp = b;
         while (lp > a && L->s[lp - 1] != '\n') lp--;
         if ((lp > a || L->line_starting) && lp < b) {
-            size_t e = skip_ws(L->s, b, lp);
+            size_t e = bn_jinja_parse_skip_ws(L->s, b, lp);
             if (e == b) b = lp;
         }
     }
@@ -124,16 +124,16 @@ static bitnet_status lx_text(lexer *L, size_t a, size_t b, char sign, int is_var
     t.line = line;
     t.s.p = L->s + a;
     t.s.n = b - a;
-    return lx_push(L, t);
+    return bn_jinja_parse_lx_push(L, t);
 }
 
 /* Match "%}" (or "}}" / "#}") with its modifiers at pos: "+%}", "-%}" + whitespace, or
  * "%}" + one newline (trim_blocks, not for variables).  Returns the end, or 0. */
-static size_t match_end(const lexer *L, size_t pos, char c1, int trim) {
+static size_t bn_jinja_parse_match_end(const lexer *L, size_t pos, char c1, int trim) {
     const char *s = L->s;
     size_t n = L->n;
     if (pos + 3 <= n && s[pos] == '+' && s[pos + 1] == c1 && s[pos + 2] == '}' && c1 != '}') return pos + 3;
-    if (pos + 3 <= n && s[pos] == '-' && s[pos + 1] == c1 && s[pos + 2] == '}') return skip_ws(s, n, pos + 3);
+    if (pos + 3 <= n && s[pos] == '-' && s[pos + 1] == c1 && s[pos + 2] == '}') return bn_jinja_parse_skip_ws(s, n, pos + 3);
     if (pos + 2 <= n && s[pos] == c1 && s[pos + 1] == '}') {
         pos += 2;
         if (trim && pos < n && s[pos] == '\n') pos++;
@@ -142,9 +142,9 @@ static size_t match_end(const lexer *L, size_t pos, char c1, int trim) {
     return 0;
 }
 
-static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
-static int is_alpha_(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_'; }
-static int hexv(char ch) {
+static int bn_jinja_parse_is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+static int bn_jinja_parse_is_alpha_(char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_'; }
+static int bn_jinja_parse_hexv(char ch) {
     if (ch >= '0' && ch <= '9') return ch - '0';
     if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
     if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
@@ -152,33 +152,33 @@ static int hexv(char ch) {
 }
 
 /* (\d+_)*\d+ at i: returns the end or i. */
-static size_t digits_us(const char *s, size_t n, size_t i) {
+static size_t bn_jinja_parse_digits_us(const char *s, size_t n, size_t i) {
     size_t j = i;
     for (;;) {
         size_t k = j;
-        while (k < n && is_digit(s[k])) k++;
+        while (k < n && bn_jinja_parse_is_digit(s[k])) k++;
         if (k == j) return j == i ? i : j - 1; /* j - 1: a trailing '_' is not part of it */
         j = k;
-        if (j < n && s[j] == '_' && j + 1 < n && is_digit(s[j + 1])) { j++; continue; }
+        if (j < n && s[j] == '_' && j + 1 < n && bn_jinja_parse_is_digit(s[j + 1])) { j++; continue; }
         return j;
     }
 }
 
 /* jinja2's float_re at i; returns the end or 0. */
-static size_t match_float(const char *s, size_t n, size_t i) {
+static size_t bn_jinja_parse_match_float(const char *s, size_t n, size_t i) {
     if (i > 0 && s[i - 1] == '.') return 0;
-    size_t j = digits_us(s, n, i);
+    size_t j = bn_jinja_parse_digits_us(s, n, i);
     if (j == i) return 0;
     size_t k = j, frac = 0;
     if (k < n && s[k] == '.') {
-        size_t e = digits_us(s, n, k + 1);
+        size_t e = bn_jinja_parse_digits_us(s, n, k + 1);
         if (e > k + 1) { frac = e; }
     }
     size_t after = frac ? frac : j;
     if (after < n && (s[after] == 'e' || s[after] == 'E')) {
         size_t q = after + 1;
         if (q < n && (s[q] == '+' || s[q] == '-')) q++;
-        size_t e = digits_us(s, n, q);
+        size_t e = bn_jinja_parse_digits_us(s, n, q);
         if (e > q) return e;
     }
     return frac ? frac : 0;
@@ -186,7 +186,7 @@ static size_t match_float(const char *s, size_t n, size_t i) {
 
 /* jinja2's integer_re at i (binary, octal, hex, decimal); returns the end or 0 and the
  * base. */
-static size_t match_int(const char *s, size_t n, size_t i, int *base) {
+static size_t bn_jinja_parse_match_int(const char *s, size_t n, size_t i, int *base) {
     if (s[i] == '0' && i + 1 < n) {
         char x = s[i + 1];
         int b = (x == 'b' || x == 'B') ? 2 : (x == 'o' || x == 'O') ? 8 : (x == 'x' || x == 'X') ? 16 : 0;
@@ -195,7 +195,7 @@ static size_t match_int(const char *s, size_t n, size_t i, int *base) {
             for (;;) {
                 size_t q = j;
                 if (q < n && s[q] == '_') q++;
-                if (q < n && hexv(s[q]) >= 0 && hexv(s[q]) < b) { j = q + 1; last = j; }
+                if (q < n && bn_jinja_parse_hexv(s[q]) >= 0 && bn_jinja_parse_hexv(s[q]) < b) { j = q + 1; last = j; }
                 else break;
             }
             if (last) { *base = b; return last; }
@@ -207,7 +207,7 @@ static size_t match_int(const char *s, size_t n, size_t i, int *base) {
         for (;;) {
             size_t q = j;
             if (q < n && s[q] == '_') q++;
-            if (q < n && is_digit(s[q])) j = q + 1;
+            if (q < n && bn_jinja_parse_is_digit(s[q])) j = q + 1;
             else break;
         }
         return j;
@@ -225,7 +225,7 @@ static size_t match_int(const char *s, size_t n, size_t i, int *base) {
     return 0;
 }
 
-static bitnet_status put_cp(jctx *c, jsb *b, uint32_t cp) {
+static bitnet_status bn_jinja_parse_put_cp(jctx *c, jsb *b, uint32_t cp) {
     char u[4];
     size_t k;
     if (cp < 0x80) { u[0] = (char)cp; k = 1; }
@@ -238,13 +238,13 @@ static bitnet_status put_cp(jctx *c, jsb *b, uint32_t cp) {
         u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); u[3] = (char)(0x80 | (cp & 0x3f));
         k = 4;
     }
-    return jsb_put(c, b, u, k, NULL, 0);
+    return bn_jsb_put(c, b, u, k, NULL, 0);
 }
 
 /* Decode a string literal's body as jinja2 does: non-ASCII characters are first
  * written as \xNN / \uNNNN / \UNNNNNNNN (Python's backslashreplace), then the
  * unicode-escape codec runs over the result. */
-static bitnet_status decode_string(lexer *L, const char *p, size_t n, jstr *out) {
+static bitnet_status bn_jinja_parse_decode_string(lexer *L, const char *p, size_t n, jstr *out) {
     jctx *c = L->c;
     jsb esc = {0}, b = {0};
     bitnet_status st;
@@ -253,13 +253,13 @@ static bitnet_status decode_string(lexer *L, const char *p, size_t n, jstr *out)
         size_t l = bn_utf8_decode((const unsigned char *)p + i, n - i, &cp);
         if (!l) return jerr(c, BITNET_E_INVALID_ARG, "invalid UTF-8 in a string literal");
         if (cp < 0x80) {
-            if ((st = jsb_put(c, &esc, p + i, 1, NULL, 0))) return st;
+            if ((st = bn_jsb_put(c, &esc, p + i, 1, NULL, 0))) return st;
         } else {
             char tmp[16];
             if (cp < 0x100) snprintf(tmp, sizeof tmp, "\\x%02x", (unsigned)cp);
             else if (cp < 0x10000) snprintf(tmp, sizeof tmp, "\\u%04x", (unsigned)cp);
             else snprintf(tmp, sizeof tmp, "\\U%08x", (unsigned)cp);
-            if ((st = jsb_puts(c, &esc, tmp))) return st;
+            if ((st = bn_jsb_puts(c, &esc, tmp))) return st;
         }
         i += l;
     }
@@ -268,7 +268,7 @@ static bitnet_status decode_string(lexer *L, const char *p, size_t n, jstr *out)
     for (size_t i = 0; i < m;) {
         char ch = s[i];
         if (ch != '\\') {
-            if ((st = jsb_put(c, &b, s + i, 1, NULL, 0))) return st;
+            if ((st = bn_jsb_put(c, &b, s + i, 1, NULL, 0))) return st;
             i++;
             continue;
         }
@@ -293,7 +293,7 @@ static bitnet_status decode_string(lexer *L, const char *p, size_t n, jstr *out)
             size_t nd = e == 'x' ? 2 : e == 'u' ? 4 : 8;
             if (i + 2 + nd > m) return jerr(c, BITNET_E_FORMAT, "truncated \\%c escape in a string literal", e);
             for (size_t k = 0; k < nd; k++) {
-                int h = hexv(s[i + 2 + k]);
+                int h = bn_jinja_parse_hexv(s[i + 2 + k]);
                 if (h < 0) return jerr(c, BITNET_E_FORMAT, "truncated \\%c escape in a string literal", e);
                 cp = cp * 16 + (uint32_t)h;
             }
@@ -309,23 +309,23 @@ static bitnet_status decode_string(lexer *L, const char *p, size_t n, jstr *out)
                 while (k < m && k < i + 4 && s[k] >= '0' && s[k] <= '7') cp = cp * 8 + (uint32_t)(s[k++] - '0');
                 adv = k - i;
             } else { /* unknown escape: kept as it is */
-                if ((st = jsb_put(c, &b, s + i, 2, NULL, 0))) return st;
+                if ((st = bn_jsb_put(c, &b, s + i, 2, NULL, 0))) return st;
                 have = 0;
             }
         }
         if (have) {
             if (cp >= 0xd800 && cp <= 0xdfff)
                 return jerr(c, BITNET_E_UNSUPPORTED, "a string literal with a surrogate code point (\\u%04x)", (unsigned)cp);
-            if ((st = put_cp(c, &b, cp))) return st;
+            if ((st = bn_jinja_parse_put_cp(c, &b, cp))) return st;
         }
         i += adv;
     }
-    *out = jsb_done(&b);
+    *out = bn_jsb_done(&b);
     return BITNET_OK;
 }
 
 /* Tokens inside a tag, up to and including its end. */
-static bitnet_status lx_tag(lexer *L, int kind) {
+static bitnet_status bn_jinja_parse_lx_tag(lexer *L, int kind) {
     jctx *c = L->c;
     const char *s = L->s;
     size_t n = L->n;
@@ -339,28 +339,28 @@ static bitnet_status lx_tag(lexer *L, int kind) {
         if (pos >= n) return jerr(c, BITNET_E_FORMAT, "unexpected end of template inside a %s tag",
                                   kind == TK_VAR_BEGIN ? "{{ }}" : "{% %}");
         if (!nbal) {
-            size_t e = match_end(L, pos, c1, kind == TK_BLOCK_BEGIN);
+            size_t e = bn_jinja_parse_match_end(L, pos, c1, kind == TK_BLOCK_BEGIN);
             if (e) {
                 jtok t = {0};
                 t.k = kind == TK_VAR_BEGIN ? TK_VAR_END : TK_BLOCK_END;
                 t.line = L->line;
-                if ((st = lx_push(L, t))) return st;
-                L->line += count_nl(s + pos, e - pos);
+                if ((st = bn_jinja_parse_lx_push(L, t))) return st;
+                L->line += bn_jinja_parse_count_nl(s + pos, e - pos);
                 L->line_starting = s[e - 1] == '\n';
                 L->pos = e;
                 return BITNET_OK;
             }
         }
-        size_t e = skip_ws(s, n, pos);
+        size_t e = bn_jinja_parse_skip_ws(s, n, pos);
         if (e > pos) {
-            L->line += count_nl(s + pos, e - pos);
+            L->line += bn_jinja_parse_count_nl(s + pos, e - pos);
             L->pos = e;
             continue;
         }
         jtok t = {0};
         t.line = L->line;
         int base;
-        if ((e = match_float(s, n, pos)) > 0) {
+        if ((e = bn_jinja_parse_match_float(s, n, pos)) > 0) {
             char buf[128];
             size_t k = 0;
             for (size_t i = pos; i < e && k + 1 < sizeof buf; i++)
@@ -369,12 +369,12 @@ static bitnet_status lx_tag(lexer *L, int kind) {
             buf[k] = 0;
             t.k = TK_FLOAT;
             t.f = strtod(buf, NULL);
-        } else if ((e = match_int(s, n, pos, &base)) > 0) {
+        } else if ((e = bn_jinja_parse_match_int(s, n, pos, &base)) > 0) {
             uint64_t v = 0;
             size_t i = pos + (base != 10 ? 2 : 0);
             for (; i < e; i++) {
                 if (s[i] == '_') continue;
-                uint64_t d = (uint64_t)hexv(s[i]);
+                uint64_t d = (uint64_t)bn_jinja_parse_hexv(s[i]);
                 if (v > (UINT64_MAX - d) / (uint64_t)base || v * (uint64_t)base + d > (uint64_t)INT64_MAX)
                     return jerr(c, BITNET_E_UNSUPPORTED, "integer literal '%.*s' is too large (64 bits)",
                                 (int)(e - pos), s + pos);
@@ -382,9 +382,9 @@ static bitnet_status lx_tag(lexer *L, int kind) {
             }
             t.k = TK_INT;
             t.i = (int64_t)v;
-        } else if (is_alpha_(s[pos])) {
+        } else if (bn_jinja_parse_is_alpha_(s[pos])) {
             e = pos + 1;
-            while (e < n && (is_alpha_(s[e]) || is_digit(s[e]))) e++;
+            while (e < n && (bn_jinja_parse_is_alpha_(s[e]) || bn_jinja_parse_is_digit(s[e]))) e++;
             if (e < n && ((unsigned char)s[e] & 0x80))
                 return jerr(c, BITNET_E_UNSUPPORTED, "non-ASCII identifiers are not supported");
             t.k = TK_NAME;
@@ -397,7 +397,7 @@ static bitnet_status lx_tag(lexer *L, int kind) {
             if (i >= n) return jerr(c, BITNET_E_FORMAT, "unterminated string literal");
             e = i + 1;
             t.k = TK_STRING;
-            if ((st = decode_string(L, s + pos + 1, i - pos - 1, &t.s))) return st;
+            if ((st = bn_jinja_parse_decode_string(L, s + pos + 1, i - pos - 1, &t.s))) return st;
         } else {
             size_t k;
             for (k = 0; k < sizeof k_ops / sizeof k_ops[0]; k++) {
@@ -420,24 +420,24 @@ static bitnet_status lx_tag(lexer *L, int kind) {
                 if (bal[--nbal] != t.op) return jerr(c, BITNET_E_FORMAT, "unexpected '%c'", s[pos]);
             }
         }
-        if ((st = lx_push(L, t))) return st;
-        L->line += count_nl(s + pos, e - pos);
+        if ((st = bn_jinja_parse_lx_push(L, t))) return st;
+        L->line += bn_jinja_parse_count_nl(s + pos, e - pos);
         L->pos = e;
     }
 }
 
 /* "{%" sign? ws* "raw" ws* ("-%}" ws* | "%}") at i: returns the end or 0. */
-static size_t match_raw_begin(const lexer *L, size_t i, const char *word) {
+static size_t bn_jinja_parse_match_raw_begin(const lexer *L, size_t i, const char *word) {
     const char *s = L->s;
     size_t n = L->n, j = i + 2, wl = strlen(word);
     if (j < n && (s[j] == '-' || s[j] == '+')) j++;
-    j = skip_ws(s, n, j);
+    j = bn_jinja_parse_skip_ws(s, n, j);
     if (j + wl > n || memcmp(s + j, word, wl) != 0) return 0;
-    j = skip_ws(s, n, j + wl);
+    j = bn_jinja_parse_skip_ws(s, n, j + wl);
     return j;
 }
 
-static bitnet_status lex(lexer *L) {
+static bitnet_status bn_jinja_parse_lex(lexer *L) {
     jctx *c = L->c;
     const char *s = L->s;
     size_t n = L->n;
@@ -454,33 +454,33 @@ static bitnet_status lex(lexer *L) {
             t.line = L->line;
             t.s.p = s + L->pos;
             t.s.n = n - L->pos;
-            L->line += count_nl(t.s.p, t.s.n);
+            L->line += bn_jinja_parse_count_nl(t.s.p, t.s.n);
             L->pos = n;
-            if ((st = lx_push(L, t))) return st;
+            if ((st = bn_jinja_parse_lx_push(L, t))) return st;
             break;
         }
         char kind = s[i + 1];
         char sign = i + 2 < n && (s[i + 2] == '-' || s[i + 2] == '+') ? s[i + 2] : 0;
         if (kind == '%') { /* {% raw %} ... {% endraw %} */
-            size_t j = match_raw_begin(L, i, "raw");
-            size_t e = j ? match_end(L, j, '%', 0) : 0;
+            size_t j = bn_jinja_parse_match_raw_begin(L, i, "raw");
+            size_t e = j ? bn_jinja_parse_match_end(L, j, '%', 0) : 0;
             if (e && j + 2 <= n && (s[j] == '%' || s[j] == '-')) {
                 if (s[j] == '%') e = j + 2; /* the raw tag takes no trim_blocks newline */
-                if ((st = lx_text(L, L->pos, i, sign, 0))) return st;
-                L->line += count_nl(s + i, e - i);
+                if ((st = bn_jinja_parse_lx_text(L, L->pos, i, sign, 0))) return st;
+                L->line += bn_jinja_parse_count_nl(s + i, e - i);
                 L->line_starting = s[e - 1] == '\n';
                 /* find {% endraw %} */
                 size_t k = e;
                 for (;;) {
                     while (k + 1 < n && !(s[k] == '{' && s[k + 1] == '%')) k++;
                     if (k + 1 >= n) return jerr(c, BITNET_E_FORMAT, "missing end of raw directive");
-                    size_t q = match_raw_begin(L, k, "endraw");
-                    size_t ee = q ? match_end(L, q, '%', 1) : 0;
+                    size_t q = bn_jinja_parse_match_raw_begin(L, k, "endraw");
+                    size_t ee = q ? bn_jinja_parse_match_end(L, q, '%', 1) : 0;
                     if (ee) {
                         char sg = k + 2 < n && (s[k + 2] == '-' || s[k + 2] == '+') ? s[k + 2] : 0;
                         L->pos = e;
-                        if ((st = lx_text(L, e, k, sg, 0))) return st;
-                        L->line += count_nl(s + k, ee - k);
+                        if ((st = bn_jinja_parse_lx_text(L, e, k, sg, 0))) return st;
+                        L->line += bn_jinja_parse_count_nl(s + k, ee - k);
                         L->line_starting = s[ee - 1] == '\n';
                         L->pos = ee;
                         break;
@@ -490,17 +490,17 @@ static bitnet_status lex(lexer *L) {
                 continue;
             }
         }
-        if ((st = lx_text(L, L->pos, i, sign, kind == '{'))) return st;
+        if ((st = bn_jinja_parse_lx_text(L, L->pos, i, sign, kind == '{'))) return st;
         L->line_starting = 0;
         size_t p = i + 2 + (sign ? 1 : 0);
         L->pos = p;
         if (kind == '#') {
             size_t k = p, e = 0;
             for (; k < n; k++) {
-                if ((e = match_end(L, k, '#', 1)) > 0) break;
+                if ((e = bn_jinja_parse_match_end(L, k, '#', 1)) > 0) break;
             }
             if (!e) return jerr(c, BITNET_E_FORMAT, "missing end of comment tag");
-            L->line += count_nl(s + p, e - p);
+            L->line += bn_jinja_parse_count_nl(s + p, e - p);
             L->line_starting = s[e - 1] == '\n';
             L->pos = e;
             continue;
@@ -508,13 +508,13 @@ static bitnet_status lex(lexer *L) {
         jtok t = {0};
         t.k = kind == '{' ? TK_VAR_BEGIN : TK_BLOCK_BEGIN;
         t.line = L->line;
-        if ((st = lx_push(L, t))) return st;
-        if ((st = lx_tag(L, t.k))) return st;
+        if ((st = bn_jinja_parse_lx_push(L, t))) return st;
+        if ((st = bn_jinja_parse_lx_tag(L, t.k))) return st;
     }
     jtok t = {0};
     t.k = TK_EOF;
     t.line = L->line;
-    return lx_push(L, t);
+    return bn_jinja_parse_lx_push(L, t);
 }
 
 /* ---- parser ---------------------------------------------------------------------------------- */
@@ -527,13 +527,13 @@ typedef struct parser {
     uint32_t depth;
 } parser;
 
-static jtok *cur(parser *P) { return &P->t[P->i]; }
-static jtok *peek(parser *P, size_t k) { return &P->t[P->i + k < P->nt ? P->i + k : P->nt - 1]; }
-static void adv(parser *P) { if (P->i + 1 < P->nt) P->i++; }
-static int is_op(const jtok *t, int op) { return t->k == TK_OP && t->op == op; }
-static int is_name(const jtok *t, const char *z) { return t->k == TK_NAME && js_eqz(t->s, z); }
+static jtok *bn_jinja_parse_cur(parser *P) { return &P->t[P->i]; }
+static jtok *bn_jinja_parse_peek(parser *P, size_t k) { return &P->t[P->i + k < P->nt ? P->i + k : P->nt - 1]; }
+static void bn_jinja_parse_adv(parser *P) { if (P->i + 1 < P->nt) P->i++; }
+static int bn_jinja_parse_is_op(const jtok *t, int op) { return t->k == TK_OP && t->op == op; }
+static int bn_jinja_parse_is_name(const jtok *t, const char *z) { return t->k == TK_NAME && bn_js_eqz(t->s, z); }
 
-static const char *tok_desc(const jtok *t) {
+static const char *bn_jinja_parse_tok_desc(const jtok *t) {
     switch (t->k) {
     case TK_EOF: return "end of template";
     case TK_DATA: return "template data";
@@ -549,25 +549,25 @@ static const char *tok_desc(const jtok *t) {
     }
 }
 
-static bitnet_status perr(parser *P, const char *what) {
-    P->c->line = cur(P)->line;
-    return jerr(P->c, BITNET_E_FORMAT, "expected %s, got %s", what, tok_desc(cur(P)));
+static bitnet_status bn_jinja_parse_perr(parser *P, const char *what) {
+    P->c->line = bn_jinja_parse_cur(P)->line;
+    return jerr(P->c, BITNET_E_FORMAT, "expected %s, got %s", what, bn_jinja_parse_tok_desc(bn_jinja_parse_cur(P)));
 }
 
-static bitnet_status expect_op(parser *P, int op, const char *what) {
-    if (!is_op(cur(P), op)) return perr(P, what);
-    adv(P);
+static bitnet_status bn_jinja_parse_expect_op(parser *P, int op, const char *what) {
+    if (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), op)) return bn_jinja_parse_perr(P, what);
+    bn_jinja_parse_adv(P);
     return BITNET_OK;
 }
 
-static bitnet_status expect_kind(parser *P, int k, const char *what) {
-    if (cur(P)->k != k) return perr(P, what);
-    adv(P);
+static bitnet_status bn_jinja_parse_expect_kind(parser *P, int k, const char *what) {
+    if (bn_jinja_parse_cur(P)->k != k) return bn_jinja_parse_perr(P, what);
+    bn_jinja_parse_adv(P);
     return BITNET_OK;
 }
 
-static bitnet_status new_node(parser *P, int k, uint32_t line, jnode **out) {
-    jnode *nd = ja_alloc(P->c, sizeof *nd);
+static bitnet_status bn_jinja_parse_new_node(parser *P, int k, uint32_t line, jnode **out) {
+    jnode *nd = bn_ja_alloc(P->c, sizeof *nd);
     if (!nd) return ja_error(P->c);
     memset(nd, 0, sizeof *nd);
     nd->k = (uint16_t)k;
@@ -582,10 +582,10 @@ typedef struct nlist {
     size_t  n, cap;
 } nlist;
 
-static bitnet_status nl_push(parser *P, nlist *l, jnode *x) {
+static bitnet_status bn_jinja_parse_nl_push(parser *P, nlist *l, jnode *x) {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 4;
-        jnode **nv = ja_alloc(P->c, nc * sizeof *nv);
+        jnode **nv = bn_ja_alloc(P->c, nc * sizeof *nv);
         if (!nv) return ja_error(P->c);
         if (l->n) memcpy(nv, l->v, l->n * sizeof *nv);
         l->v = nv;
@@ -600,10 +600,10 @@ typedef struct slist {
     size_t n, cap;
 } slist;
 
-static bitnet_status sl_push(parser *P, slist *l, jstr x) {
+static bitnet_status bn_jinja_parse_sl_push(parser *P, slist *l, jstr x) {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 4;
-        jstr *nv = ja_alloc(P->c, nc * sizeof *nv);
+        jstr *nv = bn_ja_alloc(P->c, nc * sizeof *nv);
         if (!nv) return ja_error(P->c);
         if (l->n) memcpy(nv, l->v, l->n * sizeof *nv);
         l->v = nv;
@@ -613,60 +613,60 @@ static bitnet_status sl_push(parser *P, slist *l, jstr x) {
     return BITNET_OK;
 }
 
-static bitnet_status enter(parser *P) {
+static bitnet_status bn_jinja_parse_enter(parser *P) {
     if (++P->depth > P->c->max_depth) {
-        P->c->line = cur(P)->line;
+        P->c->line = bn_jinja_parse_cur(P)->line;
         return jerr(P->c, BITNET_E_UNSUPPORTED, "template nested deeper than %u levels", (unsigned)P->c->max_depth);
     }
     return BITNET_OK;
 }
 
-static bitnet_status p_expr(parser *P, int with_cond, jnode **out);
-static bitnet_status p_tuple(parser *P, int with_cond, const char *extra_end, int explicit_paren, jnode **out);
-static bitnet_status p_unary(parser *P, int with_filter, jnode **out);
-static bitnet_status p_primary(parser *P, jnode **out);
-static bitnet_status p_postfix(parser *P, jnode *node, jnode **out);
-static bitnet_status p_filter_chain(parser *P, jnode *node, jnode **out);
-static bitnet_status p_filter(parser *P, jnode *node, int start_inline, jnode **out);
+static bitnet_status bn_jinja_parse_expr(parser *P, int with_cond, jnode **out);
+static bitnet_status bn_jinja_parse_tuple(parser *P, int with_cond, const char *extra_end, int explicit_paren, jnode **out);
+static bitnet_status bn_jinja_parse_unary(parser *P, int with_filter, jnode **out);
+static bitnet_status bn_jinja_parse_primary(parser *P, jnode **out);
+static bitnet_status bn_jinja_parse_postfix(parser *P, jnode *node, jnode **out);
+static bitnet_status bn_jinja_parse_filter_chain(parser *P, jnode *node, jnode **out);
+static bitnet_status bn_jinja_parse_filter(parser *P, jnode *node, int start_inline, jnode **out);
 
 /* Call arguments "(" ... ")": positional into n->v, keyword into names / v2. */
-static bitnet_status p_call_args(parser *P, jnode *nd) {
+static bitnet_status bn_jinja_parse_call_args(parser *P, jnode *nd) {
     bitnet_status st;
     nlist pos = {0}, kwv = {0};
     slist kwn = {0};
-    if ((st = expect_op(P, OP_LPAREN, "'('"))) return st;
+    if ((st = bn_jinja_parse_expect_op(P, OP_LPAREN, "'('"))) return st;
     int need_comma = 0;
-    while (!is_op(cur(P), OP_RPAREN)) {
+    while (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_RPAREN)) {
         if (need_comma) {
-            if ((st = expect_op(P, OP_COMMA, "','"))) return st;
-            if (is_op(cur(P), OP_RPAREN)) break;
+            if ((st = bn_jinja_parse_expect_op(P, OP_COMMA, "','"))) return st;
+            if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_RPAREN)) break;
         }
         jnode *x;
-        if (is_op(cur(P), OP_MUL) || is_op(cur(P), OP_POW)) { /* *args, **kwargs */
-            int kw = is_op(cur(P), OP_POW);
+        if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_MUL) || bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_POW)) { /* *args, **kwargs */
+            int kw = bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_POW);
             if ((kw ? nd->dyn_kwargs : nd->dyn_args) || (!kw && nd->dyn_kwargs))
                 return jerr(P->c, BITNET_E_FORMAT, "invalid syntax for function call expression");
-            adv(P);
-            if ((st = p_expr(P, 1, &x))) return st;
+            bn_jinja_parse_adv(P);
+            if ((st = bn_jinja_parse_expr(P, 1, &x))) return st;
             if (kw) nd->dyn_kwargs = x;
             else nd->dyn_args = x;
             need_comma = 1;
             continue;
         }
-        if (cur(P)->k == TK_NAME && is_op(peek(P, 1), OP_ASSIGN)) {
-            jstr key = cur(P)->s;
-            adv(P);
-            adv(P);
+        if (bn_jinja_parse_cur(P)->k == TK_NAME && bn_jinja_parse_is_op(bn_jinja_parse_peek(P, 1), OP_ASSIGN)) {
+            jstr key = bn_jinja_parse_cur(P)->s;
+            bn_jinja_parse_adv(P);
+            bn_jinja_parse_adv(P);
             if (nd->dyn_kwargs) return jerr(P->c, BITNET_E_FORMAT, "invalid syntax for function call expression");
-            if ((st = p_expr(P, 1, &x)) || (st = sl_push(P, &kwn, key)) || (st = nl_push(P, &kwv, x))) return st;
+            if ((st = bn_jinja_parse_expr(P, 1, &x)) || (st = bn_jinja_parse_sl_push(P, &kwn, key)) || (st = bn_jinja_parse_nl_push(P, &kwv, x))) return st;
         } else {
             if (kwn.n || nd->dyn_args || nd->dyn_kwargs)
-                return perr(P, "a keyword argument (positional arguments come first)");
-            if ((st = p_expr(P, 1, &x)) || (st = nl_push(P, &pos, x))) return st;
+                return bn_jinja_parse_perr(P, "a keyword argument (positional arguments come first)");
+            if ((st = bn_jinja_parse_expr(P, 1, &x)) || (st = bn_jinja_parse_nl_push(P, &pos, x))) return st;
         }
         need_comma = 1;
     }
-    adv(P);
+    bn_jinja_parse_adv(P);
     nd->v = pos.v;
     nd->n = pos.n;
     nd->names = kwn.v;
@@ -676,30 +676,30 @@ static bitnet_status p_call_args(parser *P, jnode *nd) {
     return BITNET_OK;
 }
 
-static bitnet_status p_dotted_name(parser *P, jstr *out) {
+static bitnet_status bn_jinja_parse_dotted_name(parser *P, jstr *out) {
     bitnet_status st;
-    if (cur(P)->k != TK_NAME) return perr(P, "a name");
-    jstr nm = cur(P)->s;
-    adv(P);
-    while (is_op(cur(P), OP_DOT)) { /* "a.b": no such filter or test exists here, but it parses */
-        adv(P);
-        if (cur(P)->k != TK_NAME) return perr(P, "a name");
-        jstr dot = js_lit(".");
-        if ((st = js_concat(P->c, nm, dot, &nm)) || (st = js_concat(P->c, nm, cur(P)->s, &nm))) return st;
-        adv(P);
+    if (bn_jinja_parse_cur(P)->k != TK_NAME) return bn_jinja_parse_perr(P, "a name");
+    jstr nm = bn_jinja_parse_cur(P)->s;
+    bn_jinja_parse_adv(P);
+    while (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_DOT)) { /* "a.b": no such filter or test exists here, but it parses */
+        bn_jinja_parse_adv(P);
+        if (bn_jinja_parse_cur(P)->k != TK_NAME) return bn_jinja_parse_perr(P, "a name");
+        jstr dot = bn_js_lit(".");
+        if ((st = bn_js_concat(P->c, nm, dot, &nm)) || (st = bn_js_concat(P->c, nm, bn_jinja_parse_cur(P)->s, &nm))) return st;
+        bn_jinja_parse_adv(P);
     }
     *out = nm;
     return BITNET_OK;
 }
 
-static bitnet_status p_filter(parser *P, jnode *node, int start_inline, jnode **out) {
+static bitnet_status bn_jinja_parse_filter(parser *P, jnode *node, int start_inline, jnode **out) {
     bitnet_status st;
-    while (is_op(cur(P), OP_PIPE) || start_inline) {
-        if (!start_inline) adv(P);
+    while (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_PIPE) || start_inline) {
+        if (!start_inline) bn_jinja_parse_adv(P);
         jnode *f;
-        if ((st = new_node(P, E_FILTER, cur(P)->line, &f)) || (st = p_dotted_name(P, &f->name))) return st;
+        if ((st = bn_jinja_parse_new_node(P, E_FILTER, bn_jinja_parse_cur(P)->line, &f)) || (st = bn_jinja_parse_dotted_name(P, &f->name))) return st;
         f->a = node;
-        if (is_op(cur(P), OP_LPAREN) && (st = p_call_args(P, f))) return st;
+        if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_LPAREN) && (st = bn_jinja_parse_call_args(P, f))) return st;
         node = f;
         start_inline = 0;
     }
@@ -707,32 +707,32 @@ static bitnet_status p_filter(parser *P, jnode *node, int start_inline, jnode **
     return BITNET_OK;
 }
 
-static bitnet_status p_test(parser *P, jnode *node, jnode **out) {
+static bitnet_status bn_jinja_parse_test(parser *P, jnode *node, jnode **out) {
     bitnet_status st;
-    uint32_t line = cur(P)->line;
-    adv(P); /* "is" */
+    uint32_t line = bn_jinja_parse_cur(P)->line;
+    bn_jinja_parse_adv(P); /* "is" */
     int neg = 0;
-    if (is_name(cur(P), "not")) { adv(P); neg = 1; }
+    if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "not")) { bn_jinja_parse_adv(P); neg = 1; }
     jnode *t;
-    if ((st = new_node(P, E_TEST, line, &t)) || (st = p_dotted_name(P, &t->name))) return st;
+    if ((st = bn_jinja_parse_new_node(P, E_TEST, line, &t)) || (st = bn_jinja_parse_dotted_name(P, &t->name))) return st;
     t->a = node;
-    jtok *c = cur(P);
-    if (is_op(c, OP_LPAREN)) {
-        if ((st = p_call_args(P, t))) return st;
-    } else if ((c->k == TK_NAME || c->k == TK_STRING || c->k == TK_INT || c->k == TK_FLOAT || is_op(c, OP_LPAREN) ||
-                is_op(c, OP_LBRACKET) || is_op(c, OP_LBRACE)) &&
-               !is_name(c, "else") && !is_name(c, "or") && !is_name(c, "and")) {
-        if (is_name(c, "is")) return jerr(P->c, BITNET_E_FORMAT, "you cannot chain multiple tests with is");
+    jtok *c = bn_jinja_parse_cur(P);
+    if (bn_jinja_parse_is_op(c, OP_LPAREN)) {
+        if ((st = bn_jinja_parse_call_args(P, t))) return st;
+    } else if ((c->k == TK_NAME || c->k == TK_STRING || c->k == TK_INT || c->k == TK_FLOAT || bn_jinja_parse_is_op(c, OP_LPAREN) ||
+                bn_jinja_parse_is_op(c, OP_LBRACKET) || bn_jinja_parse_is_op(c, OP_LBRACE)) &&
+               !bn_jinja_parse_is_name(c, "else") && !bn_jinja_parse_is_name(c, "or") && !bn_jinja_parse_is_name(c, "and")) {
+        if (bn_jinja_parse_is_name(c, "is")) return jerr(P->c, BITNET_E_FORMAT, "you cannot chain multiple tests with is");
         jnode *arg;
-        if ((st = p_primary(P, &arg)) || (st = p_postfix(P, arg, &arg))) return st;
-        t->v = ja_alloc(P->c, sizeof *t->v);
+        if ((st = bn_jinja_parse_primary(P, &arg)) || (st = bn_jinja_parse_postfix(P, arg, &arg))) return st;
+        t->v = bn_ja_alloc(P->c, sizeof *t->v);
         if (!t->v) return ja_error(P->c);
         t->v[0] = arg;
         t->n = 1;
     }
     if (neg) {
         jnode *nt;
-        if ((st = new_node(P, E_NOT, line, &nt))) return st;
+        if ((st = bn_jinja_parse_new_node(P, E_NOT, line, &nt))) return st;
         nt->a = t;
         t = nt;
     }
@@ -740,18 +740,18 @@ static bitnet_status p_test(parser *P, jnode *node, jnode **out) {
     return BITNET_OK;
 }
 
-static bitnet_status p_filter_chain(parser *P, jnode *node, jnode **out) {
+static bitnet_status bn_jinja_parse_filter_chain(parser *P, jnode *node, jnode **out) {
     bitnet_status st;
     for (;;) {
-        if (is_op(cur(P), OP_PIPE)) {
-            if ((st = p_filter(P, node, 0, &node))) return st;
-        } else if (is_name(cur(P), "is")) {
-            if ((st = p_test(P, node, &node))) return st;
-        } else if (is_op(cur(P), OP_LPAREN)) {
+        if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_PIPE)) {
+            if ((st = bn_jinja_parse_filter(P, node, 0, &node))) return st;
+        } else if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "is")) {
+            if ((st = bn_jinja_parse_test(P, node, &node))) return st;
+        } else if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_LPAREN)) {
             jnode *cl;
-            if ((st = new_node(P, E_CALL, cur(P)->line, &cl))) return st;
+            if ((st = bn_jinja_parse_new_node(P, E_CALL, bn_jinja_parse_cur(P)->line, &cl))) return st;
             cl->a = node;
-            if ((st = p_call_args(P, cl))) return st;
+            if ((st = bn_jinja_parse_call_args(P, cl))) return st;
             node = cl;
         } else {
             break;
@@ -762,28 +762,28 @@ static bitnet_status p_filter_chain(parser *P, jnode *node, jnode **out) {
 }
 
 /* One subscript: an expression or a slice a:b:c. */
-static bitnet_status p_subscribed(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_subscribed(parser *P, jnode **out) {
     bitnet_status st;
-    uint32_t line = cur(P)->line;
+    uint32_t line = bn_jinja_parse_cur(P)->line;
     jnode *parts[3] = {NULL, NULL, NULL};
-    if (is_op(cur(P), OP_COLON)) {
-        adv(P);
+    if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COLON)) {
+        bn_jinja_parse_adv(P);
     } else {
         jnode *x;
-        if ((st = p_expr(P, 1, &x))) return st;
-        if (!is_op(cur(P), OP_COLON)) { *out = x; return BITNET_OK; }
-        adv(P);
+        if ((st = bn_jinja_parse_expr(P, 1, &x))) return st;
+        if (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COLON)) { *out = x; return BITNET_OK; }
+        bn_jinja_parse_adv(P);
         parts[0] = x;
     }
-    if (!is_op(cur(P), OP_COLON) && !is_op(cur(P), OP_RBRACKET) && !is_op(cur(P), OP_COMMA)) {
-        if ((st = p_expr(P, 1, &parts[1]))) return st;
+    if (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COLON) && !bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_RBRACKET) && !bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COMMA)) {
+        if ((st = bn_jinja_parse_expr(P, 1, &parts[1]))) return st;
     }
-    if (is_op(cur(P), OP_COLON)) {
-        adv(P);
-        if (!is_op(cur(P), OP_RBRACKET) && !is_op(cur(P), OP_COMMA) && (st = p_expr(P, 1, &parts[2]))) return st;
+    if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COLON)) {
+        bn_jinja_parse_adv(P);
+        if (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_RBRACKET) && !bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COMMA) && (st = bn_jinja_parse_expr(P, 1, &parts[2]))) return st;
     }
     jnode *s;
-    if ((st = new_node(P, E_SLICE, line, &s))) return st;
+    if ((st = bn_jinja_parse_new_node(P, E_SLICE, line, &s))) return st;
     s->a = parts[0];
     s->b = parts[1];
     s->c = parts[2];
@@ -791,49 +791,49 @@ static bitnet_status p_subscribed(parser *P, jnode **out) {
     return BITNET_OK;
 }
 
-static bitnet_status p_postfix(parser *P, jnode *node, jnode **out) {
+static bitnet_status bn_jinja_parse_postfix(parser *P, jnode *node, jnode **out) {
     bitnet_status st;
     for (;;) {
-        jtok *t = cur(P);
-        if (is_op(t, OP_DOT)) {
-            adv(P);
-            jtok *a = cur(P);
+        jtok *t = bn_jinja_parse_cur(P);
+        if (bn_jinja_parse_is_op(t, OP_DOT)) {
+            bn_jinja_parse_adv(P);
+            jtok *a = bn_jinja_parse_cur(P);
             jnode *x;
             if (a->k == TK_NAME) {
-                if ((st = new_node(P, E_ATTR, t->line, &x))) return st;
+                if ((st = bn_jinja_parse_new_node(P, E_ATTR, t->line, &x))) return st;
                 x->a = node;
                 x->name = a->s;
-                adv(P);
+                bn_jinja_parse_adv(P);
             } else if (a->k == TK_INT) {
                 jnode *k;
-                if ((st = new_node(P, E_ITEM, t->line, &x)) || (st = new_node(P, E_CONST, a->line, &k))) return st;
-                k->lit = jv_int(a->i);
+                if ((st = bn_jinja_parse_new_node(P, E_ITEM, t->line, &x)) || (st = bn_jinja_parse_new_node(P, E_CONST, a->line, &k))) return st;
+                k->lit = bn_jv_int(a->i);
                 x->a = node;
                 x->b = k;
-                adv(P);
+                bn_jinja_parse_adv(P);
             } else {
-                return perr(P, "a name or number after '.'");
+                return bn_jinja_parse_perr(P, "a name or number after '.'");
             }
             node = x;
-        } else if (is_op(t, OP_LBRACKET)) {
-            adv(P);
+        } else if (bn_jinja_parse_is_op(t, OP_LBRACKET)) {
+            bn_jinja_parse_adv(P);
             nlist args = {0};
-            while (!is_op(cur(P), OP_RBRACKET)) {
-                if (args.n && (st = expect_op(P, OP_COMMA, "','"))) return st;
+            while (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_RBRACKET)) {
+                if (args.n && (st = bn_jinja_parse_expect_op(P, OP_COMMA, "','"))) return st;
                 jnode *x;
-                if ((st = p_subscribed(P, &x)) || (st = nl_push(P, &args, x))) return st;
+                if ((st = bn_jinja_parse_subscribed(P, &x)) || (st = bn_jinja_parse_nl_push(P, &args, x))) return st;
             }
-            adv(P);
-            if (!args.n) return perr(P, "a subscript");
+            bn_jinja_parse_adv(P);
+            if (!args.n) return bn_jinja_parse_perr(P, "a subscript");
             jnode *it;
-            if ((st = new_node(P, E_ITEM, t->line, &it))) return st;
+            if ((st = bn_jinja_parse_new_node(P, E_ITEM, t->line, &it))) return st;
             it->a = node;
             if (args.n == 1 && args.v[0]->k == E_SLICE) { /* obj[a:b:c] */
                 jnode *sl = args.v[0];
                 it->k = E_SLICE;
                 it->b = sl->a;
                 it->c = sl->b;
-                it->v = ja_alloc(P->c, sizeof *it->v);
+                it->v = bn_ja_alloc(P->c, sizeof *it->v);
                 if (!it->v) return ja_error(P->c);
                 it->v[0] = sl->c;
                 it->n = 1;
@@ -846,18 +846,18 @@ static bitnet_status p_postfix(parser *P, jnode *node, jnode **out) {
                         return jerr(P->c, BITNET_E_UNSUPPORTED, "slices inside a tuple subscript are not supported");
                     }
                 jnode *tp;
-                if ((st = new_node(P, E_LIST, t->line, &tp))) return st;
+                if ((st = bn_jinja_parse_new_node(P, E_LIST, t->line, &tp))) return st;
                 tp->op = 1;
                 tp->v = args.v;
                 tp->n = args.n;
                 it->b = tp;
             }
             node = it;
-        } else if (is_op(t, OP_LPAREN)) {
+        } else if (bn_jinja_parse_is_op(t, OP_LPAREN)) {
             jnode *cl;
-            if ((st = new_node(P, E_CALL, t->line, &cl))) return st;
+            if ((st = bn_jinja_parse_new_node(P, E_CALL, t->line, &cl))) return st;
             cl->a = node;
-            if ((st = p_call_args(P, cl))) return st;
+            if ((st = bn_jinja_parse_call_args(P, cl))) return st;
             node = cl;
         } else {
             break;
@@ -867,23 +867,23 @@ static bitnet_status p_postfix(parser *P, jnode *node, jnode **out) {
     return BITNET_OK;
 }
 
-static bitnet_status p_list(parser *P, int closing, int kind, jnode **out) {
+static bitnet_status bn_jinja_parse_list(parser *P, int closing, int kind, jnode **out) {
     bitnet_status st;
-    uint32_t line = cur(P)->line;
-    adv(P);
+    uint32_t line = bn_jinja_parse_cur(P)->line;
+    bn_jinja_parse_adv(P);
     nlist items = {0}, vals = {0};
-    while (!is_op(cur(P), closing)) {
-        if (items.n && (st = expect_op(P, OP_COMMA, "','"))) return st;
-        if (is_op(cur(P), closing)) break;
+    while (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), closing)) {
+        if (items.n && (st = bn_jinja_parse_expect_op(P, OP_COMMA, "','"))) return st;
+        if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), closing)) break;
         jnode *x;
-        if ((st = p_expr(P, 1, &x)) || (st = nl_push(P, &items, x))) return st;
+        if ((st = bn_jinja_parse_expr(P, 1, &x)) || (st = bn_jinja_parse_nl_push(P, &items, x))) return st;
         if (kind == E_DICT) {
-            if ((st = expect_op(P, OP_COLON, "':'")) || (st = p_expr(P, 1, &x)) || (st = nl_push(P, &vals, x))) return st;
+            if ((st = bn_jinja_parse_expect_op(P, OP_COLON, "':'")) || (st = bn_jinja_parse_expr(P, 1, &x)) || (st = bn_jinja_parse_nl_push(P, &vals, x))) return st;
         }
     }
-    adv(P);
+    bn_jinja_parse_adv(P);
     jnode *nd;
-    if ((st = new_node(P, kind, line, &nd))) return st;
+    if ((st = bn_jinja_parse_new_node(P, kind, line, &nd))) return st;
     nd->v = items.v;
     nd->n = items.n;
     nd->v2 = vals.v;
@@ -892,70 +892,70 @@ static bitnet_status p_list(parser *P, int closing, int kind, jnode **out) {
     return BITNET_OK;
 }
 
-static bitnet_status p_primary(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_primary(parser *P, jnode **out) {
     bitnet_status st;
-    jtok *t = cur(P);
+    jtok *t = bn_jinja_parse_cur(P);
     jnode *nd;
-    if ((st = enter(P))) return st;
+    if ((st = bn_jinja_parse_enter(P))) return st;
     if (t->k == TK_NAME) {
-        if ((st = new_node(P, E_CONST, t->line, &nd))) return st;
-        if (js_eqz(t->s, "true") || js_eqz(t->s, "True")) nd->lit = jv_bool(1);
-        else if (js_eqz(t->s, "false") || js_eqz(t->s, "False")) nd->lit = jv_bool(0);
-        else if (js_eqz(t->s, "none") || js_eqz(t->s, "None")) nd->lit = jv_none();
+        if ((st = bn_jinja_parse_new_node(P, E_CONST, t->line, &nd))) return st;
+        if (bn_js_eqz(t->s, "true") || bn_js_eqz(t->s, "True")) nd->lit = bn_jv_bool(1);
+        else if (bn_js_eqz(t->s, "false") || bn_js_eqz(t->s, "False")) nd->lit = bn_jv_bool(0);
+        else if (bn_js_eqz(t->s, "none") || bn_js_eqz(t->s, "None")) nd->lit = bn_jv_none();
         else { nd->k = E_NAME; nd->name = t->s; }
-        adv(P);
+        bn_jinja_parse_adv(P);
     } else if (t->k == TK_STRING) {
         jstr s = t->s;
-        adv(P);
-        while (cur(P)->k == TK_STRING) { /* adjacent literals concatenate */
-            if ((st = js_concat(P->c, s, cur(P)->s, &s))) return st;
-            adv(P);
+        bn_jinja_parse_adv(P);
+        while (bn_jinja_parse_cur(P)->k == TK_STRING) { /* adjacent literals concatenate */
+            if ((st = bn_js_concat(P->c, s, bn_jinja_parse_cur(P)->s, &s))) return st;
+            bn_jinja_parse_adv(P);
         }
-        if ((st = new_node(P, E_CONST, t->line, &nd))) return st;
-        nd->lit = jv_str(s);
+        if ((st = bn_jinja_parse_new_node(P, E_CONST, t->line, &nd))) return st;
+        nd->lit = bn_jv_str(s);
     } else if (t->k == TK_INT || t->k == TK_FLOAT) {
-        if ((st = new_node(P, E_CONST, t->line, &nd))) return st;
-        nd->lit = t->k == TK_INT ? jv_int(t->i) : jv_float(t->f);
-        adv(P);
-    } else if (is_op(t, OP_LPAREN)) {
-        adv(P);
-        if ((st = p_tuple(P, 1, NULL, 1, &nd)) || (st = expect_op(P, OP_RPAREN, "')'"))) return st;
-    } else if (is_op(t, OP_LBRACKET)) {
-        if ((st = p_list(P, OP_RBRACKET, E_LIST, &nd))) return st;
-    } else if (is_op(t, OP_LBRACE)) {
-        if ((st = p_list(P, OP_RBRACE, E_DICT, &nd))) return st;
+        if ((st = bn_jinja_parse_new_node(P, E_CONST, t->line, &nd))) return st;
+        nd->lit = t->k == TK_INT ? bn_jv_int(t->i) : bn_jv_float(t->f);
+        bn_jinja_parse_adv(P);
+    } else if (bn_jinja_parse_is_op(t, OP_LPAREN)) {
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_tuple(P, 1, NULL, 1, &nd)) || (st = bn_jinja_parse_expect_op(P, OP_RPAREN, "')'"))) return st;
+    } else if (bn_jinja_parse_is_op(t, OP_LBRACKET)) {
+        if ((st = bn_jinja_parse_list(P, OP_RBRACKET, E_LIST, &nd))) return st;
+    } else if (bn_jinja_parse_is_op(t, OP_LBRACE)) {
+        if ((st = bn_jinja_parse_list(P, OP_RBRACE, E_DICT, &nd))) return st;
     } else {
-        return perr(P, "an expression");
+        return bn_jinja_parse_perr(P, "an expression");
     }
     P->depth--;
     *out = nd;
     return BITNET_OK;
 }
 
-static bitnet_status p_unary(parser *P, int with_filter, jnode **out) {
+static bitnet_status bn_jinja_parse_unary(parser *P, int with_filter, jnode **out) {
     bitnet_status st;
-    jtok *t = cur(P);
+    jtok *t = bn_jinja_parse_cur(P);
     jnode *nd;
-    if ((st = enter(P))) return st;
-    if (is_op(t, OP_SUB) || is_op(t, OP_ADD)) {
-        adv(P);
+    if ((st = bn_jinja_parse_enter(P))) return st;
+    if (bn_jinja_parse_is_op(t, OP_SUB) || bn_jinja_parse_is_op(t, OP_ADD)) {
+        bn_jinja_parse_adv(P);
         jnode *x;
-        if ((st = p_unary(P, 0, &x)) || (st = new_node(P, t->op == OP_SUB ? E_NEG : E_POS, t->line, &nd))) return st;
+        if ((st = bn_jinja_parse_unary(P, 0, &x)) || (st = bn_jinja_parse_new_node(P, t->op == OP_SUB ? E_NEG : E_POS, t->line, &nd))) return st;
         nd->a = x;
-    } else if ((st = p_primary(P, &nd))) {
+    } else if ((st = bn_jinja_parse_primary(P, &nd))) {
         return st;
     }
-    if ((st = p_postfix(P, nd, &nd))) return st;
-    if (with_filter && (st = p_filter_chain(P, nd, &nd))) return st;
+    if ((st = bn_jinja_parse_postfix(P, nd, &nd))) return st;
+    if (with_filter && (st = bn_jinja_parse_filter_chain(P, nd, &nd))) return st;
     P->depth--;
     *out = nd;
     return BITNET_OK;
 }
 
-static bitnet_status bin(parser *P, int k, int op, uint32_t line, jnode *a, jnode *b, jnode **out) {
+static bitnet_status bn_jinja_parse_bin(parser *P, int k, int op, uint32_t line, jnode *a, jnode *b, jnode **out) {
     bitnet_status st;
     jnode *nd;
-    if ((st = new_node(P, k, line, &nd))) return st;
+    if ((st = bn_jinja_parse_new_node(P, k, line, &nd))) return st;
     nd->op = (uint16_t)op;
     nd->a = a;
     nd->b = b;
@@ -963,80 +963,80 @@ static bitnet_status bin(parser *P, int k, int op, uint32_t line, jnode *a, jnod
     return BITNET_OK;
 }
 
-static bitnet_status p_pow(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_pow(parser *P, jnode **out) {
     bitnet_status st;
     jnode *l, *r;
-    if ((st = p_unary(P, 1, &l))) return st;
-    while (is_op(cur(P), OP_POW)) {
-        uint32_t line = cur(P)->line;
-        adv(P);
-        if ((st = p_unary(P, 1, &r)) || (st = bin(P, E_BIN, OPB_POW, line, l, r, &l))) return st;
+    if ((st = bn_jinja_parse_unary(P, 1, &l))) return st;
+    while (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_POW)) {
+        uint32_t line = bn_jinja_parse_cur(P)->line;
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_unary(P, 1, &r)) || (st = bn_jinja_parse_bin(P, E_BIN, OPB_POW, line, l, r, &l))) return st;
     }
     *out = l;
     return BITNET_OK;
 }
 
-static bitnet_status p_math2(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_math2(parser *P, jnode **out) {
     bitnet_status st;
     jnode *l, *r;
-    if ((st = p_pow(P, &l))) return st;
+    if ((st = bn_jinja_parse_pow(P, &l))) return st;
     for (;;) {
-        jtok *t = cur(P);
-        int op = is_op(t, OP_MUL) ? OPB_MUL : is_op(t, OP_DIV) ? OPB_DIV : is_op(t, OP_FLOORDIV) ? OPB_FLOORDIV
-               : is_op(t, OP_MOD) ? OPB_MOD : -1;
+        jtok *t = bn_jinja_parse_cur(P);
+        int op = bn_jinja_parse_is_op(t, OP_MUL) ? OPB_MUL : bn_jinja_parse_is_op(t, OP_DIV) ? OPB_DIV : bn_jinja_parse_is_op(t, OP_FLOORDIV) ? OPB_FLOORDIV
+               : bn_jinja_parse_is_op(t, OP_MOD) ? OPB_MOD : -1;
         if (op < 0) break;
-        adv(P);
-        if ((st = p_pow(P, &r)) || (st = bin(P, E_BIN, op, t->line, l, r, &l))) return st;
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_pow(P, &r)) || (st = bn_jinja_parse_bin(P, E_BIN, op, t->line, l, r, &l))) return st;
     }
     *out = l;
     return BITNET_OK;
 }
 
-static bitnet_status p_concat(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_concat(parser *P, jnode **out) {
     bitnet_status st;
     jnode *x;
-    uint32_t line = cur(P)->line;
-    if ((st = p_math2(P, &x))) return st;
-    if (!is_op(cur(P), OP_TILDE)) { *out = x; return BITNET_OK; }
+    uint32_t line = bn_jinja_parse_cur(P)->line;
+    if ((st = bn_jinja_parse_math2(P, &x))) return st;
+    if (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_TILDE)) { *out = x; return BITNET_OK; }
     nlist args = {0};
-    if ((st = nl_push(P, &args, x))) return st;
-    while (is_op(cur(P), OP_TILDE)) {
-        adv(P);
-        if ((st = p_math2(P, &x)) || (st = nl_push(P, &args, x))) return st;
+    if ((st = bn_jinja_parse_nl_push(P, &args, x))) return st;
+    while (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_TILDE)) {
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_math2(P, &x)) || (st = bn_jinja_parse_nl_push(P, &args, x))) return st;
     }
     jnode *nd;
-    if ((st = new_node(P, E_CONCAT, line, &nd))) return st;
+    if ((st = bn_jinja_parse_new_node(P, E_CONCAT, line, &nd))) return st;
     nd->v = args.v;
     nd->n = args.n;
     *out = nd;
     return BITNET_OK;
 }
 
-static bitnet_status p_math1(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_math1(parser *P, jnode **out) {
     bitnet_status st;
     jnode *l, *r;
-    if ((st = p_concat(P, &l))) return st;
+    if ((st = bn_jinja_parse_concat(P, &l))) return st;
     for (;;) {
-        jtok *t = cur(P);
-        int op = is_op(t, OP_ADD) ? OPB_ADD : is_op(t, OP_SUB) ? OPB_SUB : -1;
+        jtok *t = bn_jinja_parse_cur(P);
+        int op = bn_jinja_parse_is_op(t, OP_ADD) ? OPB_ADD : bn_jinja_parse_is_op(t, OP_SUB) ? OPB_SUB : -1;
         if (op < 0) break;
-        adv(P);
-        if ((st = p_concat(P, &r)) || (st = bin(P, E_BIN, op, t->line, l, r, &l))) return st;
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_concat(P, &r)) || (st = bn_jinja_parse_bin(P, E_BIN, op, t->line, l, r, &l))) return st;
     }
     *out = l;
     return BITNET_OK;
 }
 
-static bitnet_status p_compare(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_compare(parser *P, jnode **out) {
     bitnet_status st;
     jnode *x;
-    uint32_t line = cur(P)->line;
-    if ((st = p_math1(P, &x))) return st;
+    uint32_t line = bn_jinja_parse_cur(P)->line;
+    if ((st = bn_jinja_parse_math1(P, &x))) return st;
     nlist args = {0};
     uint8_t ops[64];
     size_t nops = 0;
     for (;;) {
-        jtok *t = cur(P);
+        jtok *t = bn_jinja_parse_cur(P);
         int op = -1;
         if (t->k == TK_OP) {
             switch (t->op) {
@@ -1048,89 +1048,89 @@ static bitnet_status p_compare(parser *P, jnode **out) {
             case OP_GE: op = OPC_GE; break;
             default: break;
             }
-            if (op >= 0) adv(P);
-        } else if (is_name(t, "in")) {
+            if (op >= 0) bn_jinja_parse_adv(P);
+        } else if (bn_jinja_parse_is_name(t, "in")) {
             op = OPC_IN;
-            adv(P);
-        } else if (is_name(t, "not") && is_name(peek(P, 1), "in")) {
+            bn_jinja_parse_adv(P);
+        } else if (bn_jinja_parse_is_name(t, "not") && bn_jinja_parse_is_name(bn_jinja_parse_peek(P, 1), "in")) {
             op = OPC_NOTIN;
-            adv(P);
-            adv(P);
+            bn_jinja_parse_adv(P);
+            bn_jinja_parse_adv(P);
         }
         if (op < 0) break;
         if (nops == sizeof ops) return jerr(P->c, BITNET_E_UNSUPPORTED, "more than %zu chained comparisons", sizeof ops);
         jnode *r;
-        if ((st = p_math1(P, &r)) || (st = nl_push(P, &args, r))) return st;
+        if ((st = bn_jinja_parse_math1(P, &r)) || (st = bn_jinja_parse_nl_push(P, &args, r))) return st;
         ops[nops++] = (uint8_t)op;
     }
     if (!nops) { *out = x; return BITNET_OK; }
     jnode *nd;
-    if ((st = new_node(P, E_CMP, line, &nd))) return st;
+    if ((st = bn_jinja_parse_new_node(P, E_CMP, line, &nd))) return st;
     nd->a = x;
     nd->v = args.v;
     nd->n = args.n;
-    nd->ops = ja_alloc(P->c, nops);
+    nd->ops = bn_ja_alloc(P->c, nops);
     if (!nd->ops) return ja_error(P->c);
     memcpy(nd->ops, ops, nops);
     *out = nd;
     return BITNET_OK;
 }
 
-static bitnet_status p_not(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_not(parser *P, jnode **out) {
     bitnet_status st;
-    if (is_name(cur(P), "not")) {
-        uint32_t line = cur(P)->line;
-        adv(P);
+    if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "not")) {
+        uint32_t line = bn_jinja_parse_cur(P)->line;
+        bn_jinja_parse_adv(P);
         jnode *x, *nd;
-        if ((st = enter(P)) || (st = p_not(P, &x)) || (st = new_node(P, E_NOT, line, &nd))) return st;
+        if ((st = bn_jinja_parse_enter(P)) || (st = bn_jinja_parse_not(P, &x)) || (st = bn_jinja_parse_new_node(P, E_NOT, line, &nd))) return st;
         P->depth--;
         nd->a = x;
         *out = nd;
         return BITNET_OK;
     }
-    return p_compare(P, out);
+    return bn_jinja_parse_compare(P, out);
 }
 
-static bitnet_status p_and(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_and(parser *P, jnode **out) {
     bitnet_status st;
     jnode *l, *r;
-    if ((st = p_not(P, &l))) return st;
-    while (is_name(cur(P), "and")) {
-        uint32_t line = cur(P)->line;
-        adv(P);
-        if ((st = p_not(P, &r)) || (st = bin(P, E_AND, 0, line, l, r, &l))) return st;
+    if ((st = bn_jinja_parse_not(P, &l))) return st;
+    while (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "and")) {
+        uint32_t line = bn_jinja_parse_cur(P)->line;
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_not(P, &r)) || (st = bn_jinja_parse_bin(P, E_AND, 0, line, l, r, &l))) return st;
     }
     *out = l;
     return BITNET_OK;
 }
 
-static bitnet_status p_or(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_or(parser *P, jnode **out) {
     bitnet_status st;
     jnode *l, *r;
-    if ((st = p_and(P, &l))) return st;
-    while (is_name(cur(P), "or")) {
-        uint32_t line = cur(P)->line;
-        adv(P);
-        if ((st = p_and(P, &r)) || (st = bin(P, E_OR, 0, line, l, r, &l))) return st;
+    if ((st = bn_jinja_parse_and(P, &l))) return st;
+    while (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "or")) {
+        uint32_t line = bn_jinja_parse_cur(P)->line;
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_and(P, &r)) || (st = bn_jinja_parse_bin(P, E_OR, 0, line, l, r, &l))) return st;
     }
     *out = l;
     return BITNET_OK;
 }
 
-static bitnet_status p_expr(parser *P, int with_cond, jnode **out) {
+static bitnet_status bn_jinja_parse_expr(parser *P, int with_cond, jnode **out) {
     bitnet_status st;
     jnode *x;
-    if ((st = enter(P)) || (st = p_or(P, &x))) return st;
-    while (with_cond && is_name(cur(P), "if")) {
-        uint32_t line = cur(P)->line;
-        adv(P);
+    if ((st = bn_jinja_parse_enter(P)) || (st = bn_jinja_parse_or(P, &x))) return st;
+    while (with_cond && bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "if")) {
+        uint32_t line = bn_jinja_parse_cur(P)->line;
+        bn_jinja_parse_adv(P);
         jnode *test, *els = NULL, *nd;
-        if ((st = p_or(P, &test))) return st;
-        if (is_name(cur(P), "else")) {
-            adv(P);
-            if ((st = p_expr(P, 1, &els))) return st;
+        if ((st = bn_jinja_parse_or(P, &test))) return st;
+        if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "else")) {
+            bn_jinja_parse_adv(P);
+            if ((st = bn_jinja_parse_expr(P, 1, &els))) return st;
         }
-        if ((st = new_node(P, E_COND, line, &nd))) return st;
+        if ((st = bn_jinja_parse_new_node(P, E_COND, line, &nd))) return st;
         nd->a = test;
         nd->b = x;
         nd->c = els;
@@ -1141,31 +1141,31 @@ static bitnet_status p_expr(parser *P, int with_cond, jnode **out) {
     return BITNET_OK;
 }
 
-static int tuple_end(parser *P, const char *extra) {
-    jtok *t = cur(P);
-    if (t->k == TK_VAR_END || t->k == TK_BLOCK_END || is_op(t, OP_RPAREN)) return 1;
-    return extra && is_name(t, extra);
+static int bn_jinja_parse_tuple_end(parser *P, const char *extra) {
+    jtok *t = bn_jinja_parse_cur(P);
+    if (t->k == TK_VAR_END || t->k == TK_BLOCK_END || bn_jinja_parse_is_op(t, OP_RPAREN)) return 1;
+    return extra && bn_jinja_parse_is_name(t, extra);
 }
 
-static bitnet_status p_tuple(parser *P, int with_cond, const char *extra_end, int explicit_paren, jnode **out) {
+static bitnet_status bn_jinja_parse_tuple(parser *P, int with_cond, const char *extra_end, int explicit_paren, jnode **out) {
     bitnet_status st;
-    uint32_t line = cur(P)->line;
+    uint32_t line = bn_jinja_parse_cur(P)->line;
     nlist args = {0};
     int is_tuple = 0;
     for (;;) {
-        if (args.n && (st = expect_op(P, OP_COMMA, "','"))) return st;
-        if (tuple_end(P, extra_end)) break;
+        if (args.n && (st = bn_jinja_parse_expect_op(P, OP_COMMA, "','"))) return st;
+        if (bn_jinja_parse_tuple_end(P, extra_end)) break;
         jnode *x;
-        if ((st = p_expr(P, with_cond, &x)) || (st = nl_push(P, &args, x))) return st;
-        if (is_op(cur(P), OP_COMMA)) is_tuple = 1;
+        if ((st = bn_jinja_parse_expr(P, with_cond, &x)) || (st = bn_jinja_parse_nl_push(P, &args, x))) return st;
+        if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COMMA)) is_tuple = 1;
         else break;
     }
     if (!is_tuple) {
         if (args.n) { *out = args.v[0]; return BITNET_OK; }
-        if (!explicit_paren) return perr(P, "an expression");
+        if (!explicit_paren) return bn_jinja_parse_perr(P, "an expression");
     }
     jnode *nd;
-    if ((st = new_node(P, E_LIST, line, &nd))) return st;
+    if ((st = bn_jinja_parse_new_node(P, E_LIST, line, &nd))) return st;
     nd->op = 1;
     nd->v = args.v;
     nd->n = args.n;
@@ -1175,58 +1175,58 @@ static bitnet_status p_tuple(parser *P, int with_cond, const char *extra_end, in
 
 /* ---- statements ------------------------------------------------------------------------------ */
 
-static bitnet_status p_body(parser *P, const char *const *ends, size_t n_ends, nlist *body);
+static bitnet_status bn_jinja_parse_body(parser *P, const char *const *ends, size_t n_ends, nlist *body);
 
 /* Expect "%}" then parse a body up to one of ends (left as the current token). */
-static bitnet_status p_statements(parser *P, const char *const *ends, size_t n_ends, nlist *body, int drop) {
+static bitnet_status bn_jinja_parse_statements(parser *P, const char *const *ends, size_t n_ends, nlist *body, int drop) {
     bitnet_status st;
-    if (is_op(cur(P), OP_COLON)) adv(P);
-    if ((st = expect_kind(P, TK_BLOCK_END, "'%}'")) || (st = p_body(P, ends, n_ends, body))) return st;
-    if (cur(P)->k == TK_EOF) {
-        P->c->line = cur(P)->line;
+    if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COLON)) bn_jinja_parse_adv(P);
+    if ((st = bn_jinja_parse_expect_kind(P, TK_BLOCK_END, "'%}'")) || (st = bn_jinja_parse_body(P, ends, n_ends, body))) return st;
+    if (bn_jinja_parse_cur(P)->k == TK_EOF) {
+        P->c->line = bn_jinja_parse_cur(P)->line;
         return jerr(P->c, BITNET_E_FORMAT, "unexpected end of template: expected '%s'", ends[0]);
     }
-    if (drop) adv(P);
+    if (drop) bn_jinja_parse_adv(P);
     return BITNET_OK;
 }
 
 /* An assignment target: a name, names separated by commas (a tuple), or ns.attr. */
-static bitnet_status p_target(parser *P, jnode *nd, int with_ns, const char *extra_end) {
+static bitnet_status bn_jinja_parse_target(parser *P, jnode *nd, int with_ns, const char *extra_end) {
     bitnet_status st;
     slist names = {0};
-    if (with_ns && cur(P)->k == TK_NAME && is_op(peek(P, 1), OP_DOT)) {
-        jstr ns = cur(P)->s;
-        adv(P);
-        adv(P);
-        if (cur(P)->k != TK_NAME) return perr(P, "an attribute name");
-        if ((st = sl_push(P, &names, ns)) || (st = sl_push(P, &names, cur(P)->s))) return st;
-        adv(P);
+    if (with_ns && bn_jinja_parse_cur(P)->k == TK_NAME && bn_jinja_parse_is_op(bn_jinja_parse_peek(P, 1), OP_DOT)) {
+        jstr ns = bn_jinja_parse_cur(P)->s;
+        bn_jinja_parse_adv(P);
+        bn_jinja_parse_adv(P);
+        if (bn_jinja_parse_cur(P)->k != TK_NAME) return bn_jinja_parse_perr(P, "an attribute name");
+        if ((st = bn_jinja_parse_sl_push(P, &names, ns)) || (st = bn_jinja_parse_sl_push(P, &names, bn_jinja_parse_cur(P)->s))) return st;
+        bn_jinja_parse_adv(P);
         nd->op = TG_NSATTR;
     } else {
-        int paren = is_op(cur(P), OP_LPAREN);
-        if (paren) adv(P);
+        int paren = bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_LPAREN);
+        if (paren) bn_jinja_parse_adv(P);
         int comma = 0;
         for (;;) {
-            if (cur(P)->k != TK_NAME) {
-                if (is_op(cur(P), OP_LPAREN)) {
-                    P->c->line = cur(P)->line;
+            if (bn_jinja_parse_cur(P)->k != TK_NAME) {
+                if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_LPAREN)) {
+                    P->c->line = bn_jinja_parse_cur(P)->line;
                     return jerr(P->c, BITNET_E_UNSUPPORTED, "nested tuple assignment targets are not supported");
                 }
-                return perr(P, "a name to assign to");
+                return bn_jinja_parse_perr(P, "a name to assign to");
             }
-            jstr nm = cur(P)->s;
-            if (js_eqz(nm, "true") || js_eqz(nm, "false") || js_eqz(nm, "none") || js_eqz(nm, "True") ||
-                js_eqz(nm, "False") || js_eqz(nm, "None"))
-                return perr(P, "a name to assign to");
-            if ((st = sl_push(P, &names, nm))) return st;
-            adv(P);
-            if (!is_op(cur(P), OP_COMMA)) break;
+            jstr nm = bn_jinja_parse_cur(P)->s;
+            if (bn_js_eqz(nm, "true") || bn_js_eqz(nm, "false") || bn_js_eqz(nm, "none") || bn_js_eqz(nm, "True") ||
+                bn_js_eqz(nm, "False") || bn_js_eqz(nm, "None"))
+                return bn_jinja_parse_perr(P, "a name to assign to");
+            if ((st = bn_jinja_parse_sl_push(P, &names, nm))) return st;
+            bn_jinja_parse_adv(P);
+            if (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_COMMA)) break;
             comma = 1;
-            adv(P);
-            if (paren ? is_op(cur(P), OP_RPAREN) : (cur(P)->k != TK_NAME || (extra_end && is_name(cur(P), extra_end))))
+            bn_jinja_parse_adv(P);
+            if (paren ? bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_RPAREN) : (bn_jinja_parse_cur(P)->k != TK_NAME || (extra_end && bn_jinja_parse_is_name(bn_jinja_parse_cur(P), extra_end))))
                 break;
         }
-        if (paren && (st = expect_op(P, OP_RPAREN, "')'"))) return st;
+        if (paren && (st = bn_jinja_parse_expect_op(P, OP_RPAREN, "')'"))) return st;
         nd->op = (comma || paren) && !(paren && !comma) ? TG_TUPLE : TG_NAME;
     }
     nd->names = names.v;
@@ -1234,31 +1234,31 @@ static bitnet_status p_target(parser *P, jnode *nd, int with_ns, const char *ext
     return BITNET_OK;
 }
 
-static bitnet_status p_for(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_for(parser *P, jnode **out) {
     static const char *const ends[] = {"endfor", "else"}, *const ends2[] = {"endfor"};
     bitnet_status st;
     jnode *nd;
-    if ((st = new_node(P, S_FOR, cur(P)->line, &nd))) return st;
-    adv(P);
-    if ((st = p_target(P, nd, 0, "in"))) return st;
-    if (!is_name(cur(P), "in")) return perr(P, "'in'");
-    adv(P);
-    if ((st = p_tuple(P, 0, "recursive", 0, &nd->a))) return st;
-    if (is_name(cur(P), "if")) {
-        adv(P);
-        if ((st = p_expr(P, 1, &nd->b))) return st;
+    if ((st = bn_jinja_parse_new_node(P, S_FOR, bn_jinja_parse_cur(P)->line, &nd))) return st;
+    bn_jinja_parse_adv(P);
+    if ((st = bn_jinja_parse_target(P, nd, 0, "in"))) return st;
+    if (!bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "in")) return bn_jinja_parse_perr(P, "'in'");
+    bn_jinja_parse_adv(P);
+    if ((st = bn_jinja_parse_tuple(P, 0, "recursive", 0, &nd->a))) return st;
+    if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "if")) {
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_expr(P, 1, &nd->b))) return st;
     }
-    if (is_name(cur(P), "recursive")) {
-        P->c->line = cur(P)->line;
+    if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "recursive")) {
+        P->c->line = bn_jinja_parse_cur(P)->line;
         return jerr(P->c, BITNET_E_UNSUPPORTED, "recursive for loops are not supported");
     }
     nlist body = {0}, els = {0};
     P->in_loop++;
-    if ((st = p_statements(P, ends, 2, &body, 0))) return st;
+    if ((st = bn_jinja_parse_statements(P, ends, 2, &body, 0))) return st;
     P->in_loop--;
-    int is_else = is_name(cur(P), "else");
-    adv(P);
-    if (is_else && (st = p_statements(P, ends2, 1, &els, 1))) return st;
+    int is_else = bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "else");
+    bn_jinja_parse_adv(P);
+    if (is_else && (st = bn_jinja_parse_statements(P, ends2, 1, &els, 1))) return st;
     nd->v = body.v;
     nd->n = body.n;
     nd->v2 = els.v;
@@ -1267,20 +1267,20 @@ static bitnet_status p_for(parser *P, jnode **out) {
     return BITNET_OK;
 }
 
-static bitnet_status p_if(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_if(parser *P, jnode **out) {
     static const char *const ends[] = {"elif", "else", "endif"}, *const ends2[] = {"endif"};
     bitnet_status st;
     jnode *top = NULL, *prev = NULL;
     for (;;) {
         jnode *nd;
-        if ((st = new_node(P, S_IF, cur(P)->line, &nd))) return st;
-        adv(P); /* "if" / "elif" */
+        if ((st = bn_jinja_parse_new_node(P, S_IF, bn_jinja_parse_cur(P)->line, &nd))) return st;
+        bn_jinja_parse_adv(P); /* "if" / "elif" */
         nlist body = {0};
-        if ((st = p_tuple(P, 0, NULL, 0, &nd->a)) || (st = p_statements(P, ends, 3, &body, 0))) return st;
+        if ((st = bn_jinja_parse_tuple(P, 0, NULL, 0, &nd->a)) || (st = bn_jinja_parse_statements(P, ends, 3, &body, 0))) return st;
         nd->v = body.v;
         nd->n = body.n;
         if (prev) { /* elif: the else branch of the previous if */
-            prev->v2 = ja_alloc(P->c, sizeof *prev->v2);
+            prev->v2 = bn_ja_alloc(P->c, sizeof *prev->v2);
             if (!prev->v2) return ja_error(P->c);
             prev->v2[0] = nd;
             prev->n2 = 1;
@@ -1288,15 +1288,15 @@ static bitnet_status p_if(parser *P, jnode **out) {
             top = nd;
         }
         prev = nd;
-        if (is_name(cur(P), "elif")) continue;
-        if (is_name(cur(P), "else")) {
-            adv(P);
+        if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "elif")) continue;
+        if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), "else")) {
+            bn_jinja_parse_adv(P);
             nlist els = {0};
-            if ((st = p_statements(P, ends2, 1, &els, 1))) return st;
+            if ((st = bn_jinja_parse_statements(P, ends2, 1, &els, 1))) return st;
             nd->v2 = els.v;
             nd->n2 = els.n;
         } else {
-            adv(P); /* endif */
+            bn_jinja_parse_adv(P); /* endif */
         }
         break;
     }
@@ -1304,24 +1304,24 @@ static bitnet_status p_if(parser *P, jnode **out) {
     return BITNET_OK;
 }
 
-static bitnet_status p_set(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_set(parser *P, jnode **out) {
     static const char *const ends[] = {"endset"};
     bitnet_status st;
     jnode *nd;
-    if ((st = new_node(P, S_SET, cur(P)->line, &nd))) return st;
-    adv(P);
-    if ((st = p_target(P, nd, 1, NULL))) return st;
-    if (is_op(cur(P), OP_ASSIGN)) {
-        adv(P);
-        if ((st = p_tuple(P, 1, NULL, 0, &nd->a))) return st;
+    if ((st = bn_jinja_parse_new_node(P, S_SET, bn_jinja_parse_cur(P)->line, &nd))) return st;
+    bn_jinja_parse_adv(P);
+    if ((st = bn_jinja_parse_target(P, nd, 1, NULL))) return st;
+    if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_ASSIGN)) {
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_tuple(P, 1, NULL, 0, &nd->a))) return st;
     } else {
         nd->k = S_SETBLOCK;
         jnode *ph;
-        if ((st = new_node(P, E_BLOCKVAL, cur(P)->line, &ph))) return st;
+        if ((st = bn_jinja_parse_new_node(P, E_BLOCKVAL, bn_jinja_parse_cur(P)->line, &ph))) return st;
         nd->a = ph;
-        if (is_op(cur(P), OP_PIPE) && (st = p_filter(P, ph, 0, &nd->a))) return st;
+        if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_PIPE) && (st = bn_jinja_parse_filter(P, ph, 0, &nd->a))) return st;
         nlist body = {0};
-        if ((st = p_statements(P, ends, 1, &body, 1))) return st;
+        if ((st = bn_jinja_parse_statements(P, ends, 1, &body, 1))) return st;
         nd->v = body.v;
         nd->n = body.n;
     }
@@ -1329,22 +1329,22 @@ static bitnet_status p_set(parser *P, jnode **out) {
     return BITNET_OK;
 }
 
-static bitnet_status p_signature(parser *P, jnode *nd);
+static bitnet_status bn_jinja_parse_signature(parser *P, jnode *nd);
 
-static bitnet_status p_macro(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_macro(parser *P, jnode **out) {
     static const char *const ends[] = {"endmacro"};
     bitnet_status st;
     jnode *nd;
-    if ((st = new_node(P, S_MACRO, cur(P)->line, &nd))) return st;
-    adv(P);
-    if (cur(P)->k != TK_NAME) return perr(P, "a macro name");
-    nd->name = cur(P)->s;
-    adv(P);
-    if ((st = p_signature(P, nd))) return st;
+    if ((st = bn_jinja_parse_new_node(P, S_MACRO, bn_jinja_parse_cur(P)->line, &nd))) return st;
+    bn_jinja_parse_adv(P);
+    if (bn_jinja_parse_cur(P)->k != TK_NAME) return bn_jinja_parse_perr(P, "a macro name");
+    nd->name = bn_jinja_parse_cur(P)->s;
+    bn_jinja_parse_adv(P);
+    if ((st = bn_jinja_parse_signature(P, nd))) return st;
     int saved = P->in_loop;
     P->in_loop = 0;
     nlist body = {0};
-    if ((st = p_statements(P, ends, 1, &body, 1))) return st;
+    if ((st = bn_jinja_parse_statements(P, ends, 1, &body, 1))) return st;
     P->in_loop = saved;
     nd->v = body.v;
     nd->n = body.n;
@@ -1353,20 +1353,20 @@ static bitnet_status p_macro(parser *P, jnode **out) {
 }
 
 /* {% call(params) macro(args) %} body {% endcall %} */
-static bitnet_status p_callblock(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_callblock(parser *P, jnode **out) {
     static const char *const ends[] = {"endcall"};
     bitnet_status st;
     jnode *nd;
-    if ((st = new_node(P, S_CALLBLOCK, cur(P)->line, &nd))) return st;
-    adv(P);
-    nd->name = js_lit("caller");
-    if (is_op(cur(P), OP_LPAREN) && (st = p_signature(P, nd))) return st;
-    if ((st = p_expr(P, 1, &nd->a))) return st;
+    if ((st = bn_jinja_parse_new_node(P, S_CALLBLOCK, bn_jinja_parse_cur(P)->line, &nd))) return st;
+    bn_jinja_parse_adv(P);
+    nd->name = bn_js_lit("caller");
+    if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_LPAREN) && (st = bn_jinja_parse_signature(P, nd))) return st;
+    if ((st = bn_jinja_parse_expr(P, 1, &nd->a))) return st;
     if (nd->a->k != E_CALL) return jerr(P->c, BITNET_E_FORMAT, "expected call");
     int saved = P->in_loop;
     P->in_loop = 0;
     nlist body = {0};
-    if ((st = p_statements(P, ends, 1, &body, 1))) return st;
+    if ((st = bn_jinja_parse_statements(P, ends, 1, &body, 1))) return st;
     P->in_loop = saved;
     nd->v = body.v;
     nd->n = body.n;
@@ -1375,25 +1375,25 @@ static bitnet_status p_callblock(parser *P, jnode **out) {
 }
 
 /* "(" name ["=" default] ... ")" into names / v2 */
-static bitnet_status p_signature(parser *P, jnode *nd) {
+static bitnet_status bn_jinja_parse_signature(parser *P, jnode *nd) {
     bitnet_status st;
-    if ((st = expect_op(P, OP_LPAREN, "'('"))) return st;
+    if ((st = bn_jinja_parse_expect_op(P, OP_LPAREN, "'('"))) return st;
     slist params = {0};
     nlist defs = {0};
-    while (!is_op(cur(P), OP_RPAREN)) {
-        if (params.n && (st = expect_op(P, OP_COMMA, "','"))) return st;
-        if (cur(P)->k != TK_NAME) return perr(P, "a parameter name");
-        if ((st = sl_push(P, &params, cur(P)->s))) return st;
-        adv(P);
-        if (is_op(cur(P), OP_ASSIGN)) {
-            adv(P);
+    while (!bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_RPAREN)) {
+        if (params.n && (st = bn_jinja_parse_expect_op(P, OP_COMMA, "','"))) return st;
+        if (bn_jinja_parse_cur(P)->k != TK_NAME) return bn_jinja_parse_perr(P, "a parameter name");
+        if ((st = bn_jinja_parse_sl_push(P, &params, bn_jinja_parse_cur(P)->s))) return st;
+        bn_jinja_parse_adv(P);
+        if (bn_jinja_parse_is_op(bn_jinja_parse_cur(P), OP_ASSIGN)) {
+            bn_jinja_parse_adv(P);
             jnode *d;
-            if ((st = p_expr(P, 1, &d)) || (st = nl_push(P, &defs, d))) return st;
+            if ((st = bn_jinja_parse_expr(P, 1, &d)) || (st = bn_jinja_parse_nl_push(P, &defs, d))) return st;
         } else if (defs.n) {
             return jerr(P->c, BITNET_E_FORMAT, "non-default argument follows default argument");
         }
     }
-    adv(P);
+    bn_jinja_parse_adv(P);
     nd->names = params.v;
     nd->nnames = params.n;
     nd->v2 = defs.v;
@@ -1401,40 +1401,40 @@ static bitnet_status p_signature(parser *P, jnode *nd) {
     return BITNET_OK;
 }
 
-static bitnet_status p_statement(parser *P, jnode **out) {
+static bitnet_status bn_jinja_parse_statement(parser *P, jnode **out) {
     static const char *const gen_ends[] = {"endgeneration"};
     bitnet_status st;
-    jtok *t = cur(P);
+    jtok *t = bn_jinja_parse_cur(P);
     P->c->line = t->line;
-    if (t->k != TK_NAME) return perr(P, "a tag name");
-    if ((st = enter(P))) return st;
-    if (is_name(t, "for")) st = p_for(P, out);
-    else if (is_name(t, "if")) st = p_if(P, out);
-    else if (is_name(t, "set")) st = p_set(P, out);
-    else if (is_name(t, "macro")) st = p_macro(P, out);
-    else if (is_name(t, "call")) st = p_callblock(P, out);
-    else if (is_name(t, "break") || is_name(t, "continue")) {
-        int brk = is_name(t, "break");
+    if (t->k != TK_NAME) return bn_jinja_parse_perr(P, "a tag name");
+    if ((st = bn_jinja_parse_enter(P))) return st;
+    if (bn_jinja_parse_is_name(t, "for")) st = bn_jinja_parse_for(P, out);
+    else if (bn_jinja_parse_is_name(t, "if")) st = bn_jinja_parse_if(P, out);
+    else if (bn_jinja_parse_is_name(t, "set")) st = bn_jinja_parse_set(P, out);
+    else if (bn_jinja_parse_is_name(t, "macro")) st = bn_jinja_parse_macro(P, out);
+    else if (bn_jinja_parse_is_name(t, "call")) st = bn_jinja_parse_callblock(P, out);
+    else if (bn_jinja_parse_is_name(t, "break") || bn_jinja_parse_is_name(t, "continue")) {
+        int brk = bn_jinja_parse_is_name(t, "break");
         if (!P->in_loop) return jerr(P->c, BITNET_E_FORMAT, "'%s' outside of a loop", brk ? "break" : "continue");
-        if ((st = new_node(P, brk ? S_BREAK : S_CONTINUE, t->line, out))) return st;
-        adv(P);
-    } else if (is_name(t, "generation")) { /* transformers' {% generation %}: renders its body */
+        if ((st = bn_jinja_parse_new_node(P, brk ? S_BREAK : S_CONTINUE, t->line, out))) return st;
+        bn_jinja_parse_adv(P);
+    } else if (bn_jinja_parse_is_name(t, "generation")) { /* transformers' {% generation %}: renders its body */
         jnode *nd;
-        if ((st = new_node(P, S_GEN, t->line, &nd))) return st;
-        adv(P);
+        if ((st = bn_jinja_parse_new_node(P, S_GEN, t->line, &nd))) return st;
+        bn_jinja_parse_adv(P);
         nlist body = {0};
-        if ((st = p_statements(P, gen_ends, 1, &body, 1))) return st;
+        if ((st = bn_jinja_parse_statements(P, gen_ends, 1, &body, 1))) return st;
         nd->v = body.v;
         nd->n = body.n;
         *out = nd;
-    } else if (is_name(t, "filter")) { /* {% filter f(args) | g %} ... {% endfilter %} */
+    } else if (bn_jinja_parse_is_name(t, "filter")) { /* {% filter f(args) | g %} ... {% endfilter %} */
         static const char *const ends[] = {"endfilter"};
         jnode *nd, *ph;
-        if ((st = new_node(P, S_FILTERBLOCK, t->line, &nd)) || (st = new_node(P, E_BLOCKVAL, t->line, &ph))) return st;
-        adv(P);
-        if ((st = p_filter(P, ph, 1, &nd->a))) return st;
+        if ((st = bn_jinja_parse_new_node(P, S_FILTERBLOCK, t->line, &nd)) || (st = bn_jinja_parse_new_node(P, E_BLOCKVAL, t->line, &ph))) return st;
+        bn_jinja_parse_adv(P);
+        if ((st = bn_jinja_parse_filter(P, ph, 1, &nd->a))) return st;
         nlist body = {0};
-        if ((st = p_statements(P, ends, 1, &body, 1))) return st;
+        if ((st = bn_jinja_parse_statements(P, ends, 1, &body, 1))) return st;
         nd->v = body.v;
         nd->n = body.n;
         *out = nd;
@@ -1442,7 +1442,7 @@ static bitnet_status p_statement(parser *P, jnode **out) {
         static const char *const known[] = {"with", "block", "extends", "include", "import",
                                             "from", "autoescape", "print", "do", "trans", "pluralize"};
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-            if (is_name(t, known[k]))
+            if (bn_jinja_parse_is_name(t, known[k]))
                 return jerr(P->c, BITNET_E_UNSUPPORTED, "the '{%% %s %%}' tag is not supported", known[k]);
         return jerr(P->c, BITNET_E_FORMAT, "unknown tag '%.*s'", (int)t->s.n, t->s.p);
     }
@@ -1451,54 +1451,54 @@ static bitnet_status p_statement(parser *P, jnode **out) {
     return BITNET_OK;
 }
 
-static bitnet_status p_body(parser *P, const char *const *ends, size_t n_ends, nlist *body) {
+static bitnet_status bn_jinja_parse_body(parser *P, const char *const *ends, size_t n_ends, nlist *body) {
     bitnet_status st;
     for (;;) {
-        jtok *t = cur(P);
+        jtok *t = bn_jinja_parse_cur(P);
         P->c->line = t->line;
         if (t->k == TK_EOF) return BITNET_OK;
         if (t->k == TK_DATA) {
             jnode *nd;
-            if ((st = new_node(P, S_TEXT, t->line, &nd))) return st;
-            nd->lit = jv_str(t->s);
-            if ((st = nl_push(P, body, nd))) return st;
-            adv(P);
+            if ((st = bn_jinja_parse_new_node(P, S_TEXT, t->line, &nd))) return st;
+            nd->lit = bn_jv_str(t->s);
+            if ((st = bn_jinja_parse_nl_push(P, body, nd))) return st;
+            bn_jinja_parse_adv(P);
         } else if (t->k == TK_VAR_BEGIN) {
-            adv(P);
+            bn_jinja_parse_adv(P);
             jnode *nd;
-            if ((st = new_node(P, S_OUT, t->line, &nd)) || (st = p_tuple(P, 1, NULL, 0, &nd->a)) ||
-                (st = expect_kind(P, TK_VAR_END, "'}}'")) || (st = nl_push(P, body, nd)))
+            if ((st = bn_jinja_parse_new_node(P, S_OUT, t->line, &nd)) || (st = bn_jinja_parse_tuple(P, 1, NULL, 0, &nd->a)) ||
+                (st = bn_jinja_parse_expect_kind(P, TK_VAR_END, "'}}'")) || (st = bn_jinja_parse_nl_push(P, body, nd)))
                 return st;
         } else if (t->k == TK_BLOCK_BEGIN) {
-            adv(P);
+            bn_jinja_parse_adv(P);
             for (size_t k = 0; k < n_ends; k++)
-                if (is_name(cur(P), ends[k])) return BITNET_OK;
-            jtok *nm = cur(P);
-            if (nm->k == TK_NAME && nm->s.n >= 3 && (memcmp(nm->s.p, "end", 3) == 0 || js_eqz(nm->s, "elif") ||
-                                                     js_eqz(nm->s, "else")))
+                if (bn_jinja_parse_is_name(bn_jinja_parse_cur(P), ends[k])) return BITNET_OK;
+            jtok *nm = bn_jinja_parse_cur(P);
+            if (nm->k == TK_NAME && nm->s.n >= 3 && (memcmp(nm->s.p, "end", 3) == 0 || bn_js_eqz(nm->s, "elif") ||
+                                                     bn_js_eqz(nm->s, "else")))
                 return jerr(P->c, BITNET_E_FORMAT, "unexpected '%.*s'", (int)nm->s.n, nm->s.p);
             jnode *nd = NULL;
-            if ((st = p_statement(P, &nd)) || (st = expect_kind(P, TK_BLOCK_END, "'%}'")) ||
-                (st = nl_push(P, body, nd)))
+            if ((st = bn_jinja_parse_statement(P, &nd)) || (st = bn_jinja_parse_expect_kind(P, TK_BLOCK_END, "'%}'")) ||
+                (st = bn_jinja_parse_nl_push(P, body, nd)))
                 return st;
         } else {
-            return perr(P, "template data or a tag");
+            return bn_jinja_parse_perr(P, "template data or a tag");
         }
     }
 }
 
 /* jinja2 refuses, when compiling, a filter or test it does not know -- except inside an
  * if statement or an if expression, where it only fails when evaluated. */
-static bitnet_status check_names(jctx *c, const jnode *nd, int soft, uint32_t depth);
+static bitnet_status bn_jinja_parse_check_names(jctx *c, const jnode *nd, int soft, uint32_t depth);
 
-static bitnet_status check_list(jctx *c, jnode *const *v, size_t n, int soft, uint32_t depth) {
+static bitnet_status bn_jinja_parse_check_list(jctx *c, jnode *const *v, size_t n, int soft, uint32_t depth) {
     bitnet_status st;
     for (size_t i = 0; i < n; i++)
-        if (v[i] && (st = check_names(c, v[i], soft, depth))) return st;
+        if (v[i] && (st = bn_jinja_parse_check_names(c, v[i], soft, depth))) return st;
     return BITNET_OK;
 }
 
-static bitnet_status check_names(jctx *c, const jnode *nd, int soft, uint32_t depth) {
+static bitnet_status bn_jinja_parse_check_names(jctx *c, const jnode *nd, int soft, uint32_t depth) {
     bitnet_status st;
     if (!nd) return BITNET_OK;
     if (depth > 4 * c->max_depth) return jerr(c, BITNET_E_UNSUPPORTED, "template nested too deeply");
@@ -1506,7 +1506,7 @@ static bitnet_status check_names(jctx *c, const jnode *nd, int soft, uint32_t de
     switch (nd->k) {
     case S_IF: case E_COND: inner = 1; break;
     case E_FILTER: case E_TEST:
-        if (!soft && !(nd->k == E_FILTER ? jl_known_filter(nd->name) : jl_known_test(nd->name))) {
+        if (!soft && !(nd->k == E_FILTER ? bn_jl_known_filter(nd->name) : bn_jl_known_test(nd->name))) {
             c->line = nd->line;
             return jerr(c, BITNET_E_FORMAT, "No %s named '%.*s'.", nd->k == E_FILTER ? "filter" : "test",
                         (int)nd->name.n, nd->name.p);
@@ -1517,20 +1517,20 @@ static bitnet_status check_names(jctx *c, const jnode *nd, int soft, uint32_t de
     int body_soft = inner;
     if (nd->k == S_FOR || nd->k == S_MACRO || nd->k == S_CALLBLOCK || nd->k == S_SETBLOCK || nd->k == S_FILTERBLOCK)
         body_soft = 0;
-    if ((st = check_names(c, nd->a, inner, depth + 1)) || (st = check_names(c, nd->b, inner, depth + 1)) ||
-        (st = check_names(c, nd->c, inner, depth + 1)) || (st = check_names(c, nd->dyn_args, inner, depth + 1)) ||
-        (st = check_names(c, nd->dyn_kwargs, inner, depth + 1)))
+    if ((st = bn_jinja_parse_check_names(c, nd->a, inner, depth + 1)) || (st = bn_jinja_parse_check_names(c, nd->b, inner, depth + 1)) ||
+        (st = bn_jinja_parse_check_names(c, nd->c, inner, depth + 1)) || (st = bn_jinja_parse_check_names(c, nd->dyn_args, inner, depth + 1)) ||
+        (st = bn_jinja_parse_check_names(c, nd->dyn_kwargs, inner, depth + 1)))
         return st;
     int is_stmt_body = nd->k == S_IF || nd->k == S_FOR || nd->k == S_MACRO || nd->k == S_CALLBLOCK ||
                        nd->k == S_SETBLOCK || nd->k == S_FILTERBLOCK || nd->k == S_GEN;
-    if ((st = check_list(c, nd->v, nd->n, is_stmt_body ? body_soft : inner, depth + 1))) return st;
-    return check_list(c, nd->v2, nd->n2, (nd->k == S_FOR || nd->k == S_IF) ? body_soft : inner, depth + 1);
+    if ((st = bn_jinja_parse_check_list(c, nd->v, nd->n, is_stmt_body ? body_soft : inner, depth + 1))) return st;
+    return bn_jinja_parse_check_list(c, nd->v2, nd->n2, (nd->k == S_FOR || nd->k == S_IF) ? body_soft : inner, depth + 1);
 }
 
-bitnet_status jp_parse(jctx *c, const char *src, size_t len, jnode ***body, size_t *n) {
+bitnet_status bn_jp_parse(jctx *c, const char *src, size_t len, jnode ***body, size_t *n) {
     bitnet_status st;
     /* newlines: \r\n and \r become \n; one trailing \n is dropped */
-    char *s = ja_alloc(c, len + 1);
+    char *s = bn_ja_alloc(c, len + 1);
     if (!s) return ja_error(c);
     size_t m = 0;
     for (size_t i = 0; i < len; i++) {
@@ -1547,15 +1547,15 @@ bitnet_status jp_parse(jctx *c, const char *src, size_t len, jnode ***body, size
     L.c = c;
     L.s = s;
     L.n = m;
-    if ((st = lex(&L))) return st;
+    if ((st = bn_jinja_parse_lex(&L))) return st;
     parser P = {0};
     P.c = c;
     P.t = L.t;
     P.nt = L.nt;
     nlist top = {0};
-    if ((st = p_body(&P, NULL, 0, &top))) return st;
-    if (cur(&P)->k != TK_EOF) return perr(&P, "end of template");
-    if ((st = check_list(c, top.v, top.n, 0, 0))) return st;
+    if ((st = bn_jinja_parse_body(&P, NULL, 0, &top))) return st;
+    if (bn_jinja_parse_cur(&P)->k != TK_EOF) return bn_jinja_parse_perr(&P, "end of template");
+    if ((st = bn_jinja_parse_check_list(c, top.v, top.n, 0, 0))) return st;
     *body = top.v;
     *n = top.n;
     return BITNET_OK;

@@ -58,7 +58,7 @@ typedef struct tbuf {
     int      oom;
 } tbuf;
 
-static void put(tbuf *b, const char *s, size_t n, int from_msg) {
+static void bn_chat_template_put(tbuf *b, const char *s, size_t n, int from_msg) {
     if (b->oom) return;
     if (b->n + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 256;
@@ -76,31 +76,31 @@ static void put(tbuf *b, const char *s, size_t n, int from_msg) {
     b->p[b->n] = 0;
 }
 
-static void puts_(tbuf *b, const char *s) { put(b, s, strlen(s), 0); }
-static void putc_msg(tbuf *b, const char *s) { put(b, s, strlen(s), 1); }
+static void bn_chat_template_puts_(tbuf *b, const char *s) { bn_chat_template_put(b, s, strlen(s), 0); }
+static void bn_chat_template_putc_msg(tbuf *b, const char *s) { bn_chat_template_put(b, s, strlen(s), 1); }
 
-static bitnet_status render_c(chat_kind k, const bitnet_chat_message *msgs, size_t n_msgs, int agp, bn_chat_text *out) {
+static bitnet_status bn_chat_template_render_c(chat_kind k, const bitnet_chat_message *msgs, size_t n_msgs, int agp, bn_chat_text *out) {
     tbuf b = {0};
-    puts_(&b, "");
+    bn_chat_template_puts_(&b, "");
     for (size_t i = 0; i < n_msgs; i++) {
         const char *role = msgs[i].role, *c = msgs[i].content;
         if (k == CHAT_BITNET) {
-            if (strcmp(role, "system") == 0) { puts_(&b, "System: "); putc_msg(&b, c); }
-            else if (strcmp(role, "user") == 0) { puts_(&b, "User: "); putc_msg(&b, c); puts_(&b, "<|eot_id|>Assistant: "); }
-            else if (strcmp(role, "assistant") == 0) putc_msg(&b, c);
+            if (strcmp(role, "system") == 0) { bn_chat_template_puts_(&b, "System: "); bn_chat_template_putc_msg(&b, c); }
+            else if (strcmp(role, "user") == 0) { bn_chat_template_puts_(&b, "User: "); bn_chat_template_putc_msg(&b, c); bn_chat_template_puts_(&b, "<|eot_id|>Assistant: "); }
+            else if (strcmp(role, "assistant") == 0) bn_chat_template_putc_msg(&b, c);
         } else { /* plain: the role capitalised (ASCII), ": ", content, newline */
             if (*role) {
                 char first = role[0];
                 if (first >= 'a' && first <= 'z') first = (char)(first - 32);
-                put(&b, &first, 1, 1);
-                putc_msg(&b, role + 1);
+                bn_chat_template_put(&b, &first, 1, 1);
+                bn_chat_template_putc_msg(&b, role + 1);
             }
-            puts_(&b, ": ");
-            putc_msg(&b, c);
-            puts_(&b, "\n");
+            bn_chat_template_puts_(&b, ": ");
+            bn_chat_template_putc_msg(&b, c);
+            bn_chat_template_puts_(&b, "\n");
         }
     }
-    if (agp && k == CHAT_PLAIN) puts_(&b, "Assistant:");
+    if (agp && k == CHAT_PLAIN) bn_chat_template_puts_(&b, "Assistant:");
     if (b.oom) {
         bn_free(b.p);
         bn_free(b.m);
@@ -114,11 +114,11 @@ static bitnet_status render_c(chat_kind k, const bitnet_chat_message *msgs, size
 
 /* ---- choosing and rendering ------------------------------------------------------------------ */
 
-static const char *tok_str(const bn_vocab *v, int32_t id) {
+static const char *bn_chat_template_tok_str(const bn_vocab *v, int32_t id) {
     return v && id >= 0 && id < v->n && strlen(v->text[id]) == v->len[id] ? v->text[id] : NULL;
 }
 
-static bitnet_status render_jinja(const bn_vocab *v, const char *text, size_t len, const bitnet_chat_message *msgs,
+static bitnet_status bn_chat_template_render_jinja(const bn_vocab *v, const char *text, size_t len, const bitnet_chat_message *msgs,
                                   size_t n_msgs, int agp, bn_chat_text *out) {
     bn_jinja_input in;
     memset(&in, 0, sizeof in);
@@ -126,12 +126,12 @@ static bitnet_status render_jinja(const bn_vocab *v, const char *text, size_t le
     in.n_msgs = n_msgs;
     in.add_generation_prompt = agp;
     /* BOS / EOS the model lacks (or no model) are "" so that `bos_token + ...` works */
-    in.bos_token = tok_str(v, v ? v->bos : -1);
-    in.eos_token = tok_str(v, v ? v->eos : -1);
+    in.bos_token = bn_chat_template_tok_str(v, v ? v->bos : -1);
+    in.eos_token = bn_chat_template_tok_str(v, v ? v->eos : -1);
     if (!in.bos_token) in.bos_token = "";
     if (!in.eos_token) in.eos_token = "";
-    in.unk_token = tok_str(v, v ? v->unk : -1);
-    in.pad_token = tok_str(v, v ? v->pad : -1);
+    in.unk_token = bn_chat_template_tok_str(v, v ? v->unk : -1);
+    in.pad_token = bn_chat_template_tok_str(v, v ? v->pad : -1);
     return bn_jinja_render(text, len, &in, out);
 }
 
@@ -174,14 +174,14 @@ bitnet_status bn_chat_render(const bn_vocab *v, const char *tmpl, const bitnet_c
         text = v->chat_template;
         k = strstr(text, "BITNET") ? CHAT_BITNET : CHAT_JINJA;
     }
-    if (k != CHAT_JINJA) return render_c(k, msgs, n_msgs, agp, out);
+    if (k != CHAT_JINJA) return bn_chat_template_render_c(k, msgs, n_msgs, agp, out);
     len = strlen(text);
-    return render_jinja(v, text, len, msgs, n_msgs, agp, out);
+    return bn_chat_template_render_jinja(v, text, len, msgs, n_msgs, agp, out);
 }
 
 /* Length of the BOS text that begins the rendering, if the model adds BOS itself when
  * tokenizing (so that bitnet_chat_apply's text, tokenized with ADD_BOS, has one). */
-static size_t leading_bos(const bn_vocab *v, const bn_chat_text *t) {
+static size_t bn_chat_template_leading_bos(const bn_vocab *v, const bn_chat_text *t) {
     if (!v || !v->add_bos || v->bos < 0) return 0;
     size_t bl = v->len[v->bos];
     if (!bl || bl > t->n || memcmp(t->text, v->text[v->bos], bl) != 0) return 0;
@@ -197,7 +197,7 @@ bitnet_status bn_chat_apply(const bn_vocab *v, const char *tmpl, const bitnet_ch
     bn_chat_text t;
     bitnet_status st = bn_chat_render(v, tmpl, msgs, n_msgs, add_generation_prompt, &t);
     if (st) return st;
-    size_t skip = leading_bos(v, &t), n = t.n - skip;
+    size_t skip = bn_chat_template_leading_bos(v, &t), n = t.n - skip;
     *n_bytes = n;
     if (n > cap) st = bn_err(BITNET_E_BUFFER_TOO_SMALL, "bitnet_chat_apply: %zu bytes do not fit in %zu", n, cap);
     else if (n) memcpy(buf, t.text + skip, n);
