@@ -2,9 +2,10 @@
 # Run every test of libbitnet, the way CI does:
 #   1. release build with gcc (-Werror) and the whole ctest suite
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. warning-free builds with every clang found (clang-14, clang-19)
-#   4. the ABI against the committed baseline (abidiff), the kernel tests cross-compiled for AArch64 and run under qemu (NEON)
-#   5. a short libFuzzer run of the GGUF reader (clang), failing on any crash
+#   3. ThreadSanitizer on what runs threads: batches, parallel sessions, generators, the server
+#   4. warning-free builds with every clang found (clang-14, clang-19)
+#   5. the ABI against the committed baseline (abidiff), the kernel tests cross-compiled for AArch64 and run under qemu (NEON)
+#   6. a short libFuzzer run of the GGUF reader (clang), failing on any crash
 # Every build asks for the tests (-DBITNET_BUILD_TESTS=ON: an error without cmocka) and for
 # -Werror (off by default for users).  Build trees go to $BITNET_TEST_DIR (default: ./build-test).  FUZZ_SECONDS (default 60)
 # sets the fuzzing time; 0 skips it.
@@ -27,6 +28,13 @@ cmake -S "$src" -B "$out/asan" -DCMAKE_BUILD_TYPE=Debug -DBITNET_SANITIZE=ON -DB
 cmake --build "$out/asan" -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$out/asan" --output-on-failure -j"$jobs"
+
+step "gcc ThreadSanitizer build + the threaded tests"
+cmake -S "$src" -B "$out/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBITNET_TSAN=ON -DBITNET_WERROR=ON \
+      -DBITNET_BUILD_TESTS=ON > "$out/tsan.cmake.log"
+cmake --build "$out/tsan" -j"$jobs"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    ctest --test-dir "$out/tsan" --output-on-failure -j"$jobs" -R '^(test_batch|test_session|test_generator|test_generate|server_http_tsan)$'
 
 for cc in clang-14 clang-19; do
     command -v "$cc" > /dev/null 2>&1 || { echo "($cc not installed: skipped)"; continue; }

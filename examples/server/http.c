@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-volatile int srv_http_draining;
+_Atomic int srv_http_draining;
 _Atomic int srv_http_inflight;
 
 enum { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_OTHER };

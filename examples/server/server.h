@@ -161,7 +161,7 @@ bitnet_token *srv_chat_tokens(const srv_ctx *c, const bitnet_chat_message *msgs,
 
 struct MHD_Daemon;
 struct MHD_Daemon *srv_http_start(srv_ctx *c, char *err, size_t err_cap);
-extern volatile int srv_http_draining; /* set at shutdown: new requests get 503 */
+extern _Atomic int srv_http_draining;  /* set at shutdown: new requests get 503 */
 extern _Atomic int srv_http_inflight;  /* requests between their headers and their last byte */
 
 /* ---- page.c (generated) ------------------------------------------------------------------- */
