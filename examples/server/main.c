@@ -11,7 +11,7 @@
  */
 #include "server.h"
 
-#include "args.h"
+#include "opts.h"
 
 #include <microhttpd.h>
 #include <signal.h>
@@ -23,7 +23,6 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: bitnet-server -m MODEL [options]\n"
-            "  -m, --model PATH          GGUF model\n"
             "      --alias NAME          model id in the API (default: the file name)\n"
             "      --host ADDR           IPv4 address to listen on (127.0.0.1)\n"
             "      --port N              port (8080)\n"
@@ -31,7 +30,6 @@ static void usage(FILE *f) {
             "      --api-key-file FILE   read the key from FILE\n"
             "  -np, --parallel N         slots: sequences decoded together (4)\n"
             "  -c, --ctx-size N          context per slot (the model's, at most 4096)\n"
-            "  -t, --threads N           threads (all CPUs)\n"
             "  -b, --batch-size N        most tokens per forward step (256)\n"
             "      --prefill-chunk N     most prompt tokens of one request per step (64)\n"
             "      --queue N             requests waiting for a slot before 429 (64)\n"
@@ -42,29 +40,48 @@ static void usage(FILE *f) {
             "      --max-connections N   concurrent connections (256)\n"
             "      --chat-template T     template name or text instead of the model's\n"
             "      --isa NAME            kernel variant (auto scalar avx2 avx512 neon)\n"
-            "  -v, --verbose             log requests and libmicrohttpd errors\n"
-            "      --version             print the version and exit\n"
+            "%s"
             "Sampling defaults for fields a request leaves out:\n%s",
-            ex_sampling_help);
+            ex_run_help, ex_sampling_help);
 }
 
 static char *read_key_file(const char *path) {
     FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "bitnet-server: --api-key-file: cannot open '%s'\n", path);
-        exit(2);
-    }
+    if (!f) ex_usage_error("--api-key-file: cannot open '%s'", path);
     char buf[512];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = 0;
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = 0;
-    if (!n) {
-        fprintf(stderr, "bitnet-server: --api-key-file: '%s' is empty\n", path);
-        exit(2);
-    }
+    if (!n) ex_usage_error("--api-key-file: '%s' is empty", path);
     return strdup(buf);
 }
+
+enum {
+    O_ALIAS = 1, O_HOST, O_PORT, O_KEY, O_KEY_FILE, O_PARALLEL, O_PREFILL, O_QUEUE, O_MAX_BODY, O_MAX_TOKENS,
+    O_TIMEOUT, O_GRACE, O_MAX_CONNS, O_TEMPLATE, O_ISA
+};
+static const ex_opt srv_opts[] = {
+    {O_ALIAS, "--alias|-a", EX_ARG, NULL},
+    {O_HOST, "--host", EX_ARG, NULL},
+    {O_PORT, "--port", EX_ARG, NULL},
+    {O_KEY, "--api-key", EX_ARG, NULL},
+    {O_KEY_FILE, "--api-key-file", EX_ARG, NULL},
+    {O_PARALLEL, "-np|--parallel", EX_ARG, NULL},
+    {O_PREFILL, "--prefill-chunk", EX_ARG, NULL},
+    {O_QUEUE, "--queue", EX_ARG, NULL},
+    {O_MAX_BODY, "--max-body", EX_ARG, NULL},
+    {O_MAX_TOKENS, "--max-tokens", EX_ARG, NULL},
+    {O_TIMEOUT, "--timeout|-to", EX_ARG, NULL},
+    {O_GRACE, "--shutdown-grace", EX_ARG, NULL},
+    {O_MAX_CONNS, "--max-connections", EX_ARG, NULL},
+    {O_TEMPLATE, "--chat-template", EX_ARG, NULL},
+    {O_ISA, "--isa", EX_ARG, NULL},
+    {EX_IGNORED_SILENT, "-cb|--cont-batching", EX_NOARG, NULL}, /* always on */
+    {0, NULL, EX_NOARG, NULL},
+};
+static const ex_opt *const srv_tables[] = {srv_opts,        ex_opts_run,         ex_opts_sampling, ex_opts_std,
+                                           ex_opts_log,     ex_opts_ignored,     ex_opts_unsupported, NULL};
 
 int main(int argc, char **argv) {
     srv_config cfg = {0};
@@ -81,58 +98,47 @@ int main(int argc, char **argv) {
     cfg.isa = BITNET_ISA_AUTO;
     bitnet_sampler_default_params(&cfg.sampler, sizeof cfg.sampler);
     const char *isa_name = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) cfg.model_path = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "--alias")) cfg.alias = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "--host")) cfg.host = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "--port")) cfg.port = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 65535);
-        else if (!strcmp(a, "--api-key")) cfg.api_key = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "--api-key-file")) cfg.api_key = read_key_file(ex_next(argc, argv, &i));
-        else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) cfg.n_slots = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 256);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) cfg.n_ctx = (int)ex_parse_int(a, ex_next(argc, argv, &i), 0, 1 << 20);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) cfg.n_threads = (int)ex_parse_int(a, ex_next(argc, argv, &i), 0, 1024);
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) cfg.n_batch = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 65536);
-        else if (!strcmp(a, "--prefill-chunk")) cfg.prefill_chunk = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 65536);
-        else if (!strcmp(a, "--queue")) cfg.queue_max = (int)ex_parse_int(a, ex_next(argc, argv, &i), 0, 1 << 20);
-        else if (!strcmp(a, "--max-body")) cfg.body_max = (size_t)ex_parse_int(a, ex_next(argc, argv, &i), 1024, 1ll << 32);
-        else if (!strcmp(a, "--max-tokens")) cfg.max_tokens_cap = (int)ex_parse_int(a, ex_next(argc, argv, &i), 0, 1 << 24);
-        else if (!strcmp(a, "--timeout")) cfg.timeout_s = ex_parse_float(a, ex_next(argc, argv, &i));
-        else if (!strcmp(a, "--shutdown-grace")) cfg.shutdown_grace = ex_parse_float(a, ex_next(argc, argv, &i));
-        else if (!strcmp(a, "--max-connections")) cfg.max_conns = (int)ex_parse_int(a, ex_next(argc, argv, &i), 1, 65536);
-        else if (!strcmp(a, "--chat-template")) cfg.tmpl = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "--isa")) isa_name = ex_next(argc, argv, &i);
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) cfg.verbose = 1;
-        else if (!strcmp(a, "--version")) {
-            printf("bitnet-server (libbitnet) %s\n", bitnet_version());
-            return 0;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (ex_parse_sampling(argc, argv, &i, &cfg.sampler)) {
-        } else {
-            fprintf(stderr, "bitnet-server: unknown option '%s' (see --help)\n", a);
-            return 2;
+    ex_run run;
+    ex_run_init(&run);
+    ex_args a;
+    ex_args_init(&a, "bitnet-server", argc, argv, srv_tables);
+    for (int id; (id = ex_args_next(&a)) != EX_END;) {
+        if (ex_run_apply(&a, id, &run) || ex_sampling_apply(&a, id, &cfg.sampler)) continue;
+        switch (id) {
+        case EX_HELP: usage(stdout); return 0;
+        case EX_POSITIONAL: ex_usage_error("unexpected argument '%s' (see bitnet-server --help)", a.val);
+        case O_ALIAS: cfg.alias = a.val; break;
+        case O_HOST: cfg.host = a.val; break;
+        case O_PORT: cfg.port = (int)ex_int(&a, 1, 65535); break;
+        case O_KEY: cfg.api_key = a.val; break;
+        case O_KEY_FILE: cfg.api_key = read_key_file(a.val); break;
+        case O_PARALLEL: cfg.n_slots = (int)ex_int(&a, 1, 256); break;
+        case O_PREFILL: cfg.prefill_chunk = (int)ex_int(&a, 1, 65536); break;
+        case O_QUEUE: cfg.queue_max = (int)ex_int(&a, 0, 1 << 20); break;
+        case O_MAX_BODY: cfg.body_max = (size_t)ex_int(&a, 1024, 1ll << 32); break;
+        case O_MAX_TOKENS: cfg.max_tokens_cap = (int)ex_int(&a, 0, 1 << 24); break;
+        case O_TIMEOUT: cfg.timeout_s = ex_float(&a); break;
+        case O_GRACE: cfg.shutdown_grace = ex_float(&a); break;
+        case O_MAX_CONNS: cfg.max_conns = (int)ex_int(&a, 1, 65536); break;
+        case O_TEMPLATE: cfg.tmpl = a.val; break;
+        case O_ISA: isa_name = a.val; break;
+        default: ex_usage_error("option '%s' does not apply to bitnet-server", a.opt);
         }
     }
-    if (!cfg.model_path) {
-        usage(stderr);
-        return 2;
-    }
+    cfg.model_path = run.model;
+    cfg.n_ctx = (int)run.n_ctx;
+    cfg.n_threads = (int)run.n_threads;
+    cfg.kv_type = run.kv_type;
+    if (run.n_batch > 0) cfg.n_batch = (int)run.n_batch;
+    if (!cfg.model_path) ex_usage_error("-m MODEL is required (see bitnet-server --help)");
     if (!cfg.api_key && getenv("BITNET_API_KEY") && *getenv("BITNET_API_KEY")) cfg.api_key = getenv("BITNET_API_KEY");
-    if (cfg.timeout_s < 0 || cfg.shutdown_grace < 0) {
-        fprintf(stderr, "bitnet-server: --timeout and --shutdown-grace must be >= 0\n");
-        return 2;
-    }
+    if (cfg.timeout_s < 0 || cfg.shutdown_grace < 0) ex_usage_error("--timeout and --shutdown-grace must be >= 0");
     if (isa_name) {
         static const bitnet_isa all[] = {BITNET_ISA_AUTO, BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVX512,
                                          BITNET_ISA_NEON};
         size_t k = 0;
         while (k < sizeof all / sizeof all[0] && strcmp(bitnet_isa_name(all[k]), isa_name) != 0) k++;
-        if (k == sizeof all / sizeof all[0]) {
-            fprintf(stderr, "bitnet-server: --isa: unknown variant '%s'\n", isa_name);
-            return 2;
-        }
+        if (k == sizeof all / sizeof all[0]) ex_usage_error("--isa: unknown variant '%s'", isa_name);
         cfg.isa = all[k];
     }
 
@@ -147,22 +153,21 @@ int main(int argc, char **argv) {
 
     bitnet_model_params mp;
     bitnet_model_default_params(&mp, sizeof mp);
+    ex_run_model_params(&run, &mp);
     mp.isa = cfg.isa;
     bitnet_model *m = NULL;
-    if (bitnet_model_load(cfg.model_path, &mp, &m) != BITNET_OK) {
-        fprintf(stderr, "bitnet-server: %s: %s\n", cfg.model_path, bitnet_last_error());
-        return 1;
-    }
+    if (bitnet_model_load(cfg.model_path, &mp, &m) != BITNET_OK) ex_fail("%s: %s", cfg.model_path, bitnet_last_error());
+    ex_run_after_load(&run, m);
     const char *base = strrchr(cfg.model_path, '/');
     srv_ctx ctx = {&cfg, m, cfg.alias ? cfg.alias : base ? base + 1 : cfg.model_path, NULL};
     if (srv_sched_start(&cfg, m, &ctx.sched) != 0) {
-        fprintf(stderr, "bitnet-server: cannot create %d slots: %s\n", cfg.n_slots, bitnet_last_error());
+        ex_error("cannot create %d slots: %s", cfg.n_slots, bitnet_last_error());
         return 1;
     }
     char err[256];
     struct MHD_Daemon *d = srv_http_start(&ctx, err, sizeof err);
     if (!d) {
-        fprintf(stderr, "bitnet-server: %s\n", err);
+        ex_error("%s", err);
         srv_sched_shutdown(ctx.sched, 0);
         srv_sched_free(ctx.sched);
         bitnet_model_free(m);

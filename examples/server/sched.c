@@ -515,6 +515,7 @@ int srv_sched_start(const srv_config *cfg, const bitnet_model *m, srv_sched **ou
     bitnet_session_params sp;
     bitnet_session_default_params(&sp, sizeof sp);
     sp.n_ctx = (uint32_t)cfg->n_ctx;
+    if (cfg->kv_type >= 0) sp.kv_type = (bitnet_kv_type)cfg->kv_type;
     sp.n_threads = 1; /* sessions are evaluated through the batch, which has the threads */
     for (int i = 0; i < sc->n_slots; i++) {
         if (bitnet_session_create(m, &sp, &sc->slots[i].s) != BITNET_OK) return -1;

@@ -33,6 +33,7 @@ typedef struct srv_config {
     const char *api_key;       /* NULL: no key                                        */
     int         n_slots;       /* parallel sequences (4)                              */
     int         n_ctx;         /* context per slot (0: the model's, capped at 4096)   */
+    int         kv_type;       /* -1: the default (f16), else a bitnet_kv_type       */
     int         n_threads;     /* 0: all CPUs                                         */
     int         n_batch;       /* tokens per forward step (256)                       */
     int         prefill_chunk; /* most prompt tokens of one job per step (64)         */
