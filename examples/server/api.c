@@ -609,22 +609,25 @@ char *srv_api_models(const srv_ctx *c, int one) {
 
 bitnet_token *srv_chat_tokens(const srv_ctx *c, const bitnet_chat_message *msgs, size_t n, size_t *n_out, char *msg,
                               size_t msg_cap) {
-    /* TEMPORARY (replaced by the library's safe conversation tokenizer before this
-     * lands): render, then tokenize the whole text with special tokens recognised. */
+    /* rendered with the model's template; message text is tokenized as plain text, only
+     * the template's own markup can become special tokens (bitnet_chat_tokenize) */
+    bitnet_chat_params cp;
+    bitnet_chat_default_params(&cp, sizeof cp);
+    cp.tmpl = c->cfg->tmpl;
+    cp.add_generation_prompt = 1;
+    cp.flags = BITNET_TOKENIZE_ADD_BOS;
     size_t need = 0;
-    bitnet_status st = bitnet_chat_apply(c->model, c->cfg->tmpl, msgs, n, 1, NULL, 0, &need);
-    if (st != BITNET_OK && st != BITNET_E_BUFFER_TOO_SMALL) {
-        snprintf(msg, msg_cap, "chat template: %s", bitnet_last_error());
+    bitnet_status st = bitnet_chat_tokenize(c->model, msgs, n, &cp, NULL, 0, &need);
+    bitnet_token *t = NULL;
+    if (st == BITNET_OK || st == BITNET_E_BUFFER_TOO_SMALL) {
+        t = malloc((need ? need : 1) * sizeof *t);
+        st = t ? bitnet_chat_tokenize(c->model, msgs, n, &cp, t, need, &need) : BITNET_E_NOMEM;
+    }
+    if (st != BITNET_OK) {
+        free(t);
+        snprintf(msg, msg_cap, "the conversation cannot be rendered with the chat template: %s", bitnet_last_error());
         return NULL;
     }
-    char *text = malloc(need + 1);
-    if (!text || bitnet_chat_apply(c->model, c->cfg->tmpl, msgs, n, 1, text, need, &need) != BITNET_OK) {
-        free(text);
-        snprintf(msg, msg_cap, "chat template: %s", bitnet_last_error());
-        return NULL;
-    }
-    bitnet_token *t = tokenize(c->model, text, need, BITNET_TOKENIZE_ADD_BOS | BITNET_TOKENIZE_PARSE_SPECIAL, n_out);
-    free(text);
-    if (!t) snprintf(msg, msg_cap, "tokenizing the conversation: %s", bitnet_last_error());
+    *n_out = need;
     return t;
 }
