@@ -301,23 +301,31 @@ def test_disconnect_frees_slot(server):
 
 
 def test_queue_full_429(model):
+    """One slot, a queue of one: a third request is refused at once with 429 and
+    Retry-After; the queued one runs when the slot frees up."""
     s = Server(model, ["-np", "1", "-c", "2048", "--queue", "1"])
     try:
-        results = []
-
-        def worker():
-            results.append(s.post("/v1/completions", {"prompt": "x", "max_tokens": 1500, "ignore_eos": True}))
-
-        th = [threading.Thread(target=worker) for _ in range(4)]
-        for t in th:
-            t.start()
-            time.sleep(0.05)
-        for t in th:
-            t.join(120)
-        codes = sorted(r[0] for r in results)
-        assert codes.count(200) >= 2 and 429 in codes, codes
-        r429 = next(r for r in results if r[0] == 429)
-        assert r429[1].get("Retry-After") and r429[2]["error"]["type"]
+        # A: holds the slot (a stream read only until its first event)
+        a = socket.create_connection(("127.0.0.1", s.port))
+        body = json.dumps({"prompt": "x", "max_tokens": 2000, "stream": True, "ignore_eos": True}).encode()
+        a.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        got = b""
+        while b"data: " not in got:
+            got += a.recv(4096)
+        # B: waits in the queue
+        res_b = []
+        tb = threading.Thread(target=lambda: res_b.append(s.post("/v1/completions", {"prompt": "y", "max_tokens": 4})))
+        tb.start()
+        deadline = time.time() + 10
+        while s.metrics()["bitnet_queue_length"] < 1 and time.time() < deadline:
+            time.sleep(0.01)
+        assert s.metrics()["bitnet_queue_length"] == 1
+        # C: no room
+        st, h, r = s.post("/v1/completions", {"prompt": "z", "max_tokens": 4})
+        assert st == 429 and h.get("Retry-After") and r["error"]["type"] == "rate_limit_exceeded"
+        a.close()  # A is cancelled, B gets the slot
+        tb.join(60)
+        assert res_b and res_b[0][0] == 200
     finally:
         assert s.stop() == 0
 
