@@ -373,3 +373,27 @@ def test_sigterm_loses_nothing(model):
         t.join(30)
     assert rc == 0, s.output()
     assert len(results) == 6 and all(ok for _, _, ok in results), results
+
+
+def test_curl(server):
+    """curl, as the docs show it: -d without a Content-Type, streaming with -N."""
+    import shutil
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    base = "http://127.0.0.1:%d" % server.port
+    r = subprocess.run(["curl", "-sS", "-f", base + "/v1/chat/completions", "-d",
+                        json.dumps({"messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 8,
+                                    "temperature": 0})], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    plain = json.loads(r.stdout)["choices"][0]["message"]["content"]
+    r = subprocess.run(["curl", "-sS", "-N", "-f", base + "/v1/chat/completions", "-H", "Content-Type: application/json",
+                        "-d", json.dumps({"messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 8,
+                                          "temperature": 0, "stream": True})], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    events = [l[6:] for l in r.stdout.decode().split("\n") if l.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1])
+    assert text == plain
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", base + "/v1/embeddings", "-d", "{"],
+                       capture_output=True, timeout=60)
+    assert r.stdout == b"400"
