@@ -44,6 +44,8 @@ typedef struct bn_work {
     int64_t  n_pad;   /* bn_act_pad(n_max)                                         */
     int8_t  *qbuf;    /* [n_batch][n_pad]                                           */
     bn_qrow *qrows;   /* [n_batch]                                                  */
+    int8_t  *qbuf2, *qbuf3;   /* models with per-projection input norms: the own int8  */
+    bn_qrow *qrows2, *qrows3; /* rows of k and v (qbuf2 also up's); NULL otherwise     */
     uint8_t *xprep;   /* [n_batch][prep_stride] activations for the output layer    */
     size_t   prep_stride;
     int32_t *tok_seg; /* [n_batch] segment of each token of the step               */

@@ -18,6 +18,19 @@
  *     h += Wdown int8(f)
  *   out = RMSNorm(h, output_norm); logits = output . out   (output = token_embd when tied)
  *
+ * qwen3 and gemma3 (the BitNet embedding models' backbones, docs/spec.md §5.5) change
+ * the block in these places, each a branch in the stage that does it:
+ *   [gemma3]   h = token_embd[id] * sqrtf(n_embd)
+ *   [norm_in]  q, k, v = W{q,k,v} int8(RMSNorm(x, {q,k,v}_norm_in)): each projection
+ *              normalises (and quantizes) its own input; likewise gate/up from x,
+ *              Wo from RMSNorm(a, attn_output_norm_in), Wdown from RMSNorm(f, ffn_down_norm_in)
+ *   [qk_norm]  q, k = RMSNorm per head (attn_q_norm, attn_k_norm), before RoPE
+ *   [gemma3]   q *= 1/sqrt(head_dim) after RoPE (the scores are not scaled again);
+ *              sliding-window layers attend to the last n_swa positions only and use
+ *              their own RoPE base; o = RMSNorm(Wo a, post_attention_norm) before the
+ *              residual, f = gelu(g) * u (ggml's f16-table GELU), RMSNorm(Wdown f,
+ *              post_ffw_norm) before the residual; logits soft-capped when the file says
+ *
  * A step evaluates segments: runs of consecutive tokens of one or several sequences
  * (lib/fwd.h).  Everything but attention is per token, so the step's tokens are simply
  * stacked: each weight matrix is read once for all of them, whatever sequence they
@@ -109,6 +122,13 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     w->tmp = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
     w->qbuf = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
     w->qrows = bn_mallocn(nb, sizeof(bn_qrow));
+    if (m->norm_in) { /* k and v (and up) get int8 rows of their own */
+        w->qbuf2 = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
+        w->qbuf3 = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
+        w->qrows2 = bn_mallocn(nb, sizeof(bn_qrow));
+        w->qrows3 = bn_mallocn(nb, sizeof(bn_qrow));
+        if (!w->qbuf2 || !w->qbuf3 || !w->qrows2 || !w->qrows3) goto nomem;
+    }
     w->prep_stride = (BN_DENSE_PREP_BYTES(hp->n_embd) + 63) / 64 * 64;
     w->xprep = bn_aligned_alloc(64, nb * w->prep_stride);
     w->tok_seg = bn_mallocn(nb, sizeof(int32_t));
@@ -118,6 +138,11 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
         !w->qrows || !w->xprep || !w->tok_seg || !w->tok_pos || !w->dense_scratch)
         goto nomem;
     for (size_t t = 0; t < nb; t++) w->qrows[t].q = w->qbuf + t * (size_t)w->n_pad;
+    if (m->norm_in)
+        for (size_t t = 0; t < nb; t++) {
+            w->qrows2[t].q = w->qbuf2 + t * (size_t)w->n_pad;
+            w->qrows3[t].q = w->qbuf3 + t * (size_t)w->n_pad;
+        }
     if ((st = bn_work_reserve_ctx(w, n_ctx)) != BITNET_OK) {
         bn_work_free(w);
         return st;
@@ -152,6 +177,10 @@ void bn_work_free(bn_work *w) {
     bn_free(w->tmp);
     bn_aligned_free(w->qbuf);
     bn_free(w->qrows);
+    bn_aligned_free(w->qbuf2);
+    bn_aligned_free(w->qbuf3);
+    bn_free(w->qrows2);
+    bn_free(w->qrows3);
     bn_aligned_free(w->xprep);
     bn_free(w->tok_seg);
     bn_free(w->tok_pos);
@@ -179,13 +208,14 @@ static int64_t bn_chunk_rows(int64_t rows, int nth) {
     return (c + 3) / 4 * 4;
 }
 
-/* Up to three ternary matmuls sharing one quantized input. */
+/* Up to three ternary matmuls run as one job, each with its quantized input (the same
+ * rows for all, unless the projections normalise their own inputs). */
 typedef struct bn_mm_job {
     const bn_kernels *k;
     const bn_tmat    *w[3];
     float            *y[3];
     int               nw;
-    const bn_qrow    *x;
+    const bn_qrow    *x[3];
     int64_t           n_tok;
     _Atomic int64_t   next; /* next chunk to hand out (0 at start) */
 } bn_mm_job;
@@ -205,7 +235,7 @@ static void bn_mm_task(void *ctx, int ith, int nth) {
         int i = 0;
         while (c >= n_chunks[i]) c -= n_chunks[i++];
         const int64_t lo = c * chunk[i], hi = lo + chunk[i] < j->w[i]->rows ? lo + chunk[i] : j->w[i]->rows;
-        j->k->ternary_matmul(j->w[i], lo, hi, j->x, j->n_tok, j->y[i], j->w[i]->rows);
+        j->k->ternary_matmul(j->w[i], lo, hi, j->x[i], j->n_tok, j->y[i], j->w[i]->rows);
     }
 }
 
@@ -217,13 +247,15 @@ typedef struct bn_attn_job {
 } bn_attn_job;
 
 /* One item per (token, query head), each against its own sequence's cache up to and
- * including the token's position. */
+ * including the token's position (sliding-window layers: the last n_swa positions,
+ * llama.cpp's rule: key position p0 is seen from p1 when p1 - p0 < n_swa). */
 static void bn_attn_task(void *ctx, int ith, int nth) {
     bn_attn_job *j = ctx;
     bn_work *w = j->w;
     const bn_hparams *hp = &w->m->hp;
     const int64_t hd = hp->head_dim, n_q = hp->n_head * hd, grp = hp->n_head / hp->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const float scale = hp->kq_scale;
+    const int swa = w->m->layers[j->l].swa;
     float *scratch = w->att_scratch + (size_t)ith * w->n_ctx;
     const int64_t items = j->n_tok * hp->n_head, chunk = items / ((int64_t)nth * 16) + 1;
     int64_t lo, hi;
@@ -232,10 +264,12 @@ static void bn_attn_task(void *ctx, int ith, int nth) {
         int64_t t = i / hp->n_head, h = i % hp->n_head, kvh = h / grp;
         const bn_kv *kv = j->seg[w->tok_seg[t]].kv;
         const size_t esz = kv->kv_f16 ? 2u : 4u;
-        const uint8_t *kb = (const uint8_t *)kv->kc[j->l] + (size_t)(kvh * hd) * esz;
-        const uint8_t *vb = (const uint8_t *)kv->vc[j->l] + (size_t)(kvh * hd) * esz;
-        w->k->attention(w->q + t * n_q + h * hd, kb, vb, kv->kv_f16, (int64_t)w->tok_pos[t] + 1, hd, kv->n_kv, scale,
-                        scratch, w->att + t * n_q + h * hd);
+        const int64_t p1 = w->tok_pos[t], p0 = swa && p1 >= hp->n_swa ? p1 - hp->n_swa + 1 : 0;
+        const size_t first = (size_t)p0 * (size_t)kv->n_kv + (size_t)(kvh * hd);
+        const uint8_t *kb = (const uint8_t *)kv->kc[j->l] + first * esz;
+        const uint8_t *vb = (const uint8_t *)kv->vc[j->l] + first * esz;
+        w->k->attention(w->q + t * n_q + h * hd, kb, vb, kv->kv_f16, p1 - p0 + 1, hd, kv->n_kv, scale, scratch,
+                        w->att + t * n_q + h * hd);
       }
 }
 
@@ -301,6 +335,25 @@ static void bn_quant_row(bn_work *f, const float *x, int64_t n, int64_t t) {
     f->k->act_quant(x, n, bn_act_pad(n), &f->qrows[t]);
 }
 
+/* A projection's own input (BitNet embedding models): y = RMSNorm(x, w) quantized into
+ * rows[t]; tmp holds y. */
+static void bn_quant_normed(bn_work *f, const float *x, const float *w, int64_t n, float *tmp, bn_qrow *rows,
+                            int64_t t) {
+    f->k->rmsnorm(x, w, n, f->m->hp.eps, tmp);
+    f->k->act_quant(tmp, n, bn_act_pad(n), &rows[t]);
+}
+
+/* GELU as ggml computes it on CPUs (GGML_GELU_FP16, the default): 0 for x <= -10, x for
+ * x >= 10, else a table indexed by f16(x) that holds f16(gelu_tanh(f16(x))) computed in
+ * f32 as 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))). */
+static float bn_gelu(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    const float v = bn_f16_to_f32(bn_f32_to_f16(x));
+    const float g = 0.5f * v * (1.0f + tanhf(0.79788456080286535587989211986876f * v * (1.0f + 0.044715f * v * v)));
+    return bn_f16_to_f32(bn_f32_to_f16(g));
+}
+
 static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
     bn_work *f = j->f;
     const bitnet_model *m = f->m;
@@ -312,17 +365,31 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
     switch (j->stage) {
     case BN_TOK_ATTN_IN: /* x = RMSNorm(h); int8(x) for q, k, v */
         K->rmsnorm(h, L->attn_norm, E, hp->eps, xn);
-        bn_quant_row(f, xn, E, t);
+        if (L->q_in) { /* [norm_in] q, k, v each from RMSNorm(x, its own norm) */
+            float *tmp = f->tmp + t * E;
+            bn_quant_normed(f, xn, L->q_in, E, tmp, f->qrows, t);
+            bn_quant_normed(f, xn, L->k_in, E, tmp, f->qrows2, t);
+            bn_quant_normed(f, xn, L->v_in, E, tmp, f->qrows3, t);
+        } else {
+            bn_quant_row(f, xn, E, t);
+        }
         break;
     case BN_TOK_ROPE_KV: {
         float *q = f->q + t * n_q, *k = f->kx + t * n_kv, *v = f->vx + t * n_kv;
         bn_scale_bias(q, n_q, 1, L->sq, L->bq);
         bn_scale_bias(k, n_kv, 1, L->sk, L->bk);
         bn_scale_bias(v, n_kv, 1, L->sv, L->bv);
+        if (L->attn_q_norm) { /* [qk_norm] RMSNorm of each head of q and k */
+            for (int64_t hh = 0; hh < hp->n_head; hh++) K->rmsnorm(q + hh * hd, L->attn_q_norm, hd, hp->eps, q + hh * hd);
+            for (int64_t hh = 0; hh < hp->n_head_kv; hh++)
+                K->rmsnorm(k + hh * hd, L->attn_k_norm, hd, hp->eps, k + hh * hd);
+        }
         const int32_t pos = f->tok_pos[t];
         const bn_kv *kv = j->seg[f->tok_seg[t]].kv;
-        K->rope(q, hp->n_head, hd, hp->n_rot, pos, hp->rope_base, m->rope_freqs, m->rope_neox);
-        K->rope(k, hp->n_head_kv, hd, hp->n_rot, pos, hp->rope_base, m->rope_freqs, m->rope_neox);
+        K->rope(q, hp->n_head, hd, hp->n_rot, pos, L->rope_base, m->rope_freqs, m->rope_neox);
+        K->rope(k, hp->n_head_kv, hd, hp->n_rot, pos, L->rope_base, m->rope_freqs, m->rope_neox);
+        if (hp->q_scale != 1.0f) /* [gemma3] the query scale, applied to q itself */
+            for (int64_t i = 0; i < n_q; i++) q[i] *= hp->q_scale;
         bn_store_kv_row(kv, k, kv->kc[j->l], pos);
         bn_store_kv_row(kv, v, kv->vc[j->l], pos);
         break;
@@ -330,15 +397,22 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
     case BN_TOK_ATTN_OUT: { /* [sub-norm]; int8 for Wo */
         float *a = f->att + t * n_q;
         if (L->attn_sub_norm) K->rmsnorm(a, L->attn_sub_norm, n_q, hp->eps, a);
+        if (L->o_in) K->rmsnorm(a, L->o_in, n_q, hp->eps, a); /* [norm_in] */
         bn_quant_row(f, a, n_q, t);
         break;
     }
     case BN_TOK_FFN_IN: { /* h += Wo a; x = RMSNorm(h); int8(x) for gate, up */
         float *o = f->tmp + t * E;
         bn_scale_bias(o, E, 1, L->so, L->bo);
+        if (L->attn_post_norm) K->rmsnorm(o, L->attn_post_norm, E, hp->eps, o); /* [gemma3] */
         for (int64_t i = 0; i < E; i++) h[i] += o[i];
         K->rmsnorm(h, L->ffn_norm, E, hp->eps, xn);
-        bn_quant_row(f, xn, E, t);
+        if (L->gate_in) { /* [norm_in] gate and up each from RMSNorm(x, its own norm) */
+            bn_quant_normed(f, xn, L->gate_in, E, o, f->qrows, t);
+            bn_quant_normed(f, xn, L->up_in, E, o, f->qrows2, t);
+        } else {
+            bn_quant_row(f, xn, E, t);
+        }
         break;
     }
     case BN_TOK_FFN_ACT: { /* f = act(g) * u; [sub-norm]; int8 for Wdown */
@@ -347,21 +421,25 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
         bn_scale_bias(u, F, 1, L->sup, L->bup);
         for (int64_t i = 0; i < F; i++) {
             float gi = g[i], a;
-            if (m->relu2) {
+            if (m->ffn_act == BN_FFN_RELU2) {
                 float r = gi > 0.f ? gi : 0.f;
                 a = r * r;
+            } else if (m->ffn_act == BN_FFN_GELU) {
+                a = bn_gelu(gi);
             } else {
                 a = gi / (1.0f + expf(-gi));
             }
             g[i] = a * u[i];
         }
         if (L->ffn_sub_norm) K->rmsnorm(g, L->ffn_sub_norm, F, hp->eps, g);
+        if (L->down_in) K->rmsnorm(g, L->down_in, F, hp->eps, g); /* [norm_in] */
         bn_quant_row(f, g, F, t);
         break;
     }
     case BN_TOK_RESID: { /* h += Wdown f */
         float *o = f->tmp + t * E;
         bn_scale_bias(o, E, 1, L->sdown, L->bdown);
+        if (L->ffn_post_norm) K->rmsnorm(o, L->ffn_post_norm, E, hp->eps, o); /* [gemma3] */
         for (int64_t i = 0; i < E; i++) h[i] += o[i];
         break;
     }
@@ -408,7 +486,10 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
         for (int64_t i = 0; i < seg[s].n; i++, n++) {
             f->tok_seg[n] = s;
             f->tok_pos[n] = seg[s].pos0 + (int32_t)i;
-            bn_embed_row(m, seg[s].tok[i], f->h + n * E);
+            float *h = f->h + n * E;
+            bn_embed_row(m, seg[s].tok[i], h);
+            if (hp->embd_scale != 1.0f) /* [gemma3] */
+                for (int64_t e = 0; e < E; e++) h[e] *= hp->embd_scale;
         }
         n_out += seg[s].n - bn_seg_out0(&seg[s]);
     }
@@ -434,21 +515,22 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
 
         /* attention */
         bn_tok_run(&tj, BN_TOK_ATTN_IN);
-        bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, f->qrows, n, 0};
+        const bn_qrow *xk = L->q_in ? f->qrows2 : f->qrows, *xv = L->q_in ? f->qrows3 : f->qrows;
+        bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, {f->qrows, xk, xv}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mm);
         bn_tok_run(&tj, BN_TOK_ROPE_KV);
         bn_attn_job aj = {f, seg, l, n, 0};
         bn_pool_run(f->pool, bn_attn_task, &aj);
         bn_tok_run(&tj, BN_TOK_ATTN_OUT);
-        bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, f->qrows, n, 0};
+        bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, {f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mo);
 
         /* feed-forward */
         bn_tok_run(&tj, BN_TOK_FFN_IN);
-        bn_mm_job mg = {K, {&L->wgate, &L->wup}, {f->g, f->u}, 2, f->qrows, n, 0};
+        bn_mm_job mg = {K, {&L->wgate, &L->wup}, {f->g, f->u}, 2, {f->qrows, L->gate_in ? f->qrows2 : f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mg);
         bn_tok_run(&tj, BN_TOK_FFN_ACT);
-        bn_mm_job md = {K, {&L->wdown}, {f->tmp}, 1, f->qrows, n, 0};
+        bn_mm_job md = {K, {&L->wdown}, {f->tmp}, 1, {f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &md);
         bn_tok_run(&tj, BN_TOK_RESID);
     }
@@ -471,6 +553,11 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
     if (p == 0) return BITNET_OK;
     bn_dense_job dj = {f, &m->output, V, p, lg ? lg : single->logits, V, 0};
     bn_pool_run(f->pool, bn_dense_task, &dj);
+    if (hp->logit_softcap > 0) { /* [gemma3] logits = c * tanh(logits / c), as ggml scales */
+        const float c = hp->logit_softcap, inv = 1.0f / c;
+        float *y = lg ? lg : single->logits;
+        for (int64_t i = 0; i < p * V; i++) y[i] = tanhf(y[i] * inv) * c;
+    }
     if (lg) { /* hand each segment its rows */
         int64_t r = 0;
         for (int s = 0; s < n_seg; s++) {

@@ -7,6 +7,9 @@
  *   bitnet                                 -> bitnet (SiLU-gated FFN, as llama.cpp, which
  *                                             defines the name, and the 1bitLLM code run it)
  *   llama                                  -> llama (Llama3-8B-1.58, Falcon3/Falcon-E)
+ *   qwen3, gemma3                          -> qwen3 / gemma3 (the BitNet embedding models
+ *                                             0.6B and 270M; their graphs as llama.cpp and
+ *                                             bitnet.cpp define them, docs/spec.md §5.5)
  * The declared architecture stands unless
  *   - the file itself names its FFN activation ("<arch>.hidden_act" and the other keys
  *     of bn_act_keys): relu2 / squared ReLU runs ReLU^2, silu / swish runs SiLU, anything
@@ -20,6 +23,8 @@
  *     converter labels them since 2026-07 (SiLU).
  * Every deviation from the declared architecture is a WARN line naming the evidence and
  * how to override it (bitnet_model_params.arch); every other decision an INFO line.
+ * qwen3 and gemma3 have one activation each (SiLU, GELU): an activation key naming
+ * another one is refused.
  */
 #include "model.h"
 
@@ -32,6 +37,8 @@ const char *bn_arch_name(bn_arch a) {
     case BN_ARCH_BITNET_B158: return "bitnet-b1.58";
     case BN_ARCH_BITNET: return "bitnet";
     case BN_ARCH_LLAMA: return "llama";
+    case BN_ARCH_QWEN3: return "qwen3";
+    case BN_ARCH_GEMMA3: return "gemma3";
     }
     return "?";
 }
@@ -44,6 +51,8 @@ static int bn_arch_from_name(const char *s, size_t n) {
         {"bitnet-1.58", BN_ARCH_BITNET_B158},
         {"bitnet", BN_ARCH_BITNET},
         {"llama", BN_ARCH_LLAMA},
+        {"qwen3", BN_ARCH_QWEN3},
+        {"gemma3", BN_ARCH_GEMMA3},
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (strlen(tab[i].name) == n && memcmp(tab[i].name, s, n) == 0) return (int)tab[i].a;
@@ -78,7 +87,7 @@ static uint64_t bn_arch_u64(const bitnet_gguf *g, const char *prefix, const char
 static const char *const bn_act_keys[] = {"hidden_act", "hidden_activation", "activation", "feed_forward_activation",
                                           "ffn_activation"};
 
-enum { BN_ACT_NONE = 0, BN_ACT_RELU2 = 1, BN_ACT_SILU = 2, BN_ACT_OTHER = 3 };
+enum { BN_ACT_NONE = 0, BN_ACT_RELU2 = 1, BN_ACT_SILU = 2, BN_ACT_OTHER = 3, BN_ACT_GELU = 4 };
 
 /* The activation the file names, if any; key/value for messages. */
 static int bn_act_of(const bitnet_gguf *g, const char *prefix, char *key, size_t key_cap, const char **v,
@@ -93,6 +102,7 @@ static int bn_act_of(const bitnet_gguf *g, const char *prefix, char *key, size_t
             return BN_ACT_RELU2;
         if (bn_contains_ci(*v, n, "silu") || bn_contains_ci(*v, n, "swish") || bn_contains_ci(*v, n, "swiglu"))
             return BN_ACT_SILU;
+        if (bn_contains_ci(*v, n, "gelu") || bn_contains_ci(*v, n, "geglu")) return BN_ACT_GELU;
         return BN_ACT_OTHER;
     }
     return BN_ACT_NONE;
@@ -180,7 +190,8 @@ bitnet_status bn_arch_decide(const bitnet_gguf *g, const char *override, bn_arch
         int a = bn_arch_from_name(override, strlen(override));
         if (a < 0)
             return bn_err(BITNET_E_INVALID_ARG,
-                          "model params: unknown arch override '%s' (use bitnet-b1.58, bitnet or llama)", override);
+                          "model params: unknown arch override '%s' (use bitnet-b1.58, bitnet, llama, qwen3 or gemma3)",
+                          override);
         *arch = (bn_arch)a;
         BN_LOG_INFO("architecture: running '%s' as %s (override from the caller)", prefix, bn_arch_name(*arch));
         return BITNET_OK;
@@ -189,21 +200,33 @@ bitnet_status bn_arch_decide(const bitnet_gguf *g, const char *override, bn_arch
     if (a < 0)
         return bn_err(BITNET_E_UNSUPPORTED,
                       "general.architecture: unsupported architecture '%s' (supported: bitnet-b1.58, bitnet-25, "
-                      "bitnet-1.58, bitnet, llama)", prefix);
+                      "bitnet-1.58, bitnet, llama, qwen3, gemma3)", prefix);
     const bn_arch declared = (bn_arch)a;
     *arch = declared;
     if (declared == BN_ARCH_LLAMA) {
         BN_LOG_INFO("architecture: '%s' runs as llama", prefix);
         return BITNET_OK;
     }
-
-    /* bitnet and bitnet-b1.58 differ in the FFN activation only (SiLU vs ReLU^2; the
-     * 2B-4T graph also ties the output layer): first what the file says ... */
     char key[160];
     const char *v = NULL;
     uint64_t vl = 0;
     const int act = bn_act_of(g, prefix, key, sizeof key, &v, &vl);
-    if (act == BN_ACT_OTHER)
+    if (declared == BN_ARCH_QWEN3 || declared == BN_ARCH_GEMMA3) {
+        /* one activation per graph (llama.cpp's qwen3: SiLU; gemma3: GELU): a key may only
+         * confirm it */
+        const int want = declared == BN_ARCH_QWEN3 ? BN_ACT_SILU : BN_ACT_GELU;
+        if (act != BN_ACT_NONE && act != want)
+            return bn_err(BITNET_E_UNSUPPORTED, "%s = '%.*s': architecture '%s' has a %s-gated FFN only", key, (int)vl,
+                          v, prefix, want == BN_ACT_SILU ? "SiLU" : "GELU");
+        const int norm_in = bn_gguf_find_tensor(g, "blk.0.attn_q_norm_in.weight") >= 0;
+        BN_LOG_INFO("architecture: '%s' runs as %s%s", prefix, bn_arch_name(declared),
+                    norm_in ? " with BitNet per-projection input norms (a BitNet embedding model)" : "");
+        return BITNET_OK;
+    }
+
+    /* bitnet and bitnet-b1.58 differ in the FFN activation only (SiLU vs ReLU^2; the
+     * 2B-4T graph also ties the output layer): first what the file says ... */
+    if (act == BN_ACT_OTHER || act == BN_ACT_GELU)
         return bn_err(BITNET_E_UNSUPPORTED,
                       "%s = '%.*s': unsupported FFN activation for architecture '%s' (supported: silu, relu2)", key,
                       (int)vl, v, prefix);
@@ -280,7 +303,106 @@ static bitnet_status bn_hp_float(const bitnet_gguf *g, const char *prefix, const
     return BITNET_OK;
 }
 
-bitnet_status bn_hparams_load(const bitnet_gguf *g, const char *prefix, int64_t n_vocab, bn_hparams *hp) {
+/* The graph constants of an architecture and the keys that only some graphs read
+ * (docs/spec.md §5.5): llama.cpp's qwen3 and gemma3 builders, as bitnet.cpp runs them. */
+static bitnet_status bn_hp_graph(const bitnet_gguf *g, const char *prefix, bn_arch arch, bn_hparams *hp) {
+    char key[160];
+    bitnet_status st;
+    hp->embd_scale = 1.0f;
+    hp->q_scale = 1.0f;
+    hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->rope_base_swa = hp->rope_base;
+    hp->pooling = -1;
+    /* <arch>.pooling_type: 0 none, 1 mean, 2 cls, 3 last, 4 rank (llama.cpp's enum) */
+    uint64_t pt;
+    snprintf(key, sizeof key, "%s.pooling_type", prefix);
+    st = bn_gguf_get_u64(g, key, 0, &pt);
+    if (st == BITNET_OK) {
+        if (pt > 4) return bn_err(BITNET_E_FORMAT, "%s: value %llu is not a pooling type (0..4)", key, (unsigned long long)pt);
+        hp->pooling = (int)pt;
+    } else if (st != BITNET_E_NOT_FOUND) {
+        return st;
+    }
+    /* every graph here is causal; encoder models (attention.causal = false) are not */
+    int causal = 1;
+    snprintf(key, sizeof key, "%s.attention.causal", prefix);
+    st = bn_gguf_get_bool(g, key, 0, &causal);
+    if (st != BITNET_OK && st != BITNET_E_NOT_FOUND) return st;
+    if (!causal)
+        return bn_err(BITNET_E_UNSUPPORTED, "%s = false: non-causal (encoder) attention is not supported", key);
+    if (arch == BN_ARCH_QWEN3 && hp->n_rot != hp->head_dim) /* (llama.cpp's qwen3 graph asserts it) */
+        return bn_err(BITNET_E_FORMAT, "%s.rope.dimension_count %lld differs from the head dimension %lld", prefix,
+                      (long long)hp->n_rot, (long long)hp->head_dim);
+    if (arch != BN_ARCH_GEMMA3) return BITNET_OK;
+
+    /* Gemma3: the embedding is scaled by sqrt(n_embd) (f32); q is scaled after RoPE by
+     * 1/sqrt(head_dim) (by 1/sqrt(n_embd / n_head) for the 62-layer 27B model, whose
+     * query_pre_attn_scalar differs) and the scores are not scaled again. */
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+    hp->q_scale = hp->n_layer == 62 ? 1.0f / sqrtf((float)(hp->n_embd / hp->n_head)) : 1.0f / sqrtf((float)hp->head_dim);
+    hp->kq_scale = 1.0f;
+    double cap = 0;
+    snprintf(key, sizeof key, "%s.final_logit_softcapping", prefix);
+    st = bn_gguf_get_f64(g, key, 0, &cap);
+    if (st != BITNET_OK && st != BITNET_E_NOT_FOUND) return st;
+    if (st == BITNET_OK && (!isfinite(cap) || cap < 0 || cap > 1e30))
+        return bn_err(BITNET_E_FORMAT, "%s: value %g must be finite and >= 0", key, cap);
+    hp->logit_softcap = (float)cap;
+    /* sliding-window attention only when the file names a window (bitnet.cpp's converter
+     * writes none: every layer attends to the whole context) */
+    uint64_t swa = 0;
+    snprintf(key, sizeof key, "%s.attention.sliding_window", prefix);
+    st = bn_gguf_get_u64(g, key, 0, &swa);
+    if (st != BITNET_OK && st != BITNET_E_NOT_FOUND) return st;
+    if (swa > ((uint64_t)1 << 24)) return bn_err(BITNET_E_FORMAT, "%s: value %llu out of range", key, (unsigned long long)swa);
+    hp->n_swa = (int64_t)swa;
+    if (hp->n_swa > 0) {
+        double b = 10000.0; /* llama.cpp's default base of the SWA layers */
+        snprintf(key, sizeof key, "%s.rope.freq_base_swa", prefix);
+        st = bn_gguf_get_f64(g, key, 0, &b);
+        if (st != BITNET_OK && st != BITNET_E_NOT_FOUND) return st;
+        if (!isfinite(b) || b <= 0 || b > 1e30) return bn_err(BITNET_E_FORMAT, "%s: value %g must be positive and finite", key, b);
+        hp->rope_base_swa = (float)b;
+    }
+    return BITNET_OK;
+}
+
+bitnet_status bn_hparams_layers(const bitnet_gguf *g, const char *prefix, bn_arch arch, const bn_hparams *hp,
+                                bn_layer *layers) {
+    (void)arch;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        layers[l].swa = 0;
+        layers[l].rope_base = hp->rope_base;
+    }
+    if (hp->n_swa <= 0) return BITNET_OK;
+    /* "<prefix>.attention.sliding_window_pattern": a period P (layer l is SWA unless
+     * l % P == P - 1; P = 0: every layer) or one bool per layer (true: SWA); llama.cpp's
+     * gemma3 default is P = 6 */
+    char key[160];
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", prefix);
+    uint64_t period = 6;
+    const int64_t ki = bn_gguf_find_key(g, key);
+    if (ki >= 0 && g->kv[ki].type == BITNET_GGUF_ARRAY) {
+        const bn_gguf_arr *a = &g->arrs[g->kv[ki].arr];
+        if (a->count != (uint64_t)hp->n_layer ||
+            (a->elem_type != BITNET_GGUF_BOOL && a->elem_type != BITNET_GGUF_UINT8 && a->elem_type != BITNET_GGUF_INT8 &&
+             a->elem_type != BITNET_GGUF_UINT32 && a->elem_type != BITNET_GGUF_INT32))
+            return bn_err(BITNET_E_FORMAT, "%s: expected %lld booleans (one per layer), found an array of %llu", key,
+                          (long long)hp->n_layer, (unsigned long long)a->count);
+        for (int64_t l = 0; l < hp->n_layer; l++) layers[l].swa = bn_gguf_arr_i64(g, a, (uint64_t)l) != 0;
+    } else {
+        bitnet_status st = bn_gguf_get_u64(g, key, 0, &period);
+        if (st != BITNET_OK && st != BITNET_E_NOT_FOUND) return st;
+        for (int64_t l = 0; l < hp->n_layer; l++)
+            layers[l].swa = period == 0 || (uint64_t)l % period < period - 1;
+    }
+    for (int64_t l = 0; l < hp->n_layer; l++)
+        if (layers[l].swa) layers[l].rope_base = hp->rope_base_swa;
+    return BITNET_OK;
+}
+
+bitnet_status bn_hparams_load(const bitnet_gguf *g, const char *prefix, bn_arch arch, int64_t n_vocab,
+                              bn_hparams *hp) {
     memset(hp, 0, sizeof *hp);
     bitnet_status st;
     const int64_t big = (int64_t)1 << 20;
@@ -336,5 +458,5 @@ bitnet_status bn_hparams_load(const bitnet_gguf *g, const char *prefix, int64_t 
                     (long long)kv_vocab, (long long)n_vocab);
     else if (st != BITNET_OK && st != BITNET_E_NOT_FOUND)
         return st;
-    return BITNET_OK;
+    return bn_hp_graph(g, prefix, arch, hp);
 }

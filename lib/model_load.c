@@ -556,21 +556,21 @@ static uint64_t bn_fingerprint(const bitnet_model *m) {
     return h;
 }
 
-static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld);
+static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld, const char *prefix);
 
-static bitnet_status bn_load_weights(bitnet_model *m, const char *path) {
+static bitnet_status bn_load_weights(bitnet_model *m, const char *path, const char *prefix) {
     bn_loader L = {NULL, -1, NULL, 0};
     if (bn_pool_create(bn_load_threads(), &L.pool) != BITNET_OK) L.pool = NULL; /* then on this thread alone */
     if (m->gguf->mapped == 1) L.fd = open(path, O_RDONLY | O_CLOEXEC); /* (-1: read through the mapping) */
     if (L.fd >= 0) (void)posix_fadvise(L.fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* cold loads: larger read-ahead */
-    bitnet_status st = bn_load_weights_on(m, &L);
+    bitnet_status st = bn_load_weights_on(m, &L, prefix);
     if (L.fd >= 0) close(L.fd);
     bn_aligned_free(L.rbuf);
     bn_pool_free(L.pool);
     return st;
 }
 
-static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld) {
+static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld, const char *prefix) {
     const bn_hparams *hp = &m->hp;
     bitnet_status st;
     const int64_t n_embd = hp->n_embd, n_q = hp->n_head * hp->head_dim, n_kv = hp->n_head_kv * hp->head_dim;
@@ -606,6 +606,7 @@ static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld) {
 
     m->layers = bn_calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return bn_err(BITNET_E_NOMEM, "out of memory for %lld layers", (long long)hp->n_layer);
+    if ((st = bn_hparams_layers(m->gguf, prefix, m->arch_id, hp, m->layers)) != BITNET_OK) return st;
     char nm[96];
 #define BN_NAME(fmt) (snprintf(nm, sizeof nm, "blk.%lld." fmt, (long long)l), nm)
     static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
@@ -623,6 +624,30 @@ static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld) {
             if ((st = bn_load_vec(m, BN_NAME("attn_sub_norm.weight"), 1, n_q, &L->attn_sub_norm)) != BITNET_OK)
                 return st;
             if ((st = bn_load_vec(m, BN_NAME("ffn_sub_norm.weight"), 1, n_ff, &L->ffn_sub_norm)) != BITNET_OK)
+                return st;
+        }
+        if (m->qk_norm) { /* per head: head_dim weights shared by every head */
+            if ((st = bn_load_vec(m, BN_NAME("attn_q_norm.weight"), 1, hp->head_dim, &L->attn_q_norm)) != BITNET_OK)
+                return st;
+            if ((st = bn_load_vec(m, BN_NAME("attn_k_norm.weight"), 1, hp->head_dim, &L->attn_k_norm)) != BITNET_OK)
+                return st;
+        }
+        if (m->post_norms) {
+            if ((st = bn_load_vec(m, BN_NAME("post_attention_norm.weight"), 1, n_embd, &L->attn_post_norm)) !=
+                BITNET_OK)
+                return st;
+            if ((st = bn_load_vec(m, BN_NAME("post_ffw_norm.weight"), 1, n_embd, &L->ffn_post_norm)) != BITNET_OK)
+                return st;
+        }
+        if (m->norm_in) { /* the input of q/k/v/gate/up is the normed layer input, of o the
+                             attention output, of down the gated product */
+            if ((st = bn_load_vec(m, BN_NAME("attn_q_norm_in.weight"), 1, n_embd, &L->q_in)) != BITNET_OK ||
+                (st = bn_load_vec(m, BN_NAME("attn_k_norm_in.weight"), 1, n_embd, &L->k_in)) != BITNET_OK ||
+                (st = bn_load_vec(m, BN_NAME("attn_v_norm_in.weight"), 1, n_embd, &L->v_in)) != BITNET_OK ||
+                (st = bn_load_vec(m, BN_NAME("attn_output_norm_in.weight"), 1, n_q, &L->o_in)) != BITNET_OK ||
+                (st = bn_load_vec(m, BN_NAME("ffn_gate_norm_in.weight"), 1, n_embd, &L->gate_in)) != BITNET_OK ||
+                (st = bn_load_vec(m, BN_NAME("ffn_up_norm_in.weight"), 1, n_embd, &L->up_in)) != BITNET_OK ||
+                (st = bn_load_vec(m, BN_NAME("ffn_down_norm_in.weight"), 1, n_ff, &L->down_in)) != BITNET_OK)
                 return st;
         }
         if ((st = bn_tmat_load(m, ld, BN_NAME("attn_q.weight"), n_embd, n_q, &L->wq)) != BITNET_OK) return st;
@@ -683,13 +708,25 @@ bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *par
     st = bn_arch_decide(m->gguf, p.arch, &m->arch_id, prefix, sizeof prefix);
     if (st != BITNET_OK) goto fail;
     snprintf(m->arch, sizeof m->arch, "%s", bn_arch_name(m->arch_id));
-    m->sub_norms = m->arch_id != BN_ARCH_LLAMA;
-    m->relu2 = m->arch_id == BN_ARCH_BITNET_B158;
+    /* the graph of each architecture (docs/architecture.md, "Architectures") */
+    m->sub_norms = m->arch_id == BN_ARCH_BITNET_B158 || m->arch_id == BN_ARCH_BITNET;
+    m->ffn_act = m->arch_id == BN_ARCH_BITNET_B158 ? BN_FFN_RELU2 : m->arch_id == BN_ARCH_GEMMA3 ? BN_FFN_GELU : BN_FFN_SILU;
     m->rope_neox = m->arch_id != BN_ARCH_LLAMA;
-    st = bn_hparams_load(m->gguf, prefix, bn_vocab_n_tokens(m->vocab), &m->hp);
+    m->qk_norm = m->arch_id == BN_ARCH_QWEN3 || m->arch_id == BN_ARCH_GEMMA3;
+    m->post_norms = m->arch_id == BN_ARCH_GEMMA3;
+    /* BitNet embedding models add an input norm to every projection (all seven or none) */
+    if (m->qk_norm) {
+        static const char *const nin[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+        for (size_t i = 0; i < sizeof nin / sizeof nin[0] && !m->norm_in; i++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "blk.0.%s_norm_in.weight", nin[i]);
+            m->norm_in = bn_gguf_find_tensor(m->gguf, nm) >= 0;
+        }
+    }
+    st = bn_hparams_load(m->gguf, prefix, m->arch_id, bn_vocab_n_tokens(m->vocab), &m->hp);
     if (st != BITNET_OK) goto fail;
     m->fingerprint = bn_fingerprint(m);
-    st = bn_load_weights(m, path);
+    st = bn_load_weights(m, path, prefix);
     if (st != BITNET_OK) goto fail;
     const char *wt = bitnet_type_name((bitnet_type)m->weight_type);
     double np = (double)m->n_params;
@@ -713,6 +750,17 @@ void bitnet_model_free(bitnet_model *m) {
             bn_free(L->attn_sub_norm);
             bn_free(L->ffn_norm);
             bn_free(L->ffn_sub_norm);
+            bn_free(L->attn_q_norm);
+            bn_free(L->attn_k_norm);
+            bn_free(L->attn_post_norm);
+            bn_free(L->ffn_post_norm);
+            bn_free(L->q_in);
+            bn_free(L->k_in);
+            bn_free(L->v_in);
+            bn_free(L->o_in);
+            bn_free(L->gate_in);
+            bn_free(L->up_in);
+            bn_free(L->down_in);
             bn_tmat_free(&L->wq);
             bn_tmat_free(&L->wk);
             bn_tmat_free(&L->wv);
