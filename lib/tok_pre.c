@@ -13,6 +13,7 @@
  *  LLaMA-3 (llama-bpe), one pass:
  *    (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}
  *    | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ *  Qwen2 (qwen2, the Qwen3 embedding model's), one pass: LLaMA-3's with \p{N} for \p{N}{1,3}
  *  GPT-2, one pass:
  *    's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  *  DEFAULT (llama.cpp / bitnet.cpp when tokenizer.ggml.pre is absent), four passes:
@@ -64,7 +65,8 @@ static size_t bn_tok_pre_ws_tail(const uint32_t *c, size_t e, size_t i, int plai
     return plain_ws_alt ? run : 0;     /* \s+ */
 }
 
-static size_t bn_tok_pre_llama3(const uint32_t *c, size_t e, size_t i) {
+/* LLaMA-3's regex with digit runs of at most max_digits (3: LLaMA-3, 1: Qwen2). */
+static size_t bn_tok_pre_llama3_digits(const uint32_t *c, size_t e, size_t i, size_t max_digits) {
     size_t l = bn_tok_pre_contraction(c, e, i, 1);
     if (l) return l;
     uint32_t c0 = c[i];
@@ -76,10 +78,10 @@ static size_t bn_tok_pre_llama3(const uint32_t *c, size_t e, size_t i) {
         while (k < e && bn_tok_pre_is_l(c[k])) k++;
         return k - i;
     }
-    /* \p{N}{1,3} */
+    /* \p{N}{1,3} (Qwen2: \p{N}) */
     if (bn_tok_pre_is_n(c0)) {
         size_t k = i;
-        while (k < e && k - i < 3 && bn_tok_pre_is_n(c[k])) k++;
+        while (k < e && k - i < max_digits && bn_tok_pre_is_n(c[k])) k++;
         return k - i;
     }
     /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
@@ -98,6 +100,9 @@ static size_t bn_tok_pre_llama3(const uint32_t *c, size_t e, size_t i) {
     /* \s+(?!\S) | \s+ */
     return bn_tok_pre_ws_tail(c, e, i, 1);
 }
+
+static size_t bn_tok_pre_llama3(const uint32_t *c, size_t e, size_t i) { return bn_tok_pre_llama3_digits(c, e, i, 3); }
+static size_t bn_tok_pre_qwen2(const uint32_t *c, size_t e, size_t i) { return bn_tok_pre_llama3_digits(c, e, i, 1); }
 
 static size_t bn_tok_pre_gpt2_common(const uint32_t *c, size_t e, size_t i, int plain_ws_alt) {
     size_t l = bn_tok_pre_contraction(c, e, i, 0);
@@ -178,6 +183,8 @@ size_t bn_pretok_split(bn_pre_kind pre, const uint32_t *cps, size_t n, size_t *e
         return bn_tok_pre_split_pass(bn_tok_pre_llama3, cps, &whole, 1, ends);
     case BN_PRE_GPT2:
         return bn_tok_pre_split_pass(bn_tok_pre_gpt2, cps, &whole, 1, ends);
+    case BN_PRE_QWEN2:
+        return bn_tok_pre_split_pass(bn_tok_pre_qwen2, cps, &whole, 1, ends);
     case BN_PRE_DEFAULT:
     default: {
         size_t k = bn_tok_pre_split_pass(bn_tok_pre_default1, cps, &whole, 1, ends);

@@ -148,6 +148,7 @@ static int bn_tok_vocab_pre_from_name(const char *s, size_t n) {
     for (size_t i = 0; i < sizeof llama3 / sizeof llama3[0]; i++)
         if (bn_tok_vocab_name_is(s, n, llama3[i])) return BN_PRE_LLAMA3;
     if (bn_tok_vocab_name_is(s, n, "gpt2") || bn_tok_vocab_name_is(s, n, "gpt-2")) return BN_PRE_GPT2;
+    if (bn_tok_vocab_name_is(s, n, "qwen2")) return BN_PRE_QWEN2;
     if (bn_tok_vocab_name_is(s, n, "default")) return BN_PRE_DEFAULT;
     return -1;
 }
@@ -228,7 +229,7 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
     if (force_pre) {
         pre_forced = bn_tok_vocab_pre_from_name(force_pre, strlen(force_pre));
         if (pre_forced < 0)
-            return bn_err(BITNET_E_INVALID_ARG, "pretokenizer '%s' is not one of llama-bpe, default, gpt2", force_pre);
+            return bn_err(BITNET_E_INVALID_ARG, "pretokenizer '%s' is not one of llama-bpe, qwen2, default, gpt2", force_pre);
     }
 
     bn_vocab *v = bn_calloc(1, sizeof *v);
@@ -367,7 +368,7 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
         } else if (d->pre) {
             int pk = bn_tok_vocab_pre_from_name(d->pre, d->pre_len);
             if (pk < 0) {
-                st = bn_err(BITNET_E_UNSUPPORTED, "tokenizer.ggml.pre '%.*s' is not supported (llama-bpe, gpt2, default are)",
+                st = bn_err(BITNET_E_UNSUPPORTED, "tokenizer.ggml.pre '%.*s' is not supported (llama-bpe, qwen2, gpt2, default are)",
                             (int)(d->pre_len > 64 ? 64 : d->pre_len), d->pre);
                 goto fail;
             }

@@ -26,7 +26,8 @@ typedef enum bn_vocab_kind {
 typedef enum bn_pre_kind {
     BN_PRE_DEFAULT = 0, /* llama.cpp / bitnet.cpp "default": 4 regexes in sequence */
     BN_PRE_LLAMA3  = 1, /* llama-bpe                                               */
-    BN_PRE_GPT2    = 2  /* gpt2                                                    */
+    BN_PRE_GPT2    = 2, /* gpt2                                                    */
+    BN_PRE_QWEN2   = 3  /* qwen2: llama-bpe's regex with single digits, no ignore_merges */
 } bn_pre_kind;
 
 /* tokenizer.ggml.token_type values */

@@ -503,8 +503,8 @@ static void test_validation(void **state) {
     assert_non_null(strstr(bitnet_last_error(), "eos_token_id"));
     assert_int_equal(build_bpe("gpt2", NULL, NULL, good, 1, 0xffffffffll, 1), BITNET_OK); /* "none" */
     assert_int_equal(build_bpe("gpt2", NULL, NULL, good, 1, 2, 9), BITNET_E_FORMAT);
-    assert_int_equal(build_bpe("gpt2", "qwen2", NULL, good, 1, 2, 1), BITNET_E_UNSUPPORTED);
-    assert_int_equal(build_bpe("gpt2", "qwen2", "gpt2", good, 1, 2, 1), BITNET_OK);
+    assert_int_equal(build_bpe("gpt2", "deepseek-llm", NULL, good, 1, 2, 1), BITNET_E_UNSUPPORTED);
+    assert_int_equal(build_bpe("gpt2", "deepseek-llm", "gpt2", good, 1, 2, 1), BITNET_OK);
     assert_int_equal(build_bpe("gpt2", NULL, "nonsense", good, 1, 2, 1), BITNET_E_INVALID_ARG);
 }
 

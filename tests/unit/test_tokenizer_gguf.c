@@ -30,7 +30,7 @@ static void write_file(int what, const char *model) {
         const char *m = what == BAD_MODEL ? "t5" : model;
         assert_int_equal(bitnet_gguf_writer_set_str(w, "tokenizer.ggml.model", m, strlen(m)), BITNET_OK);
     }
-    if (what == BAD_PRE) assert_int_equal(bitnet_gguf_writer_set_str(w, "tokenizer.ggml.pre", "qwen2", 5), BITNET_OK);
+    if (what == BAD_PRE) assert_int_equal(bitnet_gguf_writer_set_str(w, "tokenizer.ggml.pre", "deepseek-llm", 12), BITNET_OK);
     assert_int_equal(bitnet_gguf_writer_set_str_array(w, "tokenizer.ggml.tokens", k_toks, NULL, 8), BITNET_OK);
     assert_int_equal(bitnet_gguf_writer_set_array(w, "tokenizer.ggml.token_type", BITNET_GGUF_INT32, k_types,
                                                   what == SHORT_TYPES ? 7 : 8), BITNET_OK);
@@ -117,7 +117,7 @@ static void test_errors(void **state) {
     expect_fail(BAD_MERGE, "gpt2", BITNET_E_FORMAT, "merges[0]");
     expect_fail(EOS_RANGE, "llama", BITNET_E_FORMAT, "eos_token_id");
     expect_fail(SCORES_TYPE, "llama", BITNET_E_FORMAT, "scores");
-    expect_fail(BAD_PRE, "gpt2", BITNET_E_UNSUPPORTED, "qwen2");
+    expect_fail(BAD_PRE, "gpt2", BITNET_E_UNSUPPORTED, "deepseek-llm");
     remove(TMP);
 }
 
