@@ -894,6 +894,73 @@ BITNET_API bitnet_status bitnet_chat_tokenize(const bitnet_model *m, const bitne
                                               size_t n_msgs, const bitnet_chat_params *params,
                                               bitnet_token *tokens, size_t cap, size_t *n_tokens);
 
+/* --- pooled sentence embeddings -------------------------------------------------------
+ *
+ * An embedding model (the BitNet embedding models: qwen3 and gemma3 files with an
+ * <arch>.pooling_type key) maps a text to one vector: the final hidden states of its
+ * tokens (after the output norm, as bitnet_session_embeddings returns them) are pooled
+ * and normalised, as llama.cpp's llama-embedding and server compute them.
+ *
+ *     bitnet_embed_params ep;
+ *     bitnet_embed_default_params(&ep, sizeof ep);      // the model's pooling, L2
+ *     float *v = malloc(n_embd * sizeof *v);
+ *     bitnet_session_embed_text(s, "query: what is BitNet?", len, &ep, v, n_embd, NULL);
+ *
+ * These calls work for any model (a generative one has no pooling key: mean). */
+
+typedef enum bitnet_pooling {
+    BITNET_POOLING_MODEL = -1, /* the model's (bitnet_model_pooling)                         */
+    BITNET_POOLING_NONE  = 0,  /* one vector per token: refused by the pooled calls          */
+    BITNET_POOLING_MEAN  = 1,  /* the mean of every token's hidden state                     */
+    BITNET_POOLING_CLS   = 2,  /* the first token's                                          */
+    BITNET_POOLING_LAST  = 3,  /* the last token's (the BitNet embedding models)             */
+    BITNET_POOLING_RANK  = 4   /* a reranker's classification head: not supported            */
+} bitnet_pooling;
+
+/* The pooling the model's file names (<arch>.pooling_type), BITNET_POOLING_MEAN when it
+ * names none. */
+BITNET_API bitnet_pooling bitnet_model_pooling(const bitnet_model *m);
+
+typedef struct bitnet_embed_params {
+    size_t  struct_size;
+    int32_t pooling;   /* a bitnet_pooling (BITNET_POOLING_MODEL)                             */
+    int32_t normalize; /* as llama-embedding's --embd-normalize: -1 none, 0 max-abs scaled to
+                          the int16 range, 2 Euclidean (L2, the default), p in 1..64 the
+                          p-norm                                                            */
+} bitnet_embed_params;
+
+BITNET_API void bitnet_embed_default_params(bitnet_embed_params *p, size_t struct_size);
+
+/* Embed one input: tokens[0..n) are evaluated as a sequence of their own (the session's
+ * context is dropped first; afterwards it holds exactly these tokens), the hidden states
+ * pooled and normalised into out[0..n_embd) (cap >= n_embd floats).  The tokens are used
+ * as given: nothing is added (bitnet_session_embed_text adds what the model asks for).
+ * No logits are computed (bitnet_session_logits fails afterwards);
+ * bitnet_session_embeddings(s, -1) gives the last token's hidden state.  params may be
+ * NULL.  Errors: BITNET_E_INVALID_ARG (NULL arguments, n = 0, an id outside the
+ * vocabulary, pooling NONE, a bad normalize, out too small, the session waiting in a
+ * batch), BITNET_E_UNSUPPORTED (rank pooling), BITNET_E_CONTEXT_FULL (n > n_ctx),
+ * BITNET_E_NOMEM. */
+BITNET_API bitnet_status bitnet_session_embed(bitnet_session *s, const bitnet_token *tokens, size_t n,
+                                              const bitnet_embed_params *params, float *out, size_t cap);
+
+/* Tokenize len bytes of UTF-8 text as llama-embedding does (BOS, and EOS when the
+ * vocabulary's add_eos_token says so -- the Qwen3 embedding model pools that EOS --,
+ * special-token texts recognised) and embed it.  *n_tokens (may be NULL) receives the
+ * number of tokens embedded. */
+BITNET_API bitnet_status bitnet_session_embed_text(bitnet_session *s, const char *text, size_t len,
+                                                   const bitnet_embed_params *params, float *out, size_t cap,
+                                                   size_t *n_tokens);
+
+/* Pool the outputs of the session's last evaluation (bitnet_session_eval or a
+ * bitnet_batch step) into out, for callers that evaluate many inputs in one batch: each
+ * input in a session of its own, reset first.  Last-token pooling works after any eval;
+ * mean and CLS need every token's hidden state of the whole context from one eval
+ * (session params.embeddings, the input evaluated from position 0 in one call or batch
+ * entry), else BITNET_E_INVALID_ARG. */
+BITNET_API bitnet_status bitnet_session_pool(const bitnet_session *s, const bitnet_embed_params *params,
+                                             float *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -340,3 +340,25 @@ void bitnet_chat_default_params(bitnet_chat_params *p, size_t struct_size);
 bitnet_status bitnet_chat_tokenize(const bitnet_model *m, const bitnet_chat_message *msgs,
                                               size_t n_msgs, const bitnet_chat_params *params,
                                               bitnet_token *tokens, size_t cap, size_t *n_tokens);
+typedef enum bitnet_pooling {
+    BITNET_POOLING_MODEL = -1, 
+    BITNET_POOLING_NONE  = 0,  
+    BITNET_POOLING_MEAN  = 1,  
+    BITNET_POOLING_CLS   = 2,  
+    BITNET_POOLING_LAST  = 3,  
+    BITNET_POOLING_RANK  = 4   
+} bitnet_pooling;
+bitnet_pooling bitnet_model_pooling(const bitnet_model *m);
+typedef struct bitnet_embed_params {
+    size_t  struct_size;
+    int32_t pooling;   
+    int32_t normalize; 
+} bitnet_embed_params;
+void bitnet_embed_default_params(bitnet_embed_params *p, size_t struct_size);
+bitnet_status bitnet_session_embed(bitnet_session *s, const bitnet_token *tokens, size_t n,
+                                              const bitnet_embed_params *params, float *out, size_t cap);
+bitnet_status bitnet_session_embed_text(bitnet_session *s, const char *text, size_t len,
+                                                   const bitnet_embed_params *params, float *out, size_t cap,
+                                                   size_t *n_tokens);
+bitnet_status bitnet_session_pool(const bitnet_session *s, const bitnet_embed_params *params,
+                                             float *out, size_t cap);
