@@ -4,7 +4,7 @@
  *
  *   bitnet-bench -m MODEL [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o table|json|csv|md]
  *                [--isa auto|scalar|avx2|avx512|neon] [--bandwidth [MB]] [--streams 1,2,4,8,16]
- *                [--beams 4]
+ *                [--beams 4] [--embd 32,128,512]
  *
  * Method (as llama-bench): random token ids (fixed seed), a fresh context per run.
  *   pp N: one bitnet_session_eval of N tokens; tokens/s = N / time.
@@ -16,6 +16,10 @@
  *   tg N with --beams B: beam search with B beams for N tokens after a one-token
  *         prompt (EOG tokens are masked out of the count: a beam may end early, the
  *         rate is tokens of the best sequence / time).
+ *   embd N with --embd N: one pooled sentence embedding (bitnet_session_embed: the
+ *         model's pooling, L2, no output layer) of an N-token input; reported as
+ *         tokens/s = N / time, and texts/s = 1 / time.  (llama-bench's -embd 0|1 is a
+ *         different option, accepted and ignored.)
  * Each test runs once untimed (warm-up), then -r times; the median, min and max of the
  * per-run tokens/s are reported.  Load time and peak RSS (VmHWM) are reported too.
  * --bandwidth measures single-thread streaming read bandwidth over a buffer much
@@ -34,7 +38,8 @@
  */
 #include "args.h"
 
-#define BITNET_EXPERIMENTAL /* bitnet_batch_* (--streams), bitnet_session_beam_search (--beams) */
+#define BITNET_EXPERIMENTAL /* bitnet_batch_* (--streams), bitnet_session_beam_search (--beams),
+                               bitnet_session_embed (--embd) */
 #include "bitnet.h"
 
 #include <math.h>
@@ -239,6 +244,48 @@ static int run_streams(const bitnet_model *m, int n, int streams, int threads, i
     return 0;
 }
 
+/* Sentence embeddings of n-token inputs; res gets tokens/s (texts/s = tokens/s / n). */
+static int run_embd(const bitnet_model *m, int n, int threads, int reps, uint32_t n_ctx, result *res) {
+    bitnet_session_params sp;
+    bitnet_session_default_params(&sp, sizeof sp);
+    sp.n_threads = (uint32_t)threads;
+    sp.n_ctx = n_ctx;
+    sp.n_batch = (uint32_t)(bench_n_batch && bench_n_batch < n ? bench_n_batch : n);
+    if (bench_kv >= 0) sp.kv_type = (bitnet_kv_type)bench_kv;
+    bitnet_session *s = NULL;
+    int st = bitnet_session_create(m, &sp, &s);
+    const int32_t n_vocab = (int32_t)bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);
+    const size_t n_embd = (size_t)bitnet_model_get_info(m, BITNET_INFO_N_EMBD);
+    bitnet_token *tok = malloc((size_t)n * sizeof *tok);
+    float *out = malloc(n_embd * sizeof *out);
+    double *tps = malloc((size_t)reps * sizeof *tps);
+    if (st != BITNET_OK || !tok || !out || !tps) {
+        ex_die_status("bitnet-bench", "creating a session for --embd", st != BITNET_OK ? st : BITNET_E_NOMEM);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) tok[i] = (bitnet_token)(rnd32() % (uint32_t)n_vocab);
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        double t0 = now_s();
+        st = bitnet_session_embed(s, tok, (size_t)n, NULL, out, n_embd);
+        double dt = now_s() - t0;
+        if (st != BITNET_OK) {
+            ex_die_status("bitnet-bench", "embedding", st);
+            return 1;
+        }
+        if (r >= 0) tps[r] = (double)n / dt;
+    }
+    qsort(tps, (size_t)reps, sizeof *tps, cmp_double);
+    res->min = tps[0];
+    res->max = tps[reps - 1];
+    res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+    bench_stats(res, tps, reps, (double)n);
+    free(tok);
+    free(out);
+    free(tps);
+    bitnet_session_free(s);
+    return 0;
+}
+
 /* Beam search with `beams` beams for up to n tokens; res gets tokens/s of the result. */
 static int run_beams(const bitnet_model *m, int n, int beams, int threads, int reps, uint32_t n_ctx, result *res) {
     bitnet_session_params sp;
@@ -297,6 +344,8 @@ static void usage(FILE *f) {
             "      --streams LIST   also decode -n tokens in S parallel sessions through one batch\n"
             "                       (aggregate and per-stream tokens/s), e.g. --streams 1,2,4,8,16\n"
             "      --beams LIST     also run beam search for -n tokens with B beams, e.g. --beams 4\n"
+            "      --embd LIST      also time sentence embeddings of N-token inputs (tokens/s, texts/s),\n"
+            "                       e.g. --embd 32,128,512\n"
             "  -v, --verbose        library log messages;  --version  the version\n"
             "LISTs are comma-separated, e.g. -p 128,512 -t 1,2.  llama-bench's GPU options (-ngl, -fa,\n"
             "-sm, -mg, -ts, -nkvo) are accepted and have no effect.\n");
@@ -305,7 +354,7 @@ static void usage(FILE *f) {
 enum { FMT_TABLE, FMT_JSON, FMT_JSONL, FMT_CSV, FMT_MD };
 
 enum { O_MODEL = 1, O_PROMPT, O_GEN, O_THREADS, O_REPS, O_OUTPUT, O_ISA, O_STREAMS, O_BEAMS, O_BANDWIDTH, O_BATCH,
-       O_CACHE_TYPE, O_MMAP };
+       O_CACHE_TYPE, O_MMAP, O_EMBD };
 
 static const ex_opt bench_opts[] = {
     {O_MODEL, "-m|--model", EX_ARG, NULL},
@@ -317,6 +366,7 @@ static const ex_opt bench_opts[] = {
     {O_ISA, "--isa", EX_ARG, NULL},
     {O_STREAMS, "--streams", EX_ARG, NULL},
     {O_BEAMS, "--beams", EX_ARG, NULL},
+    {O_EMBD, "--embd", EX_ARG, NULL},
     {O_BANDWIDTH, "--bandwidth", EX_OPTARG, "#"},
     {O_BATCH, "-b|--batch-size|-ub|--ubatch-size", EX_ARG, NULL},
     {O_CACHE_TYPE, "-ctk|--cache-type-k|-ctv|--cache-type-v", EX_ARG, NULL},
@@ -433,7 +483,8 @@ int main(int argc, char **argv) {
     int pp[MAX_LIST] = {128}, tg[MAX_LIST] = {128}, th[MAX_LIST] = {1, 2};
     int streams[MAX_LIST] = {0};
     int beams[MAX_LIST] = {0};
-    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0, n_streams = 0, n_beams = 0, use_mmap = 1;
+    int embd[MAX_LIST] = {0};
+    int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0, n_streams = 0, n_beams = 0, use_mmap = 1, n_embd_list = 0;
     int fmt = FMT_TABLE;
     long long bw_mb = 0;
     ex_args a;
@@ -455,6 +506,7 @@ int main(int argc, char **argv) {
         case O_ISA: isa_name = a.val; break;
         case O_STREAMS: n_streams = parse_list(a.opt, a.val, 1, 256, streams); break;
         case O_BEAMS: n_beams = parse_list(a.opt, a.val, 1, 64, beams); break;
+        case O_EMBD: n_embd_list = parse_list(a.opt, a.val, 1, 1 << 16, embd); break;
         case O_BANDWIDTH: bw_mb = a.val ? ex_int(&a, 16, 1 << 16) : 512; break;
         case O_BATCH: {
             int v[MAX_LIST];
@@ -504,6 +556,7 @@ int main(int argc, char **argv) {
     double size_mb = (double)bitnet_model_get_info(m, BITNET_INFO_SIZE_BYTES) / 1e6;
     int max_pp = 0, max_tg = 0;
     for (int i = 0; i < n_pp; i++) max_pp = pp[i] > max_pp ? pp[i] : max_pp;
+    for (int i = 0; i < n_embd_list; i++) max_pp = embd[i] > max_pp ? embd[i] : max_pp;
     for (int i = 0; i < n_tg; i++) max_tg = tg[i] > max_tg ? tg[i] : max_tg;
     uint32_t n_ctx = (uint32_t)(max_pp > max_tg + 1 ? max_pp : max_tg + 1);
     n_ctx = (n_ctx + 255) / 256 * 256;
@@ -605,6 +658,28 @@ int main(int argc, char **argv) {
                     printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |\n", name, th[ti], r.med, r.min, r.max);
                 fflush(stdout);
             }
+        for (int ei = 0; ei < n_embd_list; ei++) {
+            result r;
+            if (run_embd(m, embd[ei], th[ti], reps, n_ctx, &r)) {
+                bitnet_model_free(m);
+                return 1;
+            }
+            char name[32];
+            snprintf(name, sizeof name, "embd%d", embd[ei]);
+            if (fmt == FMT_CSV)
+                csv_row(&info, embd[ei], 0, th[ti], 0, 0, bench_n_batch ? bench_n_batch : embd[ei], &r);
+            else if (fmt == FMT_MD)
+                md_row(&info, name, th[ti], &r);
+            else if (json)
+                printf("{\"test\": \"embd\", \"n\": %d, \"threads\": %d, \"reps\": %d, \"tps_median\": %.3f, "
+                       "\"tps_min\": %.3f, \"tps_max\": %.3f, \"texts_per_s_median\": %.3f, \"isa\": \"%s\", "
+                       "\"model\": \"%s\"}\n",
+                       embd[ei], th[ti], reps, r.med, r.min, r.max, r.med / embd[ei], isa_used, path);
+            else
+                printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |  (%.2f texts/s)\n", name, th[ti], r.med, r.min, r.max,
+                       r.med / embd[ei]);
+            fflush(stdout);
+        }
     }
     if (fmt == FMT_TABLE) printf("\npeak RSS: %.1f MiB\n", peak_rss_mib());
     if (fmt == FMT_MD) printf("\nbuild: libbitnet %s (%u)\n", bitnet_version(), (unsigned)bitnet_version_number());

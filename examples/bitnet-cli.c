@@ -18,15 +18,20 @@
  * whose line (with --in-prefix/--in-suffix around it) is evaluated, and generation goes
  * on.  --logits-out writes the float32 logits of every prompt position (n_prompt x
  * n_vocab, row-major) for verification; with -n 0 nothing is generated.  -cnv runs a
- * conversation with the model's chat template.  Exit status: 0 success, 1 runtime
- * error, 2 bad arguments.
+ * conversation with the model's chat template.  --embedding prints sentence embeddings
+ * instead, as llama.cpp's llama-embedding does: one per line of the prompt
+ * (--embd-separator), pooled as the model says (--pooling), normalised (--embd-normalize,
+ * L2 by default), then the cosine similarity matrix; --embd-output-format
+ * array|json|json+ prints JSON.  Exit status: 0 success, 1 runtime error, 2 bad
+ * arguments.
  */
 #include "args.h"
 
-#define BITNET_EXPERIMENTAL /* bitnet_session_beam_search (--beams) */
+#define BITNET_EXPERIMENTAL /* bitnet_session_beam_search (--beams), bitnet_session_embed (--embedding) */
 #include "bitnet.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +80,11 @@ static void usage(FILE *f) {
             "  --chat-template-file F  the chat template from a file\n"
             "  --logits-out FILE       write float32 logits of every prompt position\n"
             "  --no-bos                do not add BOS to the prompt\n"
+            "  --embedding             print the sentence embedding of each line of the prompt\n"
+            "  --pooling NAME          with --embedding: none, mean, cls, last (default: the model's)\n"
+            "  --embd-normalize N      -1 none, 0 max-abs (int16 range), 2 L2 (default), p > 0 p-norm\n"
+            "  --embd-output-format F  '' (text), array, json or json+ (with cosine similarities)\n"
+            "  --embd-separator S      separates the inputs in the prompt (default: newline)\n"
             "  -v, --verbose, -lv N, --log-disable, --log-file F   library log messages\n"
             "  -h, --help              this text;  --version  the version\n"
             "llama.cpp's GPU and placement options (-ngl, -fa, -sm, -mg, -ts, -dev, -nkvo, --numa, -tb, ...)\n"
@@ -86,7 +96,7 @@ enum {
     O_PROMPT = 1, O_FILE, O_BFILE, O_SYS, O_SYSF, O_NPREDICT, O_REVERSE, O_INTERACTIVE, O_INTERACTIVE_FIRST,
     O_IN_PREFIX, O_IN_SUFFIX, O_IN_PREFIX_BOS, O_ESCAPE, O_NO_ESCAPE, O_DISPLAY, O_NO_DISPLAY, O_COLOR, O_CNV,
     O_NO_CNV, O_TMPL, O_TMPL_FILE, O_SPECIAL, O_VERBOSE_PROMPT, O_IGNORE_EOS, O_MULTILINE, O_PERF, O_NO_PERF,
-    O_BEAMS, O_LOGITS_OUT, O_NO_BOS,
+    O_BEAMS, O_LOGITS_OUT, O_NO_BOS, O_EMBD, O_POOLING, O_EMBD_NORM, O_EMBD_FMT, O_EMBD_SEP,
 };
 
 static const ex_opt cli_opts[] = {
@@ -120,6 +130,11 @@ static const ex_opt cli_opts[] = {
     {O_BEAMS, "--beams", EX_ARG, NULL},
     {O_LOGITS_OUT, "--logits-out", EX_ARG, NULL},
     {O_NO_BOS, "--no-bos", EX_NOARG, NULL},
+    {O_EMBD, "--embedding|--embeddings", EX_NOARG, NULL},
+    {O_POOLING, "--pooling", EX_ARG, "none|mean|cls|last"},
+    {O_EMBD_NORM, "--embd-normalize", EX_ARG, NULL},
+    {O_EMBD_FMT, "--embd-output-format", EX_ARG, NULL},
+    {O_EMBD_SEP, "--embd-separator", EX_ARG, NULL},
     {0, NULL, EX_NOARG, NULL},
 };
 
@@ -268,13 +283,198 @@ static char *cli_file(const char *opt, const char *path) {
     return s;
 }
 
+/* ---- --embedding: llama-embedding's output ----------------------------------------------- */
+
+typedef struct embd_opts {
+    int         pooling;   /* bitnet_pooling, BITNET_POOLING_MODEL for the model's */
+    int         normalize;
+    const char *format;    /* "", "array", "json", "json+"                        */
+    const char *separator;
+} embd_opts;
+
+/* llama.cpp's common_embd_similarity_cos. */
+static float cos_sim(const float *a, const float *b, int64_t n) {
+    double s = 0, s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        s += a[i] * b[i];
+        s1 += a[i] * a[i];
+        s2 += b[i] * b[i];
+    }
+    if (s1 == 0.0 || s2 == 0.0) return s1 == 0.0 && s2 == 0.0 ? 1.0f : 0.0f;
+    return (float)(s / (sqrt(s1) * sqrt(s2)));
+}
+
+/* Normalise a token's hidden state as bitnet_session_embed does (pooling none). */
+static void normalize_row(const float *x, float *out, int64_t n, int norm) {
+    double sum = 0;
+    if (norm == -1) sum = 1;
+    else if (norm == 0) {
+        for (int64_t i = 0; i < n; i++)
+            if (sum < fabsf(x[i])) sum = fabsf(x[i]);
+        sum /= 32760.0;
+    } else if (norm == 2) {
+        for (int64_t i = 0; i < n; i++) sum += x[i] * x[i];
+        sum = sqrt(sum);
+    } else {
+        for (int64_t i = 0; i < n; i++) sum += pow(fabsf(x[i]), norm);
+        sum = pow(sum, 1.0 / norm);
+    }
+    const float k = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * k;
+}
+
+static void print_val(float v, int normalize) {
+    if (normalize == 0) printf("%6.0f ", v);
+    else printf("%9.6f ", v);
+}
+
+static int run_embedding(const bitnet_model *model, bitnet_session *s, const char *prompt, int no_bos,
+                         const embd_opts *o) {
+    const int64_t E = bitnet_model_get_info(model, BITNET_INFO_N_EMBD);
+    const int pooling = o->pooling == BITNET_POOLING_MODEL ? (int)bitnet_model_pooling(model) : o->pooling;
+    const size_t sep_len = strlen(o->separator);
+    /* the inputs: the prompt split at the separator (an empty separator: one input) */
+    size_t n_in = 1;
+    for (const char *p = prompt; sep_len && (p = strstr(p, o->separator)) != NULL; p += sep_len) n_in++;
+    const char **in = calloc(n_in, sizeof *in);
+    size_t *in_len = calloc(n_in, sizeof *in_len);
+    float *emb = NULL;
+    bitnet_token *toks = NULL;
+    size_t n_emb = 0, cap_emb = 0, tok_cap = 0;
+    int rc = 1;
+    if (!in || !in_len) goto done;
+    {
+        const char *p = prompt;
+        for (size_t k = 0; k < n_in; k++) {
+            const char *q = sep_len ? strstr(p, o->separator) : NULL;
+            in[k] = p;
+            in_len[k] = q ? (size_t)(q - p) : strlen(p);
+            p = q ? q + sep_len : p + in_len[k];
+        }
+    }
+    bitnet_embed_params ep;
+    bitnet_embed_default_params(&ep, sizeof ep);
+    ep.pooling = pooling;
+    ep.normalize = o->normalize;
+    const uint32_t flags = BITNET_TOKENIZE_PARSE_SPECIAL | (no_bos ? 0u : BITNET_TOKENIZE_ADD_BOS);
+    for (size_t k = 0; k < n_in; k++) {
+        size_t n = 0;
+        bitnet_status st = bitnet_tokenize(model, in[k], in_len[k], flags, NULL, 0, &n);
+        if (st != BITNET_OK && st != BITNET_E_BUFFER_TOO_SMALL) ex_die_status("bitnet-cli", "tokenizing", st);
+        if (n == 0) {
+            ex_error("input %zu gives no tokens", k);
+            goto done;
+        }
+        if (n > tok_cap) {
+            bitnet_token *t2 = realloc(toks, n * sizeof *toks);
+            if (!t2) goto done;
+            toks = t2;
+            tok_cap = n;
+        }
+        st = bitnet_tokenize(model, in[k], in_len[k], flags, toks, n, &n);
+        if (st != BITNET_OK) ex_die_status("bitnet-cli", "tokenizing", st);
+        const bitnet_token eos = bitnet_token_eos(model);
+        if (toks[n - 1] != eos)
+            ex_warn("the last token of input %zu is not EOS (tokenizer.ggml.add_eos_token is not set)", k);
+        const size_t rows = pooling == BITNET_POOLING_NONE ? n : 1;
+        if (n_emb + rows > cap_emb) {
+            size_t c = (n_emb + rows) * 2;
+            float *e2 = realloc(emb, c * (size_t)E * sizeof *emb);
+            if (!e2) goto done;
+            emb = e2;
+            cap_emb = c;
+        }
+        if (pooling == BITNET_POOLING_NONE) { /* every token's hidden state, normalised */
+            bitnet_session_reset(s);
+            st = bitnet_session_eval(s, toks, n);
+            if (st != BITNET_OK) ex_die_status("bitnet-cli", "evaluating", st);
+            for (size_t t = 0; t < n; t++) {
+                const float *h = NULL;
+                st = bitnet_session_embeddings(s, (int32_t)t, &h);
+                if (st != BITNET_OK) ex_die_status("bitnet-cli", "reading embeddings", st);
+                normalize_row(h, emb + (n_emb + t) * (size_t)E, E, o->normalize);
+            }
+        } else {
+            st = bitnet_session_embed(s, toks, n, &ep, emb + n_emb * (size_t)E, (size_t)E);
+            if (st != BITNET_OK) ex_die_status("bitnet-cli", "embedding", st);
+        }
+        n_emb += rows;
+    }
+    if (!o->format[0]) {
+        printf("\n");
+        if (pooling == BITNET_POOLING_NONE) {
+            for (size_t j = 0; j < n_emb; j++) {
+                printf("embedding %zu: ", j);
+                for (int64_t i = 0; i < (E < 3 ? E : 3); i++) print_val(emb[j * (size_t)E + (size_t)i], o->normalize);
+                printf(" ... ");
+                for (int64_t i = E - 3 < 0 ? 0 : E - 3; i < E; i++) print_val(emb[j * (size_t)E + (size_t)i], o->normalize);
+                printf("\n");
+            }
+        } else {
+            for (size_t j = 0; j < n_emb; j++) {
+                printf("embedding %zu: ", j);
+                const int64_t shown = n_in > 1 ? (E < 16 ? E : 16) : E;
+                for (int64_t i = 0; i < shown; i++) print_val(emb[j * (size_t)E + (size_t)i], o->normalize);
+                printf("\n");
+            }
+            if (n_in > 1) {
+                printf("\ncosine similarity matrix:\n\n");
+                for (size_t i = 0; i < n_in; i++) printf("%6.6s ", in[i]); /* (like llama.cpp, the first bytes) */
+                printf("\n");
+                for (size_t i = 0; i < n_in; i++) {
+                    for (size_t j = 0; j < n_in; j++)
+                        printf("%6.2f ", cos_sim(emb + i * (size_t)E, emb + j * (size_t)E, E));
+                    printf("%.*s\n", (int)(in_len[i] < 10 ? in_len[i] : 10), in[i]);
+                }
+            }
+        }
+    } else {
+        const int obj = strcmp(o->format, "array") != 0;
+        printf(obj ? "{\n  \"object\": \"list\",\n  \"data\": [\n" : "[");
+        for (size_t j = 0; j < n_emb; j++) {
+            if (obj) printf("    {\n      \"object\": \"embedding\",\n      \"index\": %zu,\n      \"embedding\": ", j);
+            printf("[");
+            for (int64_t i = 0; i < E; i++) {
+                const float v = emb[j * (size_t)E + (size_t)i];
+                if (i) printf(",");
+                if (o->normalize == 0) printf("%1.0f", v);
+                else printf("%1.7f", v);
+            }
+            printf(obj ? "]\n    }" : "]");
+            if (j + 1 < n_emb) printf(obj ? ",\n" : ",");
+        }
+        printf(obj ? "\n  ]" : "]\n");
+        if (!strcmp(o->format, "json+") && n_in > 1) {
+            printf(",\n  \"cosineSimilarity\": [\n");
+            for (size_t i = 0; i < n_emb; i++) {
+                printf("    [");
+                for (size_t j = 0; j < n_emb; j++)
+                    printf("%s%6.2f", j ? ", " : "", cos_sim(emb + i * (size_t)E, emb + j * (size_t)E, E));
+                printf(" ]%s", i + 1 < n_emb ? ",\n" : "");
+            }
+            printf("\n  ]");
+        }
+        if (obj) printf("\n}\n");
+    }
+    printf("\n");
+    fflush(stdout);
+    rc = 0;
+done:
+    free(in);
+    free(in_len);
+    free(emb);
+    free(toks);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const char *prompt = NULL, *system = NULL, *logits_out = NULL, *tmpl = NULL, *in_prefix = "", *in_suffix = "";
     const char *prompt_path = NULL, *prompt_opt = NULL, *system_path = NULL, *tmpl_path = NULL;
     long long n_predict = 128, beams = 0;
     int conversation = 0, no_bos = 0, interactive = 0, interactive_first = 0, escape = 1, display = 1,
         color = 0, special = 0, verbose_prompt = 0, multiline = 0, perf = 1, prefix_bos = 0;
-    int prompt_binary = 0;
+    int prompt_binary = 0, embedding = 0;
+    embd_opts eo = {BITNET_POOLING_MODEL, 2, "", "\n"};
     ex_run run;
     ex_run_init(&run);
     bitnet_sampler_params sp;
@@ -332,12 +532,22 @@ int main(int argc, char **argv) {
         case O_BEAMS: beams = ex_int(&a, 1, 64); break;
         case O_LOGITS_OUT: logits_out = a.val; break;
         case O_NO_BOS: no_bos = 1; break;
+        case O_EMBD: embedding = 1; break;
+        case O_POOLING: eo.pooling = ex_choice(&a, "none|mean|cls|last"); break;
+        case O_EMBD_NORM: eo.normalize = (int)ex_int(&a, -1, 64); break;
+        case O_EMBD_FMT:
+            eo.format = a.val;
+            if (eo.format[0]) (void)ex_choice(&a, "array|json|json+");
+            break;
+        case O_EMBD_SEP: eo.separator = a.val; break;
         default: ex_usage_error("option '%s' does not apply to bitnet-cli", a.opt);
         }
     }
     if (!run.model) ex_usage_error("-m MODEL is required (see bitnet-cli --help)");
     if (conversation && (logits_out || beams))
         ex_usage_error("-cnv cannot be combined with --logits-out or --beams");
+    if (embedding && (conversation || interactive || logits_out || beams))
+        ex_usage_error("--embedding cannot be combined with -cnv, -i, --logits-out or --beams");
     if (interactive && !conversation && (logits_out || beams))
         ex_usage_error("-i / -if cannot be combined with --logits-out or --beams");
     if (conversation && (prompt || prompt_path) && (system || system_path))
@@ -395,9 +605,19 @@ int main(int argc, char **argv) {
     bitnet_session_default_params(&pp, sizeof pp);
     ex_run_session_params(&run, &pp);
     pp.logits_all = logits_out != NULL;
+    pp.embeddings = embedding && eo.pooling == BITNET_POOLING_NONE;
     bitnet_session *s = NULL;
     st = bitnet_session_create(model, &pp, &s);
     if (st != BITNET_OK) ex_die_status("bitnet-cli", "creating the session", st);
+
+    if (embedding) {
+        int rc = run_embedding(model, s, prompt_s, no_bos, &eo);
+        bitnet_session_free(s);
+        bitnet_model_free(model);
+        free(prompt_text), free(system_text), free(tmpl_text), free(prefix_text), free(suffix_text);
+        for (size_t k = 0; k < out.n_reverse; k++) free(reverse_text[k]);
+        return rc;
+    }
 
     if (conversation) {
         const char *sys_prompt = system_text ? system_text : prompt_s;

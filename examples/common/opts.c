@@ -467,8 +467,9 @@ const char ex_run_help[] =
     "  -ctk, -ctv TYPE         KV cache type, f16 or f32, the same for K and V (default f16)\n"
     "  --no-mmap               read the model into memory instead of mapping it\n"
     "  --mlock                 lock the model in RAM (mlockall)\n"
-    "  --arch NAME             override the architecture decision (bitnet-b1.58, bitnet, llama)\n"
-    "  --pre NAME              override the BPE pre-tokenizer (llama-bpe, default, gpt2)\n";
+    "  --arch NAME             override the architecture decision (bitnet-b1.58, bitnet, llama,\n"
+    "                          qwen3, gemma3)\n"
+    "  --pre NAME              override the BPE pre-tokenizer (llama-bpe, default, gpt2, qwen2)\n";
 
 static int ex_ctk = -1, ex_ctv = -1; /* what -ctk / -ctv said, checked in ex_run_session_params */
 
