@@ -4,12 +4,11 @@ create_embedding."""
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ._native import StopReason
+from ._native import StopReason, _check, _params, ffi, lib
 from ._types import Message, Prompt, Stop
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +34,10 @@ def _unsupported(**kw: Any) -> None:
     for name, value in kw.items():
         if value is not None:
             raise NotImplementedError("%s is not supported by libbitnet" % name)
+
+
+# pooling names -> bitnet_pooling (None: the model's <arch>.pooling_type, mean without one)
+_POOLING = {None: -1, "model": -1, "mean": 1, "cls": 2, "last": 3}
 
 
 def _max(max_tokens: Optional[int]) -> Optional[int]:
@@ -128,9 +131,12 @@ class CompletionMixin:
                              "finish_reason": _finish_reason(info)}],
                 "usage": _usage(info)}
 
-    def _embed_one(self, text: str, normalize: bool, truncate: bool, pooling: str) -> Tuple[List[float], int]:
+    def _embed_one(self, text: str, normalize: Union[bool, int], truncate: bool,
+                   pooling: Optional[str]) -> Tuple[List[float], int]:
         m = self.model  # type: ignore[attr-defined]
-        toks = m.tokenize(text, add_bos=True)
+        # as llama-embedding: BOS (and EOS when the model's vocabulary asks for it: the Qwen3
+        # embedding model pools that EOS), special-token texts recognised
+        toks = m.tokenize(text, add_bos=True, special=True)
         n_ctx = self.n_ctx  # type: ignore[attr-defined]
         if len(toks) > n_ctx:
             if not truncate:
@@ -138,35 +144,25 @@ class CompletionMixin:
             toks = toks[:n_ctx]
         if not toks:
             raise ValueError("embed: the input is empty")
-        self.reset()  # type: ignore[attr-defined]
-        self.eval(toks)  # type: ignore[attr-defined]
-        if pooling == "last":
-            vec = self.embeddings(-1)  # type: ignore[attr-defined]
-        else:
-            vec = [0.0] * m.n_embd
-            for i in range(len(toks)):
-                row = self.embeddings(i)  # type: ignore[attr-defined]
-                for j, x in enumerate(row):
-                    vec[j] += x
-            vec = [x / len(toks) for x in vec]
-        if normalize:
-            norm = math.sqrt(sum(x * x for x in vec))
-            if norm > 0:
-                vec = [x / norm for x in vec]
-        return vec, len(toks)
+        p = _params("bitnet_embed_params", lib.bitnet_embed_default_params)
+        p.pooling = _POOLING[pooling]
+        p.normalize = (2 if normalize else -1) if isinstance(normalize, bool) else int(normalize)
+        out = ffi.new("float[]", m.n_embd)
+        _check(lib.bitnet_session_embed(self._handle(), ffi.new("bitnet_token[]", toks), len(toks), p,  # type: ignore[attr-defined]
+                                        out, m.n_embd))
+        return list(out), len(toks)
 
-    def embed(self, input: Union[str, Sequence[str]], normalize: bool = True, truncate: bool = True,
-              return_count: bool = False, pooling: str = "mean") -> Any:
-        """Embedding of a text (list of floats), or of each text of a list (list of
-        lists): the final hidden states (after the output norm) pooled over the tokens --
-        "mean" (needs a session created with embeddings=True) or "last" -- and scaled to
-        unit length when normalize.  return_count=True also returns the token count.
-        Uses (and replaces) the session's context."""
-        if pooling not in ("mean", "last"):
-            raise ValueError("pooling must be 'mean' or 'last', not %r" % (pooling,))
-        if pooling == "mean" and not getattr(self, "_embeddings", False):
-            raise ValueError("mean pooling needs every token's hidden state: create the session with "
-                             "embeddings=True (or use pooling='last')")
+    def embed(self, input: Union[str, Sequence[str]], normalize: Union[bool, int] = True, truncate: bool = True,
+              return_count: bool = False, pooling: Optional[str] = None) -> Any:
+        """Sentence embedding of a text (list of floats), or of each text of a list (list of
+        lists), computed by the library as llama-embedding does: the final hidden states
+        (after the output norm) pooled as the model says (pooling=None: its
+        <arch>.pooling_type, mean when it has none; or "mean", "cls", "last") and
+        normalised (True: L2; False: not at all; an int: llama-embedding's
+        --embd-normalize).  return_count=True also returns the token count.  Uses (and
+        replaces) the session's context."""
+        if pooling not in _POOLING:
+            raise ValueError("pooling must be None, 'model', 'mean', 'cls' or 'last', not %r" % (pooling,))
         single = isinstance(input, str)
         texts: List[str] = [input] if isinstance(input, str) else list(input)
         out, total = [], 0
@@ -178,7 +174,7 @@ class CompletionMixin:
         return (result, total) if return_count else result
 
     def create_embedding(self, input: Union[str, Sequence[str]], model: Optional[str] = None,
-                         pooling: str = "mean") -> Completion:
+                         pooling: Optional[str] = None) -> Completion:
         """OpenAI "embedding" list: {"object": "list", "data": [{"object": "embedding",
         "embedding", "index"}], "model", "usage"}."""
         texts = [input] if isinstance(input, str) else list(input)

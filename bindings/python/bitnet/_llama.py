@@ -69,7 +69,7 @@ class Llama:
         return self.session.create_chat_completion(messages, **kw)
 
     def embed(self, input: Any, **kw: Any) -> Any:
-        """Session.embed (needs embedding=True for the default mean pooling)."""
+        """Session.embed (the model's pooling)."""
         return self.session.embed(input, **kw)
 
     def create_embedding(self, input: Any, **kw: Any) -> Any:

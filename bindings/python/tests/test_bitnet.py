@@ -578,10 +578,14 @@ def test_embed(model_path, model):
         e = llm.create_embedding(["x", "y"])
         assert e["object"] == "list" and [d["index"] for d in e["data"]] == [0, 1]
         assert e["data"][0]["object"] == "embedding" and e["usage"]["prompt_tokens"] > 0
+    # the library pools: mean needs no embeddings=True session, the model's pooling is the
+    # default (this model names none: mean)
     plain = model.session(ctx=64)
-    with pytest.raises(ValueError, match="embeddings=True"):
-        plain.embed("x")
+    assert np.allclose(plain.embed("a short text"), v, atol=1e-6)
+    assert np.allclose(plain.embed("a short text", pooling="mean"), v, atol=1e-6)
     assert len(plain.embed("x", pooling="last")) == model.n_embd
+    with pytest.raises(ValueError, match="pooling"):
+        plain.embed("x", pooling="none")
 
 
 # ---- packaging ------------------------------------------------------------------------------
