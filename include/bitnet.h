@@ -388,10 +388,11 @@ typedef struct bitnet_model_params {
     int         vocab_only;   /* load only the tokenizer (files without tensors work)     */
     bitnet_isa  isa;          /* kernel variant (weights are repacked for it); AUTO        */
     const char *arch;         /* override the architecture decision: "bitnet-b1.58"
-                                 (ReLU^2 FFN), "bitnet" (SiLU), "llama"; NULL = decide from
-                                 the file and log the decision                             */
+                                 (ReLU^2 FFN), "bitnet" (SiLU), "llama", "qwen3", "gemma3";
+                                 NULL = decide from the file and log the decision          */
     const char *pretokenizer; /* override the BPE pre-tokenizer: "llama-bpe", "default"
-                                 (bitnet.cpp's fallback, for bit-exact comparisons), "gpt2";
+                                 (bitnet.cpp's fallback, for bit-exact comparisons), "gpt2",
+                                 "qwen2";
                                  NULL = from tokenizer.ggml.pre, or recognised vocabulary  */
     int         use_mmap;     /* map the file (1, default) or read it (0)                 */
 } bitnet_model_params;
