@@ -285,15 +285,15 @@ static char *cli_file(const char *opt, const char *path) {
 
 /* ---- --embedding: llama-embedding's output ----------------------------------------------- */
 
-typedef struct embd_opts {
+typedef struct cli_embd_opts {
     int         pooling;   /* bitnet_pooling, BITNET_POOLING_MODEL for the model's */
     int         normalize;
     const char *format;    /* "", "array", "json", "json+"                        */
     const char *separator;
-} embd_opts;
+} cli_embd_opts;
 
 /* llama.cpp's common_embd_similarity_cos. */
-static float cos_sim(const float *a, const float *b, int64_t n) {
+static float cli_embd_cos(const float *a, const float *b, int64_t n) {
     double s = 0, s1 = 0, s2 = 0;
     for (int64_t i = 0; i < n; i++) {
         s += a[i] * b[i];
@@ -305,7 +305,7 @@ static float cos_sim(const float *a, const float *b, int64_t n) {
 }
 
 /* Normalise a token's hidden state as bitnet_session_embed does (pooling none). */
-static void normalize_row(const float *x, float *out, int64_t n, int norm) {
+static void cli_embd_normalize(const float *x, float *out, int64_t n, int norm) {
     double sum = 0;
     if (norm == -1) sum = 1;
     else if (norm == 0) {
@@ -323,13 +323,13 @@ static void normalize_row(const float *x, float *out, int64_t n, int norm) {
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * k;
 }
 
-static void print_val(float v, int normalize) {
+static void cli_embd_print(float v, int normalize) {
     if (normalize == 0) printf("%6.0f ", v);
     else printf("%9.6f ", v);
 }
 
-static int run_embedding(const bitnet_model *model, bitnet_session *s, const char *prompt, int no_bos,
-                         const embd_opts *o) {
+static int cli_embd_run(const bitnet_model *model, bitnet_session *s, const char *prompt, int no_bos,
+                         const cli_embd_opts *o) {
     const int64_t E = bitnet_model_get_info(model, BITNET_INFO_N_EMBD);
     const int pooling = o->pooling == BITNET_POOLING_MODEL ? (int)bitnet_model_pooling(model) : o->pooling;
     const size_t sep_len = strlen(o->separator);
@@ -392,7 +392,7 @@ static int run_embedding(const bitnet_model *model, bitnet_session *s, const cha
                 const float *h = NULL;
                 st = bitnet_session_embeddings(s, (int32_t)t, &h);
                 if (st != BITNET_OK) ex_die_status("bitnet-cli", "reading embeddings", st);
-                normalize_row(h, emb + (n_emb + t) * (size_t)E, E, o->normalize);
+                cli_embd_normalize(h, emb + (n_emb + t) * (size_t)E, E, o->normalize);
             }
         } else {
             st = bitnet_session_embed(s, toks, n, &ep, emb + n_emb * (size_t)E, (size_t)E);
@@ -405,16 +405,16 @@ static int run_embedding(const bitnet_model *model, bitnet_session *s, const cha
         if (pooling == BITNET_POOLING_NONE) {
             for (size_t j = 0; j < n_emb; j++) {
                 printf("embedding %zu: ", j);
-                for (int64_t i = 0; i < (E < 3 ? E : 3); i++) print_val(emb[j * (size_t)E + (size_t)i], o->normalize);
+                for (int64_t i = 0; i < (E < 3 ? E : 3); i++) cli_embd_print(emb[j * (size_t)E + (size_t)i], o->normalize);
                 printf(" ... ");
-                for (int64_t i = E - 3 < 0 ? 0 : E - 3; i < E; i++) print_val(emb[j * (size_t)E + (size_t)i], o->normalize);
+                for (int64_t i = E - 3 < 0 ? 0 : E - 3; i < E; i++) cli_embd_print(emb[j * (size_t)E + (size_t)i], o->normalize);
                 printf("\n");
             }
         } else {
             for (size_t j = 0; j < n_emb; j++) {
                 printf("embedding %zu: ", j);
                 const int64_t shown = n_in > 1 ? (E < 16 ? E : 16) : E;
-                for (int64_t i = 0; i < shown; i++) print_val(emb[j * (size_t)E + (size_t)i], o->normalize);
+                for (int64_t i = 0; i < shown; i++) cli_embd_print(emb[j * (size_t)E + (size_t)i], o->normalize);
                 printf("\n");
             }
             if (n_in > 1) {
@@ -423,7 +423,7 @@ static int run_embedding(const bitnet_model *model, bitnet_session *s, const cha
                 printf("\n");
                 for (size_t i = 0; i < n_in; i++) {
                     for (size_t j = 0; j < n_in; j++)
-                        printf("%6.2f ", cos_sim(emb + i * (size_t)E, emb + j * (size_t)E, E));
+                        printf("%6.2f ", cli_embd_cos(emb + i * (size_t)E, emb + j * (size_t)E, E));
                     printf("%.*s\n", (int)(in_len[i] < 10 ? in_len[i] : 10), in[i]);
                 }
             }
@@ -449,7 +449,7 @@ static int run_embedding(const bitnet_model *model, bitnet_session *s, const cha
             for (size_t i = 0; i < n_emb; i++) {
                 printf("    [");
                 for (size_t j = 0; j < n_emb; j++)
-                    printf("%s%6.2f", j ? ", " : "", cos_sim(emb + i * (size_t)E, emb + j * (size_t)E, E));
+                    printf("%s%6.2f", j ? ", " : "", cli_embd_cos(emb + i * (size_t)E, emb + j * (size_t)E, E));
                 printf(" ]%s", i + 1 < n_emb ? ",\n" : "");
             }
             printf("\n  ]");
@@ -474,7 +474,7 @@ int main(int argc, char **argv) {
     int conversation = 0, no_bos = 0, interactive = 0, interactive_first = 0, escape = 1, display = 1,
         color = 0, special = 0, verbose_prompt = 0, multiline = 0, perf = 1, prefix_bos = 0;
     int prompt_binary = 0, embedding = 0;
-    embd_opts eo = {BITNET_POOLING_MODEL, 2, "", "\n"};
+    cli_embd_opts eo = {BITNET_POOLING_MODEL, 2, "", "\n"};
     ex_run run;
     ex_run_init(&run);
     bitnet_sampler_params sp;
@@ -611,7 +611,7 @@ int main(int argc, char **argv) {
     if (st != BITNET_OK) ex_die_status("bitnet-cli", "creating the session", st);
 
     if (embedding) {
-        int rc = run_embedding(model, s, prompt_s, no_bos, &eo);
+        int rc = cli_embd_run(model, s, prompt_s, no_bos, &eo);
         bitnet_session_free(s);
         bitnet_model_free(model);
         free(prompt_text), free(system_text), free(tmpl_text), free(prefix_text), free(suffix_text);

@@ -22,7 +22,7 @@
 
 #include <math.h>
 
-static size_t bn_min_sz(size_t a, size_t b) { return a < b ? a : b; }
+static size_t bn_sess_embed_min(size_t a, size_t b) { return a < b ? a : b; }
 
 void bitnet_embed_default_params(bitnet_embed_params *p, size_t struct_size) {
     bitnet_embed_params d;
@@ -38,7 +38,7 @@ bitnet_pooling bitnet_model_pooling(const bitnet_model *m) {
 }
 
 /* Read and check the params; *pool receives the pooling to use. */
-static bitnet_status bn_embed_params_read(const bitnet_model *m, const bitnet_embed_params *params,
+static bitnet_status bn_sess_embed_params(const bitnet_model *m, const bitnet_embed_params *params,
                                           bitnet_embed_params *p, int *pool, const char *who) {
     bitnet_embed_default_params(p, sizeof *p);
     bitnet_status st = bn_params_read(p, sizeof *p, params, "embed");
@@ -61,7 +61,7 @@ static bitnet_status bn_embed_params_read(const bitnet_model *m, const bitnet_em
 }
 
 /* llama.cpp's common_embd_normalize. */
-static void bn_embd_normalize(const float *x, float *out, int64_t n, int norm) {
+static void bn_sess_embed_normalize(const float *x, float *out, int64_t n, int norm) {
     double sum = 0.0;
     if (norm == -1) {
         sum = 1.0;
@@ -81,7 +81,7 @@ static void bn_embd_normalize(const float *x, float *out, int64_t n, int norm) {
 }
 
 /* The mean of n rows of E floats (stride E), summed in double. */
-static void bn_mean_rows(const float *rows, int64_t n, int64_t E, float *out) {
+static void bn_sess_embed_mean(const float *rows, int64_t n, int64_t E, float *out) {
     for (int64_t i = 0; i < E; i++) {
         double acc = 0;
         for (int64_t t = 0; t < n; t++) acc += rows[t * E + i];
@@ -97,7 +97,7 @@ bitnet_status bitnet_session_embed(bitnet_session *s, const bitnet_token *tokens
     const int64_t E = m->hp.n_embd;
     bitnet_embed_params p;
     int pool = 0;
-    bitnet_status st = bn_embed_params_read(m, params, &p, &pool, who);
+    bitnet_status st = bn_sess_embed_params(m, params, &p, &pool, who);
     if (st != BITNET_OK) return bn_session_fail(s, st);
     if (!out || cap < (size_t)E)
         return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "%s: out %s (the embedding has %lld floats)", who,
@@ -116,7 +116,7 @@ bitnet_status bitnet_session_embed(bitnet_session *s, const bitnet_token *tokens
                                              "vocabulary [0, %lld)", who, i, (int)tokens[i], (long long)m->hp.n_vocab));
     if (!s->work.m && (st = bn_work_init(&s->work, m, s->p.n_batch, s->n_ctx, (int)s->n_threads)) != BITNET_OK)
         return bn_session_fail(s, st);
-    const size_t nb_max = bn_min_sz(n, (size_t)s->work.n_batch);
+    const size_t nb_max = bn_sess_embed_min(n, (size_t)s->work.n_batch);
     float *rows = bn_mallocn(nb_max * (size_t)E, sizeof(float));
     double *sum = pool == BITNET_POOLING_MEAN ? bn_calloc((size_t)E, sizeof(double)) : NULL;
     float *pooled = bn_mallocn((size_t)E, sizeof(float));
@@ -130,7 +130,7 @@ bitnet_status bitnet_session_embed(bitnet_session *s, const bitnet_token *tokens
     s->n_past = 0;
     bn_session_drop_outputs(s);
     for (size_t done = 0; done < n;) {
-        const size_t nb = bn_min_sz(n - done, (size_t)s->work.n_batch);
+        const size_t nb = bn_sess_embed_min(n - done, (size_t)s->work.n_batch);
         const int last = done + nb == n;
         bn_fwd_seg g;
         memset(&g, 0, sizeof g);
@@ -161,7 +161,7 @@ bitnet_status bitnet_session_embed(bitnet_session *s, const bitnet_token *tokens
         s->logits_kept_all = 0;
         if (pool == BITNET_POOLING_MEAN)
             for (int64_t i = 0; i < E; i++) pooled[i] = (float)(sum[i] / (double)n);
-        bn_embd_normalize(pooled, out, E, p.normalize);
+        bn_sess_embed_normalize(pooled, out, E, p.normalize);
     }
     bn_free(rows);
     bn_free(sum);
@@ -201,7 +201,7 @@ bitnet_status bitnet_session_pool(const bitnet_session *s, const bitnet_embed_pa
     const int64_t E = s->m->hp.n_embd;
     bitnet_embed_params p;
     int pool = 0;
-    bitnet_status st = bn_embed_params_read(s->m, params, &p, &pool, who);
+    bitnet_status st = bn_sess_embed_params(s->m, params, &p, &pool, who);
     if (st != BITNET_OK) return bn_session_fail(s, st);
     if (!out || cap < (size_t)E)
         return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "%s: out %s (the embedding has %lld floats)", who,
@@ -225,11 +225,11 @@ bitnet_status bitnet_session_pool(const bitnet_session *s, const bitnet_embed_pa
         } else {
             mean = bn_mallocn((size_t)E, sizeof(float));
             if (!mean) return bn_session_fail(s, bn_err(BITNET_E_NOMEM, "%s: out of memory", who));
-            bn_mean_rows(s->embd, s->n_embd_rows, E, mean);
+            bn_sess_embed_mean(s->embd, s->n_embd_rows, E, mean);
             src = mean;
         }
     }
-    bn_embd_normalize(src, out, E, p.normalize);
+    bn_sess_embed_normalize(src, out, E, p.normalize);
     bn_free(mean);
     return BITNET_OK;
 }
