@@ -383,7 +383,12 @@ bitnet_status bn_vocab_build(const bn_vocab_desc *d, const char *force_pre, bn_v
         }
         v->ignore_merges = v->pre == BN_PRE_LLAMA3;
     }
-    v->add_bos = d->add_bos >= 0 ? d->add_bos : (kind == BN_VOCAB_SPM || llama3_vocab);
+    /* BOS when the file does not say: llama.cpp's defaults (SentencePiece; the pre-tokenizer
+     * names of its LLaMA-3 group: llama-bpe, llama3, llama-v3, falcon3, falcon_e); and the
+     * LLaMA-3 vocabulary recognised without a name */
+    const int llama3_named = kind == BN_VOCAB_BPE && d->pre &&
+                             bn_tok_vocab_pre_from_name(d->pre, d->pre_len) == BN_PRE_LLAMA3;
+    v->add_bos = d->add_bos >= 0 ? d->add_bos : (kind == BN_VOCAB_SPM || llama3_vocab || llama3_named);
     v->add_eos = d->add_eos >= 0 ? d->add_eos : 0;
     v->add_space_prefix = d->add_space_prefix >= 0 ? d->add_space_prefix : kind == BN_VOCAB_SPM;
 
