@@ -700,6 +700,9 @@ BITNET_API void bitnet_batch_free(bitnet_batch *b);
 /* Flags for bitnet_batch_add. */
 #define BITNET_BATCH_LOGITS_ALL 1u /* keep the logits of every token of this entry (as
                                       session params.logits_all does for every eval)   */
+#define BITNET_BATCH_NO_LOGITS  2u /* compute no logits for this entry (embeddings only:
+                                      the output layer is skipped; bitnet_session_logits
+                                      then fails until the next eval)                   */
 
 /* Queue n >= 1 tokens to be evaluated into session s at its current position.
  * Errors (the session's message is set too): BITNET_E_INVALID_ARG (token id out of

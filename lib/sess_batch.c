@@ -24,7 +24,7 @@ typedef struct bn_batch_entry {
     bitnet_session *s;
     size_t          off, n;     /* tokens: b->tok[off .. off + n)             */
     size_t          done;       /* evaluated so far (during eval)            */
-    int             logits_all; /* BITNET_BATCH_LOGITS_ALL                   */
+    uint32_t        flags;      /* BITNET_BATCH_*                            */
 } bn_batch_entry;
 
 struct bitnet_batch {
@@ -131,21 +131,21 @@ bitnet_status bitnet_batch_add(bitnet_batch *b, bitnet_session *s, const bitnet_
                                uint32_t flags) {
     if (!b) return bn_err(BITNET_E_INVALID_ARG, "bitnet_batch_add: batch is NULL");
     if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_batch_add: session is NULL");
-    if (flags & ~(uint32_t)BITNET_BATCH_LOGITS_ALL)
-        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_batch_add: unknown flags 0x%x", flags));
+    if (flags & ~(uint32_t)(BITNET_BATCH_LOGITS_ALL | BITNET_BATCH_NO_LOGITS) ||
+        (flags & BITNET_BATCH_LOGITS_ALL && flags & BITNET_BATCH_NO_LOGITS))
+        return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_batch_add: bad flags 0x%x", flags));
     if (s->m != b->m)
         return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG,
                                          "bitnet_batch_add: the session runs another model than the batch"));
     if (s->batch)
         return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_batch_add: the session is already in %s",
                                          s->batch == b ? "this batch (add all its tokens at once)" : "another batch"));
-    const int all = (flags & BITNET_BATCH_LOGITS_ALL) != 0;
-    bitnet_status st = bn_session_eval_prepare(s, tokens, n, all, "bitnet_batch_add");
+    bitnet_status st = bn_session_eval_prepare(s, tokens, n, flags, "bitnet_batch_add");
     if (st == BITNET_OK) st = bn_work_reserve_ctx(&b->work, s->n_ctx);
     if (st == BITNET_OK) st = bn_batch_reserve(b, n);
     if (st != BITNET_OK) return bn_session_fail(s, st);
     memcpy(b->tok + b->n_tok, tokens, n * sizeof *tokens);
-    b->e[b->n_e++] = (bn_batch_entry){s, b->n_tok, n, 0, all};
+    b->e[b->n_e++] = (bn_batch_entry){s, b->n_tok, n, 0, flags};
     b->n_tok += n;
     s->batch = b;
     return BITNET_OK;
@@ -173,7 +173,7 @@ bitnet_status bitnet_batch_eval(bitnet_batch *b) {
         for (size_t i = first; i < b->n_e && budget > 0; i++) {
             bn_batch_entry *e = &b->e[i];
             size_t nb = e->n - e->done < budget ? e->n - e->done : budget;
-            bn_session_segment(e->s, b->tok + e->off, e->n, e->done, nb, e->logits_all, &b->seg[n_seg++]);
+            bn_session_segment(e->s, b->tok + e->off, e->n, e->done, nb, e->flags, &b->seg[n_seg++]);
             budget -= nb;
         }
         if ((st = bn_fwd_eval(&b->work, b->seg, n_seg)) != BITNET_OK) goto done;
@@ -183,7 +183,7 @@ bitnet_status bitnet_batch_eval(bitnet_batch *b) {
             if (e->done == e->n) first++;
         }
     }
-    for (size_t i = 0; i < b->n_e; i++) bn_session_eval_commit(b->e[i].s, b->tok + b->e[i].off, b->e[i].n, b->e[i].logits_all);
+    for (size_t i = 0; i < b->n_e; i++) bn_session_eval_commit(b->e[i].s, b->tok + b->e[i].off, b->e[i].n, b->e[i].flags);
 done:
     if (st != BITNET_OK)
         for (size_t i = 0; i < b->n_e; i++) {

@@ -170,8 +170,9 @@ static bitnet_status bn_grow(float **buf, size_t *cap, size_t rows, size_t width
     return BITNET_OK;
 }
 
-bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tokens, size_t n, int logits_all,
+bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tokens, size_t n, uint32_t flags,
                                       const char *who) {
+    const int logits_all = (flags & BITNET_BATCH_LOGITS_ALL) != 0;
     const bitnet_model *m = s->m;
     const int64_t n_vocab = m->hp.n_vocab, E = m->hp.n_embd;
     if (!tokens || n == 0)
@@ -189,8 +190,9 @@ bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tok
 }
 
 void bn_session_segment(bitnet_session *s, const bitnet_token *tokens, size_t n, size_t done, size_t nb,
-                        int logits_all, bn_fwd_seg *g) {
-    const int all_logits = logits_all || s->p.logits_all, all_embd = s->p.embeddings != 0;
+                        uint32_t flags, bn_fwd_seg *g) {
+    const int all_logits = (flags & BITNET_BATCH_LOGITS_ALL) || s->p.logits_all, all_embd = s->p.embeddings != 0;
+    const int no_logits = (flags & BITNET_BATCH_NO_LOGITS) != 0;
     const int last = done + nb == n;
     memset(g, 0, sizeof *g);
     g->kv = &s->kv;
@@ -198,18 +200,20 @@ void bn_session_segment(bitnet_session *s, const bitnet_token *tokens, size_t n,
     g->n = (int64_t)nb;
     g->pos0 = (int32_t)(s->n_past + done);
     /* every token's outputs, or only the very last token's */
-    if (all_logits) g->logits = s->logits + done * (size_t)s->m->hp.n_vocab, g->logits0 = 0;
+    if (no_logits) g->logits = NULL;
+    else if (all_logits) g->logits = s->logits + done * (size_t)s->m->hp.n_vocab, g->logits0 = 0;
     else if (last) g->logits = s->logits, g->logits0 = g->n - 1;
     if (all_embd) g->embd = s->embd + done * (size_t)s->m->hp.n_embd, g->embd0 = 0;
     else if (last) g->embd = s->embd, g->embd0 = g->n - 1;
 }
 
-void bn_session_eval_commit(bitnet_session *s, const bitnet_token *tokens, size_t n, int logits_all) {
+void bn_session_eval_commit(bitnet_session *s, const bitnet_token *tokens, size_t n, uint32_t flags) {
+    const int logits_all = (flags & BITNET_BATCH_LOGITS_ALL) || s->p.logits_all;
     memcpy(s->tokens + s->n_past, tokens, n * sizeof(bitnet_token));
     s->n_past += (uint32_t)n;
-    s->n_logits = logits_all || s->p.logits_all ? (int64_t)n : 1;
+    s->n_logits = flags & BITNET_BATCH_NO_LOGITS ? 0 : logits_all ? (int64_t)n : 1;
     s->n_embd_rows = s->p.embeddings ? (int64_t)n : 1;
-    s->logits_kept_all = logits_all || s->p.logits_all;
+    s->logits_kept_all = logits_all && !(flags & BITNET_BATCH_NO_LOGITS);
 }
 
 void bn_session_drop_outputs(bitnet_session *s) {

@@ -33,19 +33,20 @@ struct bitnet_session {
 };
 
 /* Check that n tokens can be evaluated into s (ids, context room) and make room for
- * their outputs (logits of every token when logits_all or params.logits_all, else of
- * the last; embeddings alike with params.embeddings).  `who` names the caller in the
+ * their outputs (logits of every token with BITNET_BATCH_LOGITS_ALL in flags or
+ * params.logits_all, else of the last, none with BITNET_BATCH_NO_LOGITS; embeddings
+ * alike with params.embeddings).  `who` names the caller in the
  * message.  Nothing changes on failure but the buffers' capacity. */
-bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tokens, size_t n, int logits_all,
+bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tokens, size_t n, uint32_t flags,
                                       const char *who);
 
 /* The forward-pass segment for tokens [done, done + nb) of an eval of n tokens. */
 void bn_session_segment(bitnet_session *s, const bitnet_token *tokens, size_t n, size_t done, size_t nb,
-                        int logits_all, bn_fwd_seg *g);
+                        uint32_t flags, bn_fwd_seg *g);
 
 /* Record a completed eval of n tokens: they join the context, their outputs become
  * the session's logits/embeddings. */
-void bn_session_eval_commit(bitnet_session *s, const bitnet_token *tokens, size_t n, int logits_all);
+void bn_session_eval_commit(bitnet_session *s, const bitnet_token *tokens, size_t n, uint32_t flags);
 
 /* Forget outputs that no longer match the context (a failed or abandoned eval). */
 void bn_session_drop_outputs(bitnet_session *s);

@@ -359,6 +359,10 @@ fail:
 }
 
 static srv_job *parse_embeddings(perr *e, const srv_ctx *c, json_object *o) {
+    bitnet_pooling pool = srv_sched_pooling(c->sched);
+    if (pool != BITNET_POOLING_MEAN && pool != BITNET_POOLING_CLS && pool != BITNET_POOLING_LAST)
+        return bad(e, 400, "invalid_request_error", "this model's pooling (%s) gives no sentence embeddings",
+                   pool == BITNET_POOLING_RANK ? "rank: a reranker" : "none");
     srv_job *j = srv_job_new(SRV_EMBEDDING);
     if (!j) return bad(e, 500, "server_error", "out of memory");
     json_object *v = field(o, "input"), *f;

@@ -15,7 +15,9 @@
  * its next token (the generator sees the token it returned evaluated and only samples,
  * bitnet.h), and a slot whose prompt is complete gets a generator and its first token.
  * Embedding requests go through a separate session with params.embeddings, one input
- * at a time, chunk by chunk in the same steps (mean pooling, then L2 normalisation).
+ * at a time, chunk by chunk in the same steps, without logits (BITNET_BATCH_NO_LOGITS):
+ * pooled as the model says (mean, first token, or last token as the BitNet embedding
+ * models do), then L2-normalised.
  *
  * Cancellation (client gone, timeout, shutdown) is checked before every step; a slot
  * is freed at once.  Results do not depend on batching (bitnet_batch is exact), so a
@@ -59,6 +61,7 @@ struct srv_sched {
     size_t              e_in, e_done, e_step;
     double             *e_sum;
     int                 n_embd;
+    bitnet_pooling      pooling;  /* the model's (mean, CLS or last token)          */
     int                 stopping;
     double              stop_deadline;
     uint64_t            seed_ctr;
@@ -282,7 +285,7 @@ static void srv_emb_done_input(srv_sched *sc) {
     size_t n = j->n_inputs[sc->e_in];
     double norm = 0;
     for (int i = 0; i < sc->n_embd; i++) {
-        sc->e_sum[i] /= (double)n;
+        if (sc->pooling == BITNET_POOLING_MEAN) sc->e_sum[i] /= (double)n;
         norm += sc->e_sum[i] * sc->e_sum[i];
     }
     norm = sqrt(norm);
@@ -451,7 +454,8 @@ static void *srv_sched_main(void *arg) {
             size_t left = j->n_inputs[sc->e_in] - sc->e_done, n = left;
             if (n > (size_t)cfg->prefill_chunk) n = (size_t)cfg->prefill_chunk;
             if (n > budget) n = budget;
-            if (bitnet_batch_add(sc->batch, sc->emb, j->inputs[sc->e_in] + sc->e_done, n, 0) == BITNET_OK) {
+            if (bitnet_batch_add(sc->batch, sc->emb, j->inputs[sc->e_in] + sc->e_done, n, BITNET_BATCH_NO_LOGITS) ==
+                BITNET_OK) {
                 sc->e_step = n;
                 n_in_step++;
             }
@@ -484,8 +488,11 @@ static void *srv_sched_main(void *arg) {
             }
             srv_slot_next(sc, sl);
         }
-        if (sc->e_step) {
+        if (sc->e_step) { /* pool: every token (mean), the first (CLS) or the last one */
+            const int last_chunk = sc->e_done + sc->e_step == sc->ej->n_inputs[sc->e_in];
             for (size_t t = 0; t < sc->e_step; t++) {
+                if (sc->pooling == BITNET_POOLING_CLS && (sc->e_done > 0 || t > 0)) break;
+                if (sc->pooling == BITNET_POOLING_LAST && (!last_chunk || t + 1 < sc->e_step)) continue;
                 const float *e = NULL;
                 if (bitnet_session_embeddings(sc->emb, (int32_t)t, &e) != BITNET_OK) break;
                 for (int d = 0; d < sc->n_embd; d++) sc->e_sum[d] += e[d];
@@ -506,6 +513,7 @@ int srv_sched_start(const srv_config *cfg, const bitnet_model *m, srv_sched **ou
     sc->m = m;
     sc->n_slots = cfg->n_slots;
     sc->n_embd = (int)bitnet_model_get_info(m, BITNET_INFO_N_EMBD);
+    sc->pooling = bitnet_model_pooling(m);
     pthread_mutex_init(&sc->mu, NULL);
     pthread_cond_init(&sc->cv, NULL);
     sc->queue = calloc((size_t)cfg->queue_max + 1, sizeof *sc->queue);
@@ -536,6 +544,7 @@ int srv_sched_start(const srv_config *cfg, const bitnet_model *m, srv_sched **ou
 }
 
 uint32_t srv_sched_n_ctx(const srv_sched *sc) { return sc->n_ctx; }
+bitnet_pooling srv_sched_pooling(const srv_sched *sc) { return sc->pooling; }
 
 int srv_sched_submit(srv_sched *sc, srv_job *j) {
     pthread_mutex_lock(&sc->mu);

@@ -131,6 +131,7 @@ void srv_sched_free(srv_sched *sc);
 void srv_sched_metrics(srv_sched *sc, srv_metrics *out);
 void srv_metrics_count(srv_sched *sc, int endpoint, int http_status);
 uint32_t srv_sched_n_ctx(const srv_sched *sc);
+bitnet_pooling srv_sched_pooling(const srv_sched *sc); /* the model's pooling */
 
 /* ---- OpenAI bodies (api.c) ---------------------------------------------------------------- */
 

@@ -397,3 +397,17 @@ def test_curl(server):
     r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", base + "/v1/embeddings", "-d", "{"],
                        capture_output=True, timeout=60)
     assert r.stdout == b"400"
+
+
+def test_embeddings_equal_library(server, model):
+    """/v1/embeddings (pooled chunk by chunk in batched steps) equals the library's own
+    pooled embedding of the same text (bitnet-cli --embedding)."""
+    text = "the quick brown fox jumps over the lazy dog " * 12  # several prefill chunks
+    r = subprocess.run([os.path.join(BIN, "bitnet-cli"), "-m", model, "--embedding", "-p", text,
+                        "--embd-output-format", "json"], capture_output=True, check=True)
+    want = json.loads(r.stdout)["data"][0]["embedding"]
+    st, _, got = server.post("/v1/embeddings", {"input": text})
+    assert st == 200
+    v = got["data"][0]["embedding"]
+    assert len(v) == len(want)
+    assert max(abs(a - b) for a, b in zip(v, want)) < 1e-5

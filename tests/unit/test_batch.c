@@ -380,6 +380,38 @@ static void test_alloc_failures(void **state) {
     bitnet_model_free(m);
 }
 
+/* BITNET_BATCH_NO_LOGITS: embeddings as with logits, no logits afterwards. */
+static void test_no_logits(void **state) {
+    (void)state;
+    tm_spec sp;
+    tm_default(&sp);
+    bitnet_model *m = load_isa(&sp, "batchnolog", BITNET_ISA_AUTO);
+    assert_non_null(m);
+    bitnet_token pr[10];
+    prompt(pr, 10, 8);
+    bitnet_session *ref = open_s(m, 32, 1, 0, 1), *a = open_s(m, 32, 1, 0, 1), *c = open_s(m, 32, 1, 0, 0);
+    assert_int_equal(bitnet_session_eval(ref, pr, 10), BITNET_OK);
+    bitnet_batch *b = open_b(m, 6, 1);
+    assert_int_equal(bitnet_batch_add(b, a, pr, 10, BITNET_BATCH_NO_LOGITS), BITNET_OK);
+    assert_int_equal(bitnet_batch_add(b, c, pr, 4, 0), BITNET_OK);
+    assert_int_equal(bitnet_batch_eval(b), BITNET_OK);
+    for (int i = 0; i < 10; i++) {
+        const float *x, *y;
+        assert_int_equal(bitnet_session_embeddings(ref, i, &x), BITNET_OK);
+        assert_int_equal(bitnet_session_embeddings(a, i, &y), BITNET_OK);
+        assert_memory_equal(x, y, 256 * sizeof(float));
+    }
+    const float *l;
+    assert_int_equal(bitnet_session_logits(a, -1, &l), BITNET_E_INVALID_ARG);
+    assert_int_equal(bitnet_session_logits(c, -1, &l), BITNET_OK);
+    assert_int_equal(bitnet_batch_add(b, a, pr, 1, BITNET_BATCH_NO_LOGITS | BITNET_BATCH_LOGITS_ALL), BITNET_E_INVALID_ARG);
+    bitnet_batch_free(b);
+    bitnet_session_free(ref);
+    bitnet_session_free(a);
+    bitnet_session_free(c);
+    bitnet_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batched_equals_alone),
@@ -387,6 +419,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_no_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

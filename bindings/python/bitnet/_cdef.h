@@ -5,6 +5,7 @@
 #define BITNET_DETOK_RENDER_SPECIAL 1
 #define BITNET_DETOK_KEEP_LEADING_SPACE 2
 #define BITNET_BATCH_LOGITS_ALL 1
+#define BITNET_BATCH_NO_LOGITS 2
 const char *bitnet_version(void);
 uint32_t bitnet_version_number(void);
 typedef enum bitnet_status {
