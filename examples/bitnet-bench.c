@@ -121,7 +121,29 @@ static double bandwidth_gbs(size_t mb) {
 typedef struct result {
     double med, min, max;
     double avg_ts, stddev_ts, avg_ns, stddev_ns; /* mean and sample standard deviation, as llama-bench */
+    bitnet_profile prof;                         /* --profile: the timed runs' breakdown           */
 } result;
+
+static int bench_profile; /* --profile */
+
+/* --profile: the share of each kind of work, one line after a table row or a JSON member. */
+static void print_profile(const bitnet_profile *p, int json) {
+    const double tot = p->ns_total > 0 ? (double)p->ns_total : 1, per_tok = p->tokens ? tot / 1e6 / (double)p->tokens : 0;
+    struct { const char *name; uint64_t ns; } parts[] = {
+        {"embed", p->ns_embed},           {"token_ops", p->ns_token_ops},   {"qkv", p->ns_qkv},
+        {"attention", p->ns_attention},   {"attn_out", p->ns_attn_out},     {"ffn_gate_up", p->ns_ffn_gate_up},
+        {"ffn_down", p->ns_ffn_down},     {"output", p->ns_output},
+    };
+    if (json) {
+        printf(", \"profile\": {\"ms_per_token\": %.4f", per_tok);
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) printf(", \"%s\": %.4f", parts[i].name, (double)parts[i].ns / tot);
+        printf("}");
+        return;
+    }
+    printf("|        |         | profile: %.3f ms/token:", per_tok);
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) printf(" %s %.1f%%", parts[i].name, 100.0 * (double)parts[i].ns / tot);
+    printf(" |\n");
+}
 
 /* llama-bench's statistics of the runs: tokens/s per run and nanoseconds per run. */
 static void bench_stats(result *res, const double *tps, int reps, double tokens) {
@@ -163,6 +185,7 @@ static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps,
     for (int i = 0; i <= n; i++) tok[i] = (bitnet_token)(rnd32() % (uint32_t)n_vocab);
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
         bitnet_session_reset(s);
+        if (r == 0 && bench_profile) bitnet_session_set_profiling(s, 1);
         double dt;
         if (pp) {
             double t0 = now_s();
@@ -185,6 +208,7 @@ static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps,
     res->max = tps[reps - 1];
     res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
     bench_stats(res, tps, reps, (double)n);
+    bitnet_session_get_profile(s, &res->prof, sizeof res->prof);
     free(tok);
     free(tps);
     bitnet_session_free(s);
@@ -215,6 +239,7 @@ static int run_streams(const bitnet_model *m, int n, int streams, int threads, i
     }
     for (int i = 0; i < (n + 1) * streams; i++) tok[i] = (bitnet_token)(rnd32() % (uint32_t)n_vocab);
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        if (r == 0 && bench_profile) bitnet_batch_set_profiling(b, 1);
         double t0 = 0;
         for (int step = 0; step <= n && st == BITNET_OK; step++) {
             if (step == 1) t0 = now_s(); /* after the one-token start */
@@ -236,6 +261,7 @@ static int run_streams(const bitnet_model *m, int n, int streams, int threads, i
     res->max = tps[reps - 1];
     res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
     bench_stats(res, tps, reps, (double)n * streams);
+    bitnet_batch_get_profile(b, &res->prof, sizeof res->prof);
     for (int i = 0; i < streams; i++) bitnet_session_free(ss[i]);
     bitnet_batch_free(b);
     free(ss);
@@ -344,6 +370,8 @@ static void usage(FILE *f) {
             "      --streams LIST   also decode -n tokens in S parallel sessions through one batch\n"
             "                       (aggregate and per-stream tokens/s), e.g. --streams 1,2,4,8,16\n"
             "      --beams LIST     also run beam search for -n tokens with B beams, e.g. --beams 4\n"
+            "      --profile        after each pp/tg/streams row, the share of time per kind of work\n"
+            "                       (embed, token ops, qkv, attention, attn_out, ffn gate/up, ffn down, output)\n"
             "      --embd LIST      also time sentence embeddings of N-token inputs (tokens/s, texts/s),\n"
             "                       e.g. --embd 32,128,512\n"
             "  -v, --verbose        library log messages;  --version  the version\n"
@@ -353,7 +381,7 @@ static void usage(FILE *f) {
 
 enum { FMT_TABLE, FMT_JSON, FMT_JSONL, FMT_CSV, FMT_MD };
 
-enum { O_MODEL = 1, O_PROMPT, O_GEN, O_THREADS, O_REPS, O_OUTPUT, O_ISA, O_STREAMS, O_BEAMS, O_BANDWIDTH, O_BATCH,
+enum { O_MODEL = 1, O_PROMPT, O_GEN, O_THREADS, O_REPS, O_OUTPUT, O_ISA, O_STREAMS, O_BEAMS, O_BANDWIDTH, O_BATCH, O_PROFILE,
        O_CACHE_TYPE, O_MMAP, O_EMBD };
 
 static const ex_opt bench_opts[] = {
@@ -365,6 +393,7 @@ static const ex_opt bench_opts[] = {
     {O_OUTPUT, "-o|--output", EX_ARG, NULL},
     {O_ISA, "--isa", EX_ARG, NULL},
     {O_STREAMS, "--streams", EX_ARG, NULL},
+    {O_PROFILE, "--profile", EX_NOARG, NULL},
     {O_BEAMS, "--beams", EX_ARG, NULL},
     {O_EMBD, "--embd", EX_ARG, NULL},
     {O_BANDWIDTH, "--bandwidth", EX_OPTARG, "#"},
@@ -505,6 +534,7 @@ int main(int argc, char **argv) {
             break;
         case O_ISA: isa_name = a.val; break;
         case O_STREAMS: n_streams = parse_list(a.opt, a.val, 1, 256, streams); break;
+        case O_PROFILE: bench_profile = 1; break;
         case O_BEAMS: n_beams = parse_list(a.opt, a.val, 1, 64, beams); break;
         case O_EMBD: n_embd_list = parse_list(a.opt, a.val, 1, 1 << 16, embd); break;
         case O_BANDWIDTH: bw_mb = a.val ? ex_int(&a, 16, 1 << 16) : 512; break;
@@ -602,9 +632,11 @@ int main(int argc, char **argv) {
                            kind == 0 ? "pp" : "tg", n, th[ti], reps, r.med, r.min, r.max, isa_used, path, load_ms,
                            size_mb, peak_rss_mib());
                     if (bw > 0) printf(", \"bandwidth_gbs\": %.2f, \"roofline_tps\": %.1f", bw, bw * 1e3 / size_mb);
+                    if (bench_profile) print_profile(&r.prof, 1);
                     printf("}\n");
                 } else {
                     printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |\n", name, th[ti], r.med, r.min, r.max);
+                    if (bench_profile) print_profile(&r.prof, 0);
                 }
                 fflush(stdout);
             }
@@ -626,12 +658,15 @@ int main(int argc, char **argv) {
                 else if (json) {
                     printf("{\"test\": \"tg\", \"n\": %d, \"streams\": %d, \"threads\": %d, \"reps\": %d, "
                            "\"tps_median\": %.3f, \"tps_min\": %.3f, \"tps_max\": %.3f, \"per_stream_tps_median\": %.3f, "
-                           "\"isa\": \"%s\", \"model\": \"%s\", \"peak_rss_mib\": %.1f}\n",
+                           "\"isa\": \"%s\", \"model\": \"%s\", \"peak_rss_mib\": %.1f",
                            tg[i], streams[si], th[ti], reps, r.med, r.min, r.max, r.med / streams[si], isa_used, path,
                            peak_rss_mib());
+                    if (bench_profile) print_profile(&r.prof, 1);
+                    printf("}\n");
                 } else {
                     printf("| %-6s | %7d | %10.2f | %7.2f | %7.2f |  (%.2f per stream)\n", name, th[ti], r.med, r.min,
                            r.max, r.med / streams[si]);
+                    if (bench_profile) print_profile(&r.prof, 0);
                 }
                 fflush(stdout);
             }

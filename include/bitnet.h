@@ -723,6 +723,36 @@ BITNET_API bitnet_status bitnet_batch_eval(bitnet_batch *b);
 /* Drop everything queued without evaluating it. */
 BITNET_API void bitnet_batch_clear(bitnet_batch *b);
 
+/* --- profiling ------------------------------------------------------------------------
+ *
+ * Where the time of the forward pass goes, per kind of work: wall time measured on the
+ * calling thread around each piece (parallel pieces include waiting for the slowest
+ * thread).  Off by default; on, it costs a clock read per piece (about 20 per layer). */
+
+typedef struct bitnet_profile {
+    size_t   struct_size;
+    uint64_t steps;          /* forward steps profiled                                      */
+    uint64_t tokens;         /* tokens evaluated in them                                    */
+    uint64_t ns_total;       /* their wall time; the fields below add up to it              */
+    uint64_t ns_embed;       /* embedding lookups                                           */
+    uint64_t ns_token_ops;   /* per-token work between the matmuls: norms, activation
+                                quantization, RoPE, KV stores, FFN activation, residuals    */
+    uint64_t ns_qkv;         /* the Q, K and V projections                                  */
+    uint64_t ns_attention;   /* attention over the KV cache                                 */
+    uint64_t ns_attn_out;    /* the attention output projection                             */
+    uint64_t ns_ffn_gate_up; /* the FFN gate and up projections                             */
+    uint64_t ns_ffn_down;    /* the FFN down projection                                     */
+    uint64_t ns_output;      /* the output norm and the output layer (logits)               */
+} bitnet_profile;
+
+/* Start (counters reset) or stop profiling the session's own evaluations. */
+BITNET_API void bitnet_session_set_profiling(bitnet_session *s, int on);
+/* The counters so far, filled like a params struct (the first struct_size bytes). */
+BITNET_API void bitnet_session_get_profile(const bitnet_session *s, bitnet_profile *p, size_t struct_size);
+/* The same for the steps of a batch. */
+BITNET_API void bitnet_batch_set_profiling(bitnet_batch *b, int on);
+BITNET_API void bitnet_batch_get_profile(const bitnet_batch *b, bitnet_profile *p, size_t struct_size);
+
 /* --- copying a session ----------------------------------------------------------------- */
 
 /* Make dst hold exactly what src holds: its tokens, their KV cache rows, the last

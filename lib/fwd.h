@@ -30,6 +30,19 @@ void bn_kv_free(bn_kv *kv);
 /* Bytes of one cache row (of one layer, K or V). */
 size_t bn_kv_row_bytes(const bn_kv *kv);
 
+/* Wall time per kind of work in the forward pass (bitnet_*_get_profile), measured on the
+ * calling thread around each parallel run when a profile is attached. */
+typedef struct bn_prof {
+    uint64_t steps, tokens;
+    uint64_t ns[9]; /* BN_PROF_* */
+} bn_prof;
+enum {
+    BN_PROF_EMBED, BN_PROF_TOKEN_OPS, BN_PROF_QKV, BN_PROF_ATTENTION, BN_PROF_ATTN_OUT, BN_PROF_GATE_UP,
+    BN_PROF_DOWN, BN_PROF_OUTPUT, BN_PROF_TOTAL
+};
+/* Copy a profile into the public struct (lib/sess_core.c). */
+void bn_prof_export(const bn_prof *p, bitnet_profile *out, size_t struct_size);
+
 typedef struct bn_work {
     const bitnet_model *m;
     const bn_kernels   *k;
@@ -53,6 +66,7 @@ typedef struct bn_work {
     float   *att_scratch;   /* [n_threads][n_ctx]                                   */
     float   *dense_scratch; /* [n_threads][BN_DENSE_TOK * n_embd]                   */
     float   *lbuf;          /* logits of a multi-segment step before they are copied */
+    bn_prof *prof;          /* NULL, or where the owner wants time accounted           */
     size_t   lbuf_rows;     /* rows lbuf has room for                               */
     bn_pool *pool;
 } bn_work;

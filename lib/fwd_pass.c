@@ -50,6 +50,23 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <time.h>
+
+/* ---- profiling (off unless the owner attached a bn_prof) ------------------------------ */
+
+static uint64_t bn_prof_now(const bn_work *f) {
+    if (!f->prof) return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+/* Account the time since *t to `kind` and restart the clock. */
+static void bn_prof_mark(const bn_work *f, uint64_t *t, int kind) {
+    if (!f->prof) return;
+    uint64_t now = bn_prof_now(f);
+    f->prof->ns[kind] += now - *t;
+    *t = now;
+}
 
 static int64_t bn_max3(int64_t a, int64_t b, int64_t c) {
     int64_t m = a > b ? a : b;
@@ -480,6 +497,7 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
     const bn_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, V = hp->n_vocab;
 
+    uint64_t t_prof = bn_prof_now(f), t_start = t_prof;
     /* the step's tokens, segment after segment */
     int64_t n = 0, n_out = 0;
     for (int s = 0; s < n_seg; s++) {
@@ -509,30 +527,42 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
         lg = f->lbuf;
     }
 
+    bn_prof_mark(f, &t_prof, BN_PROF_EMBED);
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const bn_layer *L = &m->layers[l];
         bn_tok_job tj = {f, seg, L, l, n, 0, 0};
 
         /* attention */
         bn_tok_run(&tj, BN_TOK_ATTN_IN);
+        bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
         const bn_qrow *xk = L->q_in ? f->qrows2 : f->qrows, *xv = L->q_in ? f->qrows3 : f->qrows;
         bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, {f->qrows, xk, xv}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mm);
+        bn_prof_mark(f, &t_prof, BN_PROF_QKV);
         bn_tok_run(&tj, BN_TOK_ROPE_KV);
+        bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
         bn_attn_job aj = {f, seg, l, n, 0};
         bn_pool_run(f->pool, bn_attn_task, &aj);
+        bn_prof_mark(f, &t_prof, BN_PROF_ATTENTION);
         bn_tok_run(&tj, BN_TOK_ATTN_OUT);
+        bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
         bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, {f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mo);
+        bn_prof_mark(f, &t_prof, BN_PROF_ATTN_OUT);
 
         /* feed-forward */
         bn_tok_run(&tj, BN_TOK_FFN_IN);
+        bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
         bn_mm_job mg = {K, {&L->wgate, &L->wup}, {f->g, f->u}, 2, {f->qrows, L->gate_in ? f->qrows2 : f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mg);
+        bn_prof_mark(f, &t_prof, BN_PROF_GATE_UP);
         bn_tok_run(&tj, BN_TOK_FFN_ACT);
+        bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
         bn_mm_job md = {K, {&L->wdown}, {f->tmp}, 1, {f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &md);
+        bn_prof_mark(f, &t_prof, BN_PROF_DOWN);
         bn_tok_run(&tj, BN_TOK_RESID);
+        bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
     }
 
     /* output norm of every output row (xn row o), embeddings, and the prepared rows of
@@ -550,7 +580,15 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
         if (g->logits && g->n > g->logits0) single = g;
         t0 += g->n;
     }
-    if (p == 0) return BITNET_OK;
+    if (f->prof) {
+        f->prof->steps++;
+        f->prof->tokens += (uint64_t)n;
+    }
+    if (p == 0) {
+        bn_prof_mark(f, &t_prof, BN_PROF_OUTPUT);
+        if (f->prof) f->prof->ns[BN_PROF_TOTAL] += t_prof - t_start;
+        return BITNET_OK;
+    }
     bn_dense_job dj = {f, &m->output, V, p, lg ? lg : single->logits, V, 0};
     bn_pool_run(f->pool, bn_dense_task, &dj);
     if (hp->logit_softcap > 0) { /* [gemma3] logits = c * tanh(logits / c), as ggml scales */
@@ -568,5 +606,7 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
             r += (int64_t)rows;
         }
     }
+    bn_prof_mark(f, &t_prof, BN_PROF_OUTPUT);
+    if (f->prof) f->prof->ns[BN_PROF_TOTAL] += t_prof - t_start;
     return BITNET_OK;
 }

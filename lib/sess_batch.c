@@ -36,6 +36,7 @@ struct bitnet_batch {
     bitnet_token       *tok;
     size_t              n_tok, cap_tok;
     bn_fwd_seg         *seg;    /* cap_e segments                              */
+    bn_prof             prof;   /* bitnet_batch_set_profiling                   */
 };
 
 void bitnet_batch_default_params(bitnet_batch_params *p, size_t struct_size) {
@@ -104,6 +105,16 @@ void bn_batch_forget(bitnet_batch *b, bitnet_session *s) {
 }
 
 size_t bitnet_batch_n_tokens(const bitnet_batch *b) { return b ? b->n_tok : 0; }
+
+void bitnet_batch_set_profiling(bitnet_batch *b, int on) {
+    if (!b) return;
+    memset(&b->prof, 0, sizeof b->prof);
+    b->work.prof = on ? &b->prof : NULL;
+}
+
+void bitnet_batch_get_profile(const bitnet_batch *b, bitnet_profile *p, size_t struct_size) {
+    bn_prof_export(b ? &b->prof : NULL, p, struct_size);
+}
 
 static bitnet_status bn_batch_reserve(bitnet_batch *b, size_t n_tok) {
     if (b->n_e == b->cap_e) {

@@ -221,14 +221,22 @@ void bn_session_drop_outputs(bitnet_session *s) {
     s->n_embd_rows = 0;
 }
 
+bitnet_status bn_session_ensure_work(bitnet_session *s) {
+    if (!s->work.m) {
+        bitnet_status st = bn_work_init(&s->work, s->m, s->p.n_batch, s->n_ctx, (int)s->n_threads);
+        if (st != BITNET_OK) return st;
+    }
+    s->work.prof = s->prof_on ? &s->prof : NULL;
+    return BITNET_OK;
+}
+
 bitnet_status bitnet_session_eval(bitnet_session *s, const bitnet_token *tokens, size_t n) {
     if (!s) return bn_err(BITNET_E_INVALID_ARG, "bitnet_session_eval: session is NULL");
     if (s->batch)
         return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_eval: the session has tokens waiting "
                                          "in a batch (evaluate or clear the batch first)"));
     bitnet_status st = bn_session_eval_prepare(s, tokens, n, 0, "bitnet_session_eval");
-    if (st == BITNET_OK && !s->work.m)
-        st = bn_work_init(&s->work, s->m, s->p.n_batch, s->n_ctx, (int)s->n_threads);
+    if (st == BITNET_OK) st = bn_session_ensure_work(s);
     if (st != BITNET_OK) return bn_session_fail(s, st);
     bn_session_drop_outputs(s);
     for (size_t done = 0; done < n;) {
@@ -275,6 +283,42 @@ bitnet_status bitnet_session_embeddings(const bitnet_session *s, int32_t i, cons
                                          "set params.embeddings to keep every token"));
     *embd = s->embd + row * s->m->hp.n_embd;
     return BITNET_OK;
+}
+
+/* ---- profiling ------------------------------------------------------------------------------ */
+
+void bn_prof_export(const bn_prof *p, bitnet_profile *out, size_t struct_size) {
+    if (!out || struct_size < sizeof(size_t)) return;
+    bitnet_profile r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    if (p) {
+        r.steps = p->steps;
+        r.tokens = p->tokens;
+        r.ns_total = p->ns[BN_PROF_TOTAL];
+        r.ns_embed = p->ns[BN_PROF_EMBED];
+        r.ns_token_ops = p->ns[BN_PROF_TOKEN_OPS];
+        r.ns_qkv = p->ns[BN_PROF_QKV];
+        r.ns_attention = p->ns[BN_PROF_ATTENTION];
+        r.ns_attn_out = p->ns[BN_PROF_ATTN_OUT];
+        r.ns_ffn_gate_up = p->ns[BN_PROF_GATE_UP];
+        r.ns_ffn_down = p->ns[BN_PROF_DOWN];
+        r.ns_output = p->ns[BN_PROF_OUTPUT];
+    }
+    size_t n = struct_size < sizeof r ? struct_size : sizeof r;
+    memcpy(out, &r, n);
+    out->struct_size = n;
+}
+
+void bitnet_session_set_profiling(bitnet_session *s, int on) {
+    if (!s) return;
+    memset(&s->prof, 0, sizeof s->prof);
+    s->prof_on = on != 0;
+    if (s->work.m) s->work.prof = s->prof_on ? &s->prof : NULL;
+}
+
+void bitnet_session_get_profile(const bitnet_session *s, bitnet_profile *p, size_t struct_size) {
+    bn_prof_export(s ? &s->prof : NULL, p, struct_size);
 }
 
 /* ---- copies ------------------------------------------------------------------------------- */

@@ -114,8 +114,7 @@ bitnet_status bitnet_session_embed(bitnet_session *s, const bitnet_token *tokens
         if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab)
             return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "%s: token %zu has id %d, outside the "
                                              "vocabulary [0, %lld)", who, i, (int)tokens[i], (long long)m->hp.n_vocab));
-    if (!s->work.m && (st = bn_work_init(&s->work, m, s->p.n_batch, s->n_ctx, (int)s->n_threads)) != BITNET_OK)
-        return bn_session_fail(s, st);
+    if ((st = bn_session_ensure_work(s)) != BITNET_OK) return bn_session_fail(s, st);
     const size_t nb_max = bn_sess_embed_min(n, (size_t)s->work.n_batch);
     float *rows = bn_mallocn(nb_max * (size_t)E, sizeof(float));
     double *sum = pool == BITNET_POOLING_MEAN ? bn_calloc((size_t)E, sizeof(double)) : NULL;

@@ -29,6 +29,8 @@ struct bitnet_session {
     int                   logits_kept_all; /* the last eval kept every token's logits   */
     uint64_t              rng[4];
     bitnet_batch         *batch;       /* the batch holding tokens for it, or NULL      */
+    bn_prof               prof;        /* bitnet_session_set_profiling                  */
+    int                   prof_on;
     char                  errmsg[512];
 };
 
@@ -50,6 +52,10 @@ void bn_session_eval_commit(bitnet_session *s, const bitnet_token *tokens, size_
 
 /* Forget outputs that no longer match the context (a failed or abandoned eval). */
 void bn_session_drop_outputs(bitnet_session *s);
+
+/* Make the session's own evaluation buffers and threads if it has none yet (its first
+ * own eval), with its profile attached when profiling is on. */
+bitnet_status bn_session_ensure_work(bitnet_session *s);
 
 /* lib/sess_batch.c: remove s from the batch holding it (session free). */
 void bn_batch_forget(bitnet_batch *b, bitnet_session *s);

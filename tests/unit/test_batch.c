@@ -412,6 +412,59 @@ static void test_no_logits(void **state) {
     bitnet_model_free(m);
 }
 
+/* Profiling: counts the steps and tokens, the parts add up to the total, off costs nothing. */
+static void test_profile(void **state) {
+    (void)state;
+    tm_spec sp;
+    tm_default(&sp);
+    bitnet_model *m = load_isa(&sp, "batchprof", BITNET_ISA_AUTO);
+    assert_non_null(m);
+    bitnet_token pr[12];
+    prompt(pr, 12, 2);
+    bitnet_session *s = open_s(m, 64, 1, 0, 0);
+    bitnet_profile p;
+    assert_int_equal(bitnet_session_eval(s, pr, 4), BITNET_OK);
+    bitnet_session_get_profile(s, &p, sizeof p);
+    assert_int_equal(p.struct_size, sizeof p);
+    assert_true(p.steps == 0 && p.tokens == 0 && p.ns_total == 0); /* off by default */
+    bitnet_session_set_profiling(s, 1);
+    assert_int_equal(bitnet_session_eval(s, pr + 4, 5), BITNET_OK);
+    assert_int_equal(bitnet_session_eval(s, pr + 9, 1), BITNET_OK);
+    bitnet_session_get_profile(s, &p, sizeof p);
+    assert_int_equal(p.steps, 2);
+    assert_int_equal(p.tokens, 6);
+    uint64_t sum = p.ns_embed + p.ns_token_ops + p.ns_qkv + p.ns_attention + p.ns_attn_out + p.ns_ffn_gate_up +
+                   p.ns_ffn_down + p.ns_output;
+    assert_true(p.ns_total > 0 && sum == p.ns_total);
+    assert_true(p.ns_qkv > 0 && p.ns_ffn_down > 0 && p.ns_output > 0);
+    /* an older, shorter struct gets only its prefix */
+    bitnet_profile q;
+    memset(&q, 0xab, sizeof q);
+    bitnet_session_get_profile(s, &q, offsetof(bitnet_profile, ns_total));
+    assert_int_equal(q.struct_size, offsetof(bitnet_profile, ns_total));
+    assert_int_equal(q.tokens, 6);
+    uint64_t junk;
+    memset(&junk, 0xab, sizeof junk);
+    assert_memory_equal(&q.ns_total, &junk, sizeof junk);
+    bitnet_session_set_profiling(s, 0);
+    assert_int_equal(bitnet_session_eval(s, pr + 10, 1), BITNET_OK);
+    bitnet_session_get_profile(s, &p, sizeof p);
+    assert_int_equal(p.steps, 0);
+    /* batches */
+    bitnet_batch *b = open_b(m, 8, 2);
+    bitnet_session *t = open_s(m, 64, 1, 0, 0);
+    bitnet_batch_set_profiling(b, 1);
+    assert_int_equal(bitnet_batch_add(b, t, pr, 12, 0), BITNET_OK); /* two steps of at most 8 */
+    assert_int_equal(bitnet_batch_eval(b), BITNET_OK);
+    bitnet_batch_get_profile(b, &p, sizeof p);
+    assert_int_equal(p.steps, 2);
+    assert_int_equal(p.tokens, 12);
+    bitnet_batch_free(b);
+    bitnet_session_free(t);
+    bitnet_session_free(s);
+    bitnet_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batched_equals_alone),
@@ -420,6 +473,7 @@ int main(void) {
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_no_logits),
+        cmocka_unit_test(test_profile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -298,6 +298,24 @@ bitnet_status bitnet_batch_add(bitnet_batch *b, bitnet_session *s, const bitnet_
 size_t bitnet_batch_n_tokens(const bitnet_batch *b);
 bitnet_status bitnet_batch_eval(bitnet_batch *b);
 void bitnet_batch_clear(bitnet_batch *b);
+typedef struct bitnet_profile {
+    size_t   struct_size;
+    uint64_t steps;          
+    uint64_t tokens;         
+    uint64_t ns_total;       
+    uint64_t ns_embed;       
+    uint64_t ns_token_ops;   
+    uint64_t ns_qkv;         
+    uint64_t ns_attention;   
+    uint64_t ns_attn_out;    
+    uint64_t ns_ffn_gate_up; 
+    uint64_t ns_ffn_down;    
+    uint64_t ns_output;      
+} bitnet_profile;
+void bitnet_session_set_profiling(bitnet_session *s, int on);
+void bitnet_session_get_profile(const bitnet_session *s, bitnet_profile *p, size_t struct_size);
+void bitnet_batch_set_profiling(bitnet_batch *b, int on);
+void bitnet_batch_get_profile(const bitnet_batch *b, bitnet_profile *p, size_t struct_size);
 bitnet_status bitnet_session_copy(bitnet_session *dst, const bitnet_session *src);
 bitnet_status bitnet_session_beam_search(bitnet_session *s, const bitnet_token *prompt,
                                                     size_t n_prompt, uint32_t n_beams, int32_t max_tokens,
