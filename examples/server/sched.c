@@ -113,6 +113,7 @@ void srv_job_unref(srv_job *j) {
 }
 
 /* Under j->mu. */
+__attribute__((format(printf, 4, 0)))
 static void srv_job_fail_locked(srv_job *j, int http_status, const char *type, const char *fmt, va_list ap) {
     if (j->state == SRV_DONE || j->state == SRV_FAILED) return;
     j->state = SRV_FAILED;
