@@ -365,7 +365,7 @@ static void usage(FILE *f) {
             "  -ub, --ubatch-size N the same limit (the smaller one wins)\n"
             "  -ctk, -ctv TYPE      KV cache type, f16 or f32 (default f16)\n"
             "  -mmp, --mmap 0|1     map the model (1, default) or read it into memory (0)\n"
-            "      --isa NAME       kernel variant: auto scalar avx2 avx512 neon (auto)\n"
+            "      --isa NAME       kernel variant: %s (auto)\n"
             "      --bandwidth [MB] measure read bandwidth (buffer MB, 512) and the roofline\n"
             "      --streams LIST   also decode -n tokens in S parallel sessions through one batch\n"
             "                       (aggregate and per-stream tokens/s), e.g. --streams 1,2,4,8,16\n"
@@ -376,7 +376,8 @@ static void usage(FILE *f) {
             "                       e.g. --embd 32,128,512\n"
             "  -v, --verbose        library log messages;  --version  the version\n"
             "LISTs are comma-separated, e.g. -p 128,512 -t 1,2.  llama-bench's GPU options (-ngl, -fa,\n"
-            "-sm, -mg, -ts, -nkvo) are accepted and have no effect.\n");
+            "-sm, -mg, -ts, -nkvo) are accepted and have no effect.\n",
+            ex_isa_names());
 }
 
 enum { FMT_TABLE, FMT_JSON, FMT_JSONL, FMT_CSV, FMT_MD };
@@ -553,15 +554,7 @@ int main(int argc, char **argv) {
     }
     if (!path && !bw_mb) ex_usage_error("-m MODEL is required (see bitnet-bench --help)");
 
-    bitnet_isa isa = BITNET_ISA_AUTO;
-    {
-        static const bitnet_isa all[] = {BITNET_ISA_AUTO, BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVX512,
-                                         BITNET_ISA_NEON};
-        size_t k = 0;
-        while (k < sizeof all / sizeof all[0] && strcmp(bitnet_isa_name(all[k]), isa_name) != 0) k++;
-        if (k == sizeof all / sizeof all[0]) ex_usage_error("--isa: unknown variant '%s'", isa_name);
-        isa = all[k];
-    }
+    bitnet_isa isa = ex_isa(isa_name);
 
     double bw = bw_mb ? bandwidth_gbs((size_t)bw_mb) : -1;
     if (!path) {

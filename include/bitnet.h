@@ -660,6 +660,17 @@ BITNET_API bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const
                                                     bitnet_gguf_type type, const void *payload,
                                                     size_t size);
 
+/* --- kernel variants: the list ----------------------------------------------------------- */
+
+/* Every kernel variant libbitnet knows (whether or not this build contains it, see
+ * bitnet_isa_supported), best first, scalar last; BITNET_ISA_AUTO is not listed.  Writes
+ * at most `cap` values to `out` (may be NULL) and returns how many there are. */
+BITNET_API size_t bitnet_isa_list(bitnet_isa *out, size_t cap);
+
+/* The variant named `name` ("auto", "scalar", "avx2", ...: bitnet_isa_name's names);
+ * BITNET_E_INVALID_ARG naming the valid names for anything else. */
+BITNET_API bitnet_status bitnet_isa_from_name(const char *name, bitnet_isa *out);
+
 /* --- batched evaluation ---------------------------------------------------------------
  *
  * A batch evaluates tokens of many sessions of one model in one forward step, reading

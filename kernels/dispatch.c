@@ -2,10 +2,13 @@
  * dispatch.c -- the one registry of kernel variants and the choice between them.
  *
  * Every variant is a bn_kernels table in its own file, compiled with its own flags
- * (kernels/kernels.cmake).  bn_candidates lists the variants this build contains, best
- * first, each with the CPU features (kernels/cpu.c: CPUID + XGETBV on x86, getauxval
- * on AArch64) it needs; the scalar reference is always last and always runs.  Adding a
- * variant = one file, one row here, its flags in kernels.cmake.
+ * (kernels/kernels.cmake).  bn_candidates lists every variant libbitnet knows, best
+ * first, with its name, its table (NULL when this build does not contain it) and the CPU
+ * features (kernels/cpu.c: CPUID + XGETBV on x86, getauxval on AArch64) it needs; the
+ * scalar reference is always last and always runs.  Names, the BITNET_ISA cap,
+ * bitnet_isa_list / bitnet_isa_from_name and, through those, the tests, the Python
+ * binding and the programs' --isa derive from it.  Adding a variant = one file, one row
+ * here, its (append-only) bitnet_isa value, its flags in kernels.cmake.
  *
  * Choice (once per model, bn_kernels_get):
  *   - an explicit isa (bitnet_model_params.isa) gets exactly that variant, or NULL when
@@ -22,33 +25,42 @@
 #include "kernels.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
-#define BN_X86 1
 extern const bn_kernels bn_kernels_avx512;
 extern const bn_kernels bn_kernels_avx2;
-#elif defined(__aarch64__)
-#define BN_ARM 1
+#define BN_AVX512 (&bn_kernels_avx512)
+#define BN_AVX2   (&bn_kernels_avx2)
+#else
+#define BN_AVX512 NULL
+#define BN_AVX2   NULL
+#endif
+#if defined(__aarch64__)
 extern const bn_kernels bn_kernels_neon;
+#define BN_NEON (&bn_kernels_neon)
+#else
+#define BN_NEON NULL
 #endif
 
 typedef struct bn_variant {
-    const bn_kernels *k;
+    bitnet_isa        isa;
+    const char       *name;  /* what bitnet_isa_name, BITNET_ISA and the programs' --isa say */
+    const bn_kernels *k;     /* NULL: this build does not contain the variant */
     uint32_t          needs; /* BN_CPU_* bits that must all be present */
 } bn_variant;
 
-/* Best first; scalar last. */
+/* Every variant libbitnet knows, best first, scalar last: the one list the name of an isa,
+ * the BITNET_ISA cap, bitnet_isa_list (and through it the tests, the programs' --isa and
+ * their help) derive from. */
 static const bn_variant bn_candidates[] = {
-#if defined(BN_X86)
-    {&bn_kernels_avx512, BN_CPU_AVX512F | BN_CPU_AVX512BW | BN_CPU_AVX512VL | BN_CPU_AVX512VNNI | BN_CPU_AVX2 |
-                             BN_CPU_FMA | BN_CPU_F16C},
-    {&bn_kernels_avx2, BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C},
-#elif defined(BN_ARM)
-    {&bn_kernels_neon, BN_CPU_NEON},
-#endif
-    {&bn_kernels_scalar, 0},
+    {BITNET_ISA_AVX512, "avx512", BN_AVX512,
+     BN_CPU_AVX512F | BN_CPU_AVX512BW | BN_CPU_AVX512VL | BN_CPU_AVX512VNNI | BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C},
+    {BITNET_ISA_AVX2, "avx2", BN_AVX2, BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C},
+    {BITNET_ISA_NEON, "neon", BN_NEON, BN_CPU_NEON},
+    {BITNET_ISA_SCALAR, "scalar", &bn_kernels_scalar, 0},
 };
 #define BN_N_CANDIDATES (sizeof bn_candidates / sizeof bn_candidates[0])
 
@@ -58,6 +70,7 @@ static pthread_once_t bn_fill_once = PTHREAD_ONCE_INIT;
 static void bn_fill(void) {
     const bn_kernels *s = &bn_kernels_scalar;
     for (size_t i = 0; i < BN_N_CANDIDATES; i++) {
+        if (!bn_candidates[i].k) continue;
         bn_kernels k = *bn_candidates[i].k;
         if (!k.act_quant) k.act_quant = s->act_quant;
         if (!k.ternary_matmul) k.ternary_matmul = s->ternary_matmul;
@@ -71,32 +84,50 @@ static void bn_fill(void) {
 }
 
 static int bn_runs(size_t i) {
+    if (!bn_candidates[i].k) return 0;
     uint32_t have = bn_cpu_features();
     return (bn_candidates[i].needs & have) == bn_candidates[i].needs;
 }
 
+/* Index of the row for `isa`, or -1 for a value libbitnet does not know. */
+static int bn_row(bitnet_isa isa) {
+    for (size_t i = 0; i < BN_N_CANDIDATES; i++)
+        if (bn_candidates[i].isa == isa) return (int)i;
+    return -1;
+}
+
 /* Index of the candidate for `isa`, or -1 if this build has none. */
 static int bn_find(bitnet_isa isa) {
+    int i = bn_row(isa);
+    return i >= 0 && bn_candidates[i].k ? i : -1;
+}
+
+/* "avx512, avx2, neon, scalar": every name, for messages. */
+static char bn_names_buf[128];
+static pthread_once_t bn_names_once = PTHREAD_ONCE_INIT;
+static void bn_names_fill(void) {
+    size_t n = 0;
     for (size_t i = 0; i < BN_N_CANDIDATES; i++)
-        if (bn_candidates[i].k->isa == isa) return (int)i;
-    return -1;
+        n += (size_t)snprintf(bn_names_buf + n, sizeof bn_names_buf - n, "%s%s", i ? ", " : "", bn_candidates[i].name);
+}
+static const char *bn_names(void) {
+    pthread_once(&bn_names_once, bn_names_fill);
+    return bn_names_buf;
 }
 
 /* The BITNET_ISA cap: index of the first candidate AUTO may take. */
 static size_t bn_env_cap(void) {
     const char *e = getenv("BITNET_ISA");
     if (!e || !*e || strcmp(e, "auto") == 0) return 0;
-    static const bitnet_isa all[] = {BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVX512, BITNET_ISA_NEON};
-    for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) {
-        if (strcmp(e, bitnet_isa_name(all[j])) != 0) continue;
-        int i = bn_find(all[j]);
-        if (i < 0) {
+    for (size_t i = 0; i < BN_N_CANDIDATES; i++) {
+        if (strcmp(e, bn_candidates[i].name) != 0) continue;
+        if (!bn_candidates[i].k) {
             BN_LOG_WARN("BITNET_ISA=%s: this build has no such kernels; using scalar", e);
             return BN_N_CANDIDATES - 1;
         }
-        return (size_t)i;
+        return i;
     }
-    BN_LOG_WARN("BITNET_ISA=%s is not a kernel variant (scalar, avx2, avx512, neon); ignored", e);
+    BN_LOG_WARN("BITNET_ISA=%s is not a kernel variant (auto, %s); ignored", e, bn_names());
     return 0;
 }
 
@@ -128,14 +159,28 @@ bitnet_status bn_kernels_select(bitnet_isa isa, const bn_kernels **out) {
 }
 
 const char *bitnet_isa_name(bitnet_isa isa) {
-    switch (isa) {
-    case BITNET_ISA_AUTO: return "auto";
-    case BITNET_ISA_SCALAR: return "scalar";
-    case BITNET_ISA_AVX2: return "avx2";
-    case BITNET_ISA_AVX512: return "avx512";
-    case BITNET_ISA_NEON: return "neon";
+    if (isa == BITNET_ISA_AUTO) return "auto";
+    int i = bn_row(isa);
+    return i >= 0 ? bn_candidates[i].name : NULL;
+}
+
+size_t bitnet_isa_list(bitnet_isa *out, size_t cap) {
+    for (size_t i = 0; i < BN_N_CANDIDATES && out && i < cap; i++) out[i] = bn_candidates[i].isa;
+    return BN_N_CANDIDATES;
+}
+
+bitnet_status bitnet_isa_from_name(const char *name, bitnet_isa *out) {
+    if (!name || !out) return bn_err(BITNET_E_INVALID_ARG, "bitnet_isa_from_name: NULL argument");
+    if (strcmp(name, "auto") == 0) {
+        *out = BITNET_ISA_AUTO;
+        return BITNET_OK;
     }
-    return NULL;
+    for (size_t i = 0; i < BN_N_CANDIDATES; i++)
+        if (strcmp(name, bn_candidates[i].name) == 0) {
+            *out = bn_candidates[i].isa;
+            return BITNET_OK;
+        }
+    return bn_err(BITNET_E_INVALID_ARG, "'%s' is not a kernel variant (auto, %s)", name, bn_names());
 }
 
 int bitnet_isa_supported(bitnet_isa isa) {

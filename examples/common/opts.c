@@ -2,6 +2,7 @@
  * opts.c -- the shared command-line parser and option groups of the example programs
  * (see opts.h for the accepted spellings).
  */
+#define BITNET_EXPERIMENTAL /* bitnet_isa_list, bitnet_isa_from_name */
 #include "opts.h"
 
 #include "version.h"
@@ -617,4 +618,22 @@ uint64_t ex_random_seed(void) {
     if (!f || fread(&v, sizeof v, 1, f) != 1) v = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
     if (f) fclose(f);
     return v & 0x7fffffffffffffffull;
+}
+
+bitnet_isa ex_isa(const char *name) {
+    bitnet_isa isa = BITNET_ISA_AUTO;
+    if (bitnet_isa_from_name(name, &isa) != BITNET_OK) ex_usage_error("--isa: %s", bitnet_last_error());
+    return isa;
+}
+
+const char *ex_isa_names(void) {
+    static char buf[256];
+    if (buf[0]) return buf;
+    bitnet_isa all[32];
+    size_t n = bitnet_isa_list(all, sizeof all / sizeof all[0]), len = 0;
+    if (n > sizeof all / sizeof all[0]) n = sizeof all / sizeof all[0];
+    len += (size_t)snprintf(buf, sizeof buf, "auto");
+    for (size_t i = 0; i < n && len < sizeof buf; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, " %s", bitnet_isa_name(all[i]));
+    return buf;
 }

@@ -49,6 +49,11 @@ extern const char *ex_prog;
 
 /* "<prog>: error: ..." and exit(2) (bad arguments) / exit(1) (runtime failure). */
 EX_NORETURN void ex_usage_error(const char *fmt, ...) EX_PRINTF(1, 2);
+
+/* --isa NAME: the variant (bitnet_isa_from_name), or a usage error naming the valid ones. */
+bitnet_isa ex_isa(const char *name);
+/* "auto scalar avx2 ...": every variant libbitnet knows (bitnet_isa_list), for help texts. */
+const char *ex_isa_names(void);
 EX_NORETURN void ex_fail(const char *fmt, ...) EX_PRINTF(1, 2);
 /* "<prog>: error: ..." without exiting (the caller cleans up). */
 void ex_error(const char *fmt, ...) EX_PRINTF(1, 2);

@@ -39,10 +39,10 @@ static void usage(FILE *f) {
             "      --shutdown-grace S    seconds running requests get at shutdown (10)\n"
             "      --max-connections N   concurrent connections (256)\n"
             "      --chat-template T     template name or text instead of the model's\n"
-            "      --isa NAME            kernel variant (auto scalar avx2 avx512 neon)\n"
+            "      --isa NAME            kernel variant (%s)\n"
             "%s"
             "Sampling defaults for fields a request leaves out:\n%s",
-            ex_run_help, ex_sampling_help);
+            ex_isa_names(), ex_run_help, ex_sampling_help);
 }
 
 static char *read_key_file(const char *path) {
@@ -133,14 +133,7 @@ int main(int argc, char **argv) {
     if (!cfg.model_path) ex_usage_error("-m MODEL is required (see bitnet-server --help)");
     if (!cfg.api_key && getenv("BITNET_API_KEY") && *getenv("BITNET_API_KEY")) cfg.api_key = getenv("BITNET_API_KEY");
     if (cfg.timeout_s < 0 || cfg.shutdown_grace < 0) ex_usage_error("--timeout and --shutdown-grace must be >= 0");
-    if (isa_name) {
-        static const bitnet_isa all[] = {BITNET_ISA_AUTO, BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVX512,
-                                         BITNET_ISA_NEON};
-        size_t k = 0;
-        while (k < sizeof all / sizeof all[0] && strcmp(bitnet_isa_name(all[k]), isa_name) != 0) k++;
-        if (k == sizeof all / sizeof all[0]) ex_usage_error("--isa: unknown variant '%s'", isa_name);
-        cfg.isa = all[k];
-    }
+    if (isa_name) cfg.isa = ex_isa(isa_name);
 
     /* SIGINT/SIGTERM are taken by sigwait in this thread only; every thread started
      * below inherits the blocked mask.  A client gone mid-write is not a signal. */

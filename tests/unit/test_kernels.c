@@ -41,11 +41,14 @@ static uint32_t rnd(void) {
 }
 static float rndf(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() & 0xffffff) / 16777216.f; }
 
-/* The SIMD variants this machine runs (the scalar table excluded). */
+/* The SIMD variants this machine runs (the scalar table excluded), from the registry's list. */
 static int variants(const bn_kernels **out) {
-    static const bitnet_isa all[] = {BITNET_ISA_AVX2, BITNET_ISA_AVX512, BITNET_ISA_NEON};
+    bitnet_isa all[16];
+    size_t n_all = bitnet_isa_list(all, 16);
+    assert_true(n_all >= 1 && n_all <= 16);
     int n = 0;
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    for (size_t i = 0; i < n_all; i++) {
+        if (all[i] == BITNET_ISA_SCALAR) continue;
         const bn_kernels *k = bn_kernels_get(all[i]);
         assert_int_equal(k != NULL, bitnet_isa_supported(all[i]) != 0);
         if (k) {
@@ -78,7 +81,7 @@ static void fill_floats(float *x, int64_t n, int kind) {
 
 static void test_act_quant(void **state) {
     (void)state;
-    const bn_kernels *v[4];
+    const bn_kernels *v[16];
     int nv = variants(v);
     const bn_kernels *s = scalar();
     static const int64_t ns[] = {1, 7, 8, 15, 16, 31, 32, 33, 100, 128, 255, 256, 1536, 2560, 2561, 6912};
@@ -240,7 +243,7 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
 
 static void test_ternary_matmul(void **state) {
     (void)state;
-    const bn_kernels *v[4];
+    const bn_kernels *v[16];
     int nv = variants(v);
     static const int64_t rows[] = {1, 3, 4, 5, 8, 17};
     static const int64_t cols[] = {128, 100, 256, 300, 384, 640, 1000};
@@ -373,7 +376,7 @@ static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok
 
 static void test_dense(void **state) {
     (void)state;
-    const bn_kernels *v[4];
+    const bn_kernels *v[16];
     int nv = variants(v);
     static const uint32_t types[] = {BITNET_TYPE_F32, BITNET_TYPE_F16, BITNET_TYPE_BF16, BITNET_TYPE_Q8_0,
                                      BITNET_TYPE_Q4_K, BITNET_TYPE_Q6_K, BITNET_TYPE_TQ1_0, BITNET_TYPE_TQ2_0};
@@ -403,7 +406,7 @@ static void test_dense(void **state) {
 
 static void test_rmsnorm(void **state) {
     (void)state;
-    const bn_kernels *v[4];
+    const bn_kernels *v[16];
     int nv = variants(v);
     const bn_kernels *s = scalar();
     static const int64_t ns[] = {1, 5, 8, 64, 100, 1536, 2560};
@@ -495,7 +498,7 @@ static void check_attention(int kv_f16, int64_t n_kv, int64_t head_dim, const bn
 
 static void test_attention(void **state) {
     (void)state;
-    const bn_kernels *v[4];
+    const bn_kernels *v[16];
     int nv = variants(v);
     static const int64_t nkv[] = {1, 2, 5, 17, 100, 700};
     static const int64_t hd[] = {64, 80, 100, 128};
@@ -513,14 +516,34 @@ static void test_select(void **state) {
     const bn_kernels *best = bn_kernels_get(BITNET_ISA_AUTO);
     assert_non_null(best);
     assert_true(bitnet_isa_supported(best->isa));
-    /* AUTO picks the best: no supported variant ranks above it */
-    if (bitnet_isa_supported(BITNET_ISA_AVX512)) assert_int_equal(best->isa, BITNET_ISA_AVX512);
-    else if (bitnet_isa_supported(BITNET_ISA_AVX2)) assert_int_equal(best->isa, BITNET_ISA_AVX2);
-    else if (bitnet_isa_supported(BITNET_ISA_NEON)) assert_int_equal(best->isa, BITNET_ISA_NEON);
-    else assert_int_equal(best->isa, BITNET_ISA_SCALAR);
+    /* the registry's list: every variant once, named, best first, scalar last; names round-trip */
+    bitnet_isa all[16];
+    size_t n_all = bitnet_isa_list(all, 16);
+    assert_true(n_all >= 2 && n_all <= 16);
+    assert_int_equal(bitnet_isa_list(NULL, 0), n_all);
+    assert_int_equal(all[n_all - 1], BITNET_ISA_SCALAR);
+    for (size_t i = 0; i < n_all; i++) {
+        assert_true(all[i] != BITNET_ISA_AUTO);
+        for (size_t j = 0; j < i; j++) assert_true(all[i] != all[j]);
+        bitnet_isa back = BITNET_ISA_AUTO;
+        assert_non_null(bitnet_isa_name(all[i]));
+        assert_int_equal(bitnet_isa_from_name(bitnet_isa_name(all[i]), &back), BITNET_OK);
+        assert_int_equal(back, all[i]);
+    }
+    bitnet_isa got = BITNET_ISA_SCALAR;
+    assert_int_equal(bitnet_isa_from_name("auto", &got), BITNET_OK);
+    assert_int_equal(got, BITNET_ISA_AUTO);
+    assert_int_equal(bitnet_isa_from_name("avx9000", &got), BITNET_E_INVALID_ARG);
+    assert_non_null(strstr(bitnet_last_error(), "scalar")); /* the message names the valid ones */
+    assert_int_equal(bitnet_isa_from_name(NULL, &got), BITNET_E_INVALID_ARG);
+    assert_null(bitnet_isa_name((bitnet_isa)99));
 
-    static const bitnet_isa all[] = {BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVX512, BITNET_ISA_NEON};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    /* AUTO picks the best: the first supported variant of the list */
+    size_t rank_best = 0;
+    while (!bitnet_isa_supported(all[rank_best])) rank_best++;
+    assert_int_equal(best->isa, all[rank_best]);
+
+    for (size_t i = 0; i < n_all; i++) {
         const char *name = bitnet_isa_name(all[i]);
         /* explicit choice: exactly that variant, or a clean UNSUPPORTED naming it */
         bitnet_status st = bn_kernels_select(all[i], &k);
@@ -533,12 +556,15 @@ static void test_select(void **state) {
             assert_null(bn_kernels_get(all[i]));
             assert_non_null(strstr(bitnet_last_error(), name));
         }
-        /* the environment caps AUTO */
+        /* the environment caps AUTO: the named variant, or one ranked below it */
         setenv("BITNET_ISA", name, 1);
         const bn_kernels *a = bn_kernels_get(BITNET_ISA_AUTO);
         assert_non_null(a);
         if (bitnet_isa_supported(all[i])) assert_int_equal(a->isa, all[i]);
-        else if (all[i] == BITNET_ISA_AVX512 && bitnet_isa_supported(BITNET_ISA_AVX2))
+        size_t rank_a = 0;
+        while (all[rank_a] != a->isa) rank_a++;
+        assert_true(rank_a >= i);
+        if (all[i] == BITNET_ISA_AVX512 && bitnet_isa_supported(BITNET_ISA_AVX2))
             assert_int_equal(a->isa, BITNET_ISA_AVX2); /* capped, not refused */
         assert_true(bitnet_isa_supported(a->isa));
         /* the env never changes an explicit choice */
@@ -554,7 +580,7 @@ static void test_select(void **state) {
     assert_int_equal(bitnet_isa_supported(BITNET_ISA_SCALAR), 1);
     assert_int_equal(bitnet_isa_supported((bitnet_isa)99), 0);
     /* every table is complete (NULL slots filled from scalar) */
-    const bn_kernels *v[4];
+    const bn_kernels *v[16];
     int nv = variants(v);
     print_message("variants: scalar");
     for (int i = 0; i < nv; i++) print_message(" %s", v[i]->name);
