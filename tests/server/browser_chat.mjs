@@ -55,7 +55,7 @@ try {
   await page.press("#input", "Enter");
   await page.waitForSelector(".msg.user");
   // the reply streams in; the stats line appears when it has finished
-  await page.waitForFunction(() => document.getElementById("stats").textContent.includes("tokens"), null, { timeout: 30000 });
+  await page.waitForFunction(() => document.getElementById("stats").textContent.includes("tokens"), null, { timeout: 100000 });
   const reply = await page.textContent(".msg.assistant .text");
   assert.ok(reply.length > 0, "the assistant replied");
   assert.equal(await page.$$eval(".msg.error", (e) => e.length), 0, "no error bubble");

@@ -57,7 +57,7 @@ def test_browser_chat_page(node_modules, keyed_server, tmp_path):
     shot = str(tmp_path / "chat.png")
     r = subprocess.run(["node", os.path.join(HERE, "browser_chat.mjs"), node_modules,
                         "http://127.0.0.1:%d" % keyed_server.port, keyed_server.key, shot],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=180)
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
     assert os.path.getsize(shot) > 10000

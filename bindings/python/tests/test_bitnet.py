@@ -494,7 +494,9 @@ def test_ctrl_c_stops_generation(model_path, path, tmp_path):
     m = re.search(r"INTERRUPTED n_past=(\d+) t=([\d.]+)", out)
     assert m, "no KeyboardInterrupt in the child: stdout %r stderr %r" % (out, err)
     assert int(m.group(1)) < 2048
-    assert float(m.group(2)) - sent < 2.0, "took %.2f s to stop" % (float(m.group(2)) - sent)
+    # n_past < 2048 above is what tells "stopped" from "ran to the end"; the time bound only
+    # catches a stop that waits for something slow (it is generous: sanitizers, busy machines)
+    assert float(m.group(2)) - sent < 10.0, "took %.2f s to stop" % (float(m.group(2)) - sent)
     assert "USABLE" in out, err
     assert "Exception ignored" not in err, err
     assert p.returncode == 0, err
