@@ -54,7 +54,8 @@ int cv_hparams_load(cv_hparams *hp, const char *dir) {
         cv_fail("%s: \"architectures\" is missing", path);
         goto out;
     }
-    const char *an = json_object_get_string(json_object_array_get_idx(archs, 0));
+    const char *an;
+    if (cv_json_as_str(json_object_array_get_idx(archs, 0), path, "architectures[0]", &an) != 0) goto out;
     size_t k = 0;
     while (k < sizeof fams / sizeof fams[0] && strcmp(fams[k].name, an) != 0) k++;
     if (k == sizeof fams / sizeof fams[0]) {
@@ -95,6 +96,12 @@ int cv_hparams_load(cv_hparams *hp, const char *dir) {
     r = cv_json_int(cfg, "max_position_embeddings", path, &hp->n_ctx);
     if (r < 0) goto out;
     if (r > 0) hp->n_ctx = 2048;
+    /* written as a u32 context_length, which the loader accepts in 1..2^24 */
+    if (hp->n_ctx < 1 || hp->n_ctx > ((int64_t)1 << 24)) {
+        cv_fail("%s: \"max_position_embeddings\" = %lld is out of range (1..%lld)", path, (long long)hp->n_ctx,
+                (long long)1 << 24);
+        goto out;
+    }
     hp->eps = 1e-5;
     hp->rope_theta = 10000.0;
     if (cv_json_num(cfg, "rms_norm_eps", path, &hp->eps) < 0 || cv_json_num(cfg, "rope_theta", path, &hp->rope_theta) < 0)

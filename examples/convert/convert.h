@@ -43,6 +43,21 @@ char *cv_read_file(const char *path, size_t max, size_t *len);
 int cv_path(char *buf, size_t cap, const char *dir, const char *name);
 int cv_file_exists(const char *path);
 
+/* ---- string -> int64 hash map (tensor names, token texts): O(1) lookups ------------- */
+
+typedef struct cv_smap {
+    const char **keys;    /* borrowed: the caller keeps the strings alive */
+    int64_t     *vals;
+    size_t       cap;     /* power of two, 0 when empty */
+    size_t       n;
+} cv_smap;
+/* Insert key -> val; returns 1 if key was new, 0 if it was present (value unchanged),
+ * -1 out of memory. */
+int cv_smap_put(cv_smap *m, const char *key, int64_t val);
+/* The value of key, or -1. */
+int64_t cv_smap_get(const cv_smap *m, const char *key);
+void cv_smap_free(cv_smap *m);
+
 /* ---- safetensors ------------------------------------------------------------------- */
 
 typedef enum cv_dtype { CV_F32, CV_F16, CV_BF16, CV_F64, CV_U8, CV_I8 } cv_dtype;
@@ -65,6 +80,8 @@ typedef struct cv_st {
     int       *fds;
     char     **files;
     size_t     n_files;
+    size_t     cap;          /* allocated entries of t                  */
+    cv_smap    names;        /* tensor name -> index into t             */
 } cv_st;
 
 /* Open model.safetensors, or the shards listed by model.safetensors.index.json. */
@@ -93,6 +110,19 @@ int cv_json_int(struct json_object *o, const char *key, const char *file, int64_
 int cv_json_num(struct json_object *o, const char *key, const char *file, double *out);
 int cv_json_str(struct json_object *o, const char *key, const char *file, const char **out);
 int cv_json_bool(struct json_object *o, const char *key, const char *file, int *out);
+/* An optional JSON file: 0 with *out NULL when it does not exist, 0 with *out set when it
+ * parses to an object, -1 (message printed) when it exists but is not a regular file,
+ * cannot be read, is not valid JSON or is not an object. */
+int cv_json_load_opt(const char *path, struct json_object **out);
+/* The value v, found at `where` (a key path such as "model.merges[3][1]") in `file`,
+ * must be a string: 0 and *out set, else -1 with a message naming file, path and the
+ * type found ("null", "number", ...). */
+int cv_json_as_str(struct json_object *v, const char *file, const char *where, const char **out);
+/* The same for an integer in lo..hi. */
+int cv_json_as_int(struct json_object *v, const char *file, const char *where, int64_t lo, int64_t hi, int64_t *out);
+/* The JSON type of v in words, for messages. */
+const char *cv_json_type_name(struct json_object *v);
+
 
 /* ---- tokenizer -------------------------------------------------------------------- */
 

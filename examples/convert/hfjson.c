@@ -87,6 +87,11 @@ fail:
 
 json_object *cv_json_load(const char *path, int required) {
     size_t len;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        cv_fail("%s: not a regular file", path);
+        return NULL;
+    }
     if (!cv_file_exists(path)) {
         if (required) cv_fail("%s: file not found", path);
         return NULL;
@@ -149,4 +154,110 @@ int cv_json_bool(json_object *o, const char *key, const char *file, int *out) {
     if (!json_object_is_type(v, json_type_boolean)) return cv_fail("%s: \"%s\" is not true/false", file, key);
     *out = json_object_get_boolean(v);
     return 0;
+}
+
+const char *cv_json_type_name(json_object *v) {
+    switch (v ? json_object_get_type(v) : json_type_null) {
+    case json_type_null: return "null";
+    case json_type_boolean: return "a boolean";
+    case json_type_double:
+    case json_type_int: return "a number";
+    case json_type_object: return "an object";
+    case json_type_array: return "an array";
+    case json_type_string: return "a string";
+    }
+    return "?";
+}
+
+int cv_json_as_str(json_object *v, const char *file, const char *where, const char **out) {
+    if (!v || !json_object_is_type(v, json_type_string))
+        return cv_fail("%s: %s is %s where a string is expected", file, where, cv_json_type_name(v));
+    *out = json_object_get_string(v);
+    return 0;
+}
+
+int cv_json_as_int(json_object *v, const char *file, const char *where, int64_t lo, int64_t hi, int64_t *out) {
+    if (!v || !json_object_is_type(v, json_type_int))
+        return cv_fail("%s: %s is %s where an integer is expected", file, where, cv_json_type_name(v));
+    errno = 0;
+    int64_t x = json_object_get_int64(v);
+    /* json-c clamps integers beyond int64 to INT64_MIN/MAX (and sets errno) */
+    if (errno || x < lo || x > hi)
+        return cv_fail("%s: %s = %s is out of range (%lld..%lld)", file, where, json_object_to_json_string(v),
+                       (long long)lo, (long long)hi);
+    *out = x;
+    return 0;
+}
+
+int cv_json_load_opt(const char *path, json_object **out) {
+    struct stat sb;
+    *out = NULL;
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT) return 0;
+        return cv_fail("%s: cannot stat: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode)) return cv_fail("%s: not a regular file", path);
+    *out = cv_json_load(path, 1);
+    return *out ? 0 : -1;
+}
+
+/* ---- string map: open addressing, FNV-1a, load factor <= 1/2 ------------------------ */
+
+static uint64_t cv_smap_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int cv_smap_grow(cv_smap *m) {
+    size_t nc = m->cap ? m->cap * 2 : 64;
+    const char **nk = calloc(nc, sizeof *nk);
+    int64_t *nv = malloc(nc * sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return -1;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i]) continue;
+        size_t j = (size_t)cv_smap_hash(m->keys[i]) & (nc - 1);
+        while (nk[j]) j = (j + 1) & (nc - 1);
+        nk[j] = m->keys[i];
+        nv[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = nk;
+    m->vals = nv;
+    m->cap = nc;
+    return 0;
+}
+
+int cv_smap_put(cv_smap *m, const char *key, int64_t val) {
+    if ((m->n + 1) * 2 > m->cap && cv_smap_grow(m) != 0) return -1;
+    size_t j = (size_t)cv_smap_hash(key) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (strcmp(m->keys[j], key) == 0) return 0;
+        j = (j + 1) & (m->cap - 1);
+    }
+    m->keys[j] = key;
+    m->vals[j] = val;
+    m->n++;
+    return 1;
+}
+
+int64_t cv_smap_get(const cv_smap *m, const char *key) {
+    if (!m->cap) return -1;
+    size_t j = (size_t)cv_smap_hash(key) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (strcmp(m->keys[j], key) == 0) return m->vals[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+void cv_smap_free(cv_smap *m) {
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
 }

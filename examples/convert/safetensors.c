@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CV_ST_MAX_HEADER ((uint64_t)256 << 20) /* headers of real models are < 1 MiB */
+#define CV_ST_MAX_HEADER ((uint64_t)16 << 20) /* headers of real models are < 1 MiB */
 
 static const struct { const char *name; cv_dtype d; unsigned size; } cv_dtypes[] = {
     {"F32", CV_F32, 4}, {"F16", CV_F16, 2}, {"BF16", CV_BF16, 2},
@@ -129,7 +129,8 @@ static int cv_st_entry(const char *file, const char *name, json_object *v, uint6
 }
 
 int cv_st_add_file(cv_st *st, const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return cv_fail("%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     uint8_t lenb[8];
@@ -139,6 +140,10 @@ int cv_st_add_file(cv_st *st, const char *path) {
     int rc = -1;
     if (fstat(fd, &sb) != 0) {
         cv_fail("%s: cannot stat: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        cv_fail("%s: not a regular file", path);
         goto out;
     }
     uint64_t fsize = (uint64_t)sb.st_size;
@@ -199,9 +204,13 @@ int cv_st_add_file(cv_st *st, const char *path) {
             cv_fail("%s: tensor '%s' appears twice in the checkpoint", path, key);
             goto out;
         }
-        cv_tensor *nt = realloc(st->t, (st->n + 1) * sizeof *nt);
-        if (!nt) goto out;
-        st->t = nt;
+        if (st->n == st->cap) {
+            size_t nc = st->cap ? st->cap * 2 : 64;
+            cv_tensor *nt = realloc(st->t, nc * sizeof *nt);
+            if (!nt) goto out;
+            st->t = nt;
+            st->cap = nc;
+        }
         cv_tensor *t = &st->t[st->n];
         memset(t, 0, sizeof *t);
         if (cv_st_entry(path, key, val, data_len, t) != 0) goto out;
@@ -213,6 +222,12 @@ int cv_st_add_file(cv_st *st, const char *path) {
     }
     /* no two data ranges of this file may overlap */
     qsort(st->t + first, st->n - first, sizeof *st->t, cv_tensor_cmp);
+    /* the name index, in the sorted order (the names themselves do not move) */
+    for (size_t i = first; i < st->n; i++)
+        if (cv_smap_put(&st->names, st->t[i].name, (int64_t)i) < 0) {
+            cv_fail("out of memory");
+            goto out;
+        }
     for (size_t i = first + 1; i < st->n; i++)
         if (st->t[i].offset < st->t[i - 1].offset + st->t[i - 1].size) {
             cv_fail("%s: corrupt safetensors header: tensors '%s' and '%s' overlap", path, st->t[i - 1].name,
@@ -244,8 +259,7 @@ int cv_st_open_dir(cv_st *st, const char *dir) {
             return cv_fail("%s: no \"weight_map\" object", path);
         }
         /* open each distinct shard once, in order of first mention */
-        char **seen = NULL;
-        size_t n_seen = 0;
+        cv_smap seen = {0}; /* shard names already opened (borrowed from idx) */
         int rc = 0;
         json_object_object_foreach(wm, tname, fname) {
             if (!json_object_is_type(fname, json_type_string)) {
@@ -258,16 +272,12 @@ int cv_st_open_dir(cv_st *st, const char *dir) {
                              f);
                 break;
             }
-            size_t k = 0;
-            while (k < n_seen && strcmp(seen[k], f) != 0) k++;
-            if (k < n_seen) continue;
-            char **ns = realloc(seen, (n_seen + 1) * sizeof *ns);
-            if (!ns) {
+            int fresh = cv_smap_put(&seen, f, 0);
+            if (fresh < 0) {
                 rc = cv_fail("out of memory");
                 break;
             }
-            seen = ns;
-            seen[n_seen++] = (char *)f;
+            if (!fresh) continue;
             char sp[4096];
             if (cv_path(sp, sizeof sp, dir, f) != 0 || cv_st_add_file(st, sp) != 0) {
                 rc = -1;
@@ -285,7 +295,7 @@ int cv_st_open_dir(cv_st *st, const char *dir) {
                 }
             }
         }
-        free(seen);
+        cv_smap_free(&seen);
         json_object_put(idx);
         if (rc == 0 && st->n_files == 0) rc = cv_fail("%s: the weight_map is empty", path);
         return rc;
@@ -306,13 +316,13 @@ void cv_st_close(cv_st *st) {
     free(st->t);
     free(st->fds);
     free(st->files);
+    cv_smap_free(&st->names);
     memset(st, 0, sizeof *st);
 }
 
 cv_tensor *cv_st_find(cv_st *st, const char *name) {
-    for (size_t i = 0; i < st->n; i++)
-        if (strcmp(st->t[i].name, name) == 0) return &st->t[i];
-    return NULL;
+    int64_t i = cv_smap_get(&st->names, name);
+    return i >= 0 ? &st->t[i] : NULL;
 }
 
 int cv_st_read_raw(const cv_st *st, const cv_tensor *t, uint64_t off, size_t n, void *dst) {

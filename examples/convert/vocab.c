@@ -45,8 +45,8 @@ static int cv_vocab_alloc(cv_vocab *v, size_t n) {
     v->tokens = calloc(n, sizeof *v->tokens);
     v->scores = calloc(n, sizeof *v->scores);
     v->types = calloc(n, sizeof *v->types);
-    v->n = n;
     if (!v->tokens || !v->scores || !v->types) return cv_fail("out of memory for %zu tokens", n);
+    v->n = n; /* only once the arrays exist: cv_vocab_free walks n entries */
     return 0;
 }
 
@@ -88,106 +88,221 @@ static int cv_pad(cv_vocab *v) {
 
 /* Recursively collect whether a pre_tokenizer tree has the given regex, and whether it
  * has a ByteLevel step that splits by itself (use_regex true). */
-static void cv_scan_pre(json_object *o, int *llama3, int *gpt2, int *other, int *bytelevel_regex) {
-    if (!o) return;
+static int cv_scan_pre(json_object *o, const char *file, const char *where, int depth, int *llama3, int *gpt2,
+                       int *other, int *bytelevel_regex) {
+    char w[256];
+    if (!o || json_object_is_type(o, json_type_null)) return 0;
+    if (depth > 16) return cv_fail("%s: %s is nested too deeply", file, where);
     if (json_object_is_type(o, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(o); i++)
-            cv_scan_pre(json_object_array_get_idx(o, i), llama3, gpt2, other, bytelevel_regex);
-        return;
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            snprintf(w, sizeof w, "%s[%zu]", where, i);
+            if (cv_scan_pre(json_object_array_get_idx(o, i), file, w, depth + 1, llama3, gpt2, other,
+                            bytelevel_regex) != 0)
+                return -1;
+        }
+        return 0;
     }
-    if (!json_object_is_type(o, json_type_object)) return;
+    if (!json_object_is_type(o, json_type_object))
+        return cv_fail("%s: %s is %s where an object is expected", file, where, cv_json_type_name(o));
     json_object *type, *pat, *re, *ur;
-    const char *ts = json_object_object_get_ex(o, "type", &type) ? json_object_get_string(type) : "";
-    if (strcmp(ts, "Split") == 0 && json_object_object_get_ex(o, "pattern", &pat) &&
-        json_object_object_get_ex(pat, "Regex", &re)) {
-        const char *r = json_object_get_string(re);
-        if (strcmp(r, cv_re_llama3) == 0) *llama3 = 1;
-        else if (strcmp(r, cv_re_gpt2) == 0) *gpt2 = 1;
+    const char *ts = "";
+    if (json_object_object_get_ex(o, "type", &type)) {
+        snprintf(w, sizeof w, "%s.type", where);
+        if (cv_json_as_str(type, file, w, &ts) != 0) return -1;
+    }
+    if (strcmp(ts, "Split") == 0) {
+        const char *r = NULL;
+        if (json_object_object_get_ex(o, "pattern", &pat) && json_object_is_type(pat, json_type_object) &&
+            json_object_object_get_ex(pat, "Regex", &re)) {
+            snprintf(w, sizeof w, "%s.pattern.Regex", where);
+            if (cv_json_as_str(re, file, w, &r) != 0) return -1;
+        }
+        if (r && strcmp(r, cv_re_llama3) == 0) *llama3 = 1;
+        else if (r && strcmp(r, cv_re_gpt2) == 0) *gpt2 = 1;
         else *other = 1;
     } else if (strcmp(ts, "ByteLevel") == 0) {
-        if (!json_object_object_get_ex(o, "use_regex", &ur) || json_object_get_boolean(ur)) *bytelevel_regex = 1;
+        if (!json_object_object_get_ex(o, "use_regex", &ur) || json_object_is_type(ur, json_type_null)) {
+            *bytelevel_regex = 1;
+        } else if (!json_object_is_type(ur, json_type_boolean)) {
+            return cv_fail("%s: %s.use_regex is %s where true/false is expected", file, where, cv_json_type_name(ur));
+        } else if (json_object_get_boolean(ur)) {
+            *bytelevel_regex = 1;
+        }
     } else if (strcmp(ts, "Digits") == 0 || strcmp(ts, "Punctuation") == 0) {
         *other = 1;
     }
     json_object *sub;
-    if (json_object_object_get_ex(o, "pretokenizers", &sub)) cv_scan_pre(sub, llama3, gpt2, other, bytelevel_regex);
+    if (json_object_object_get_ex(o, "pretokenizers", &sub)) {
+        snprintf(w, sizeof w, "%s.pretokenizers", where);
+        return cv_scan_pre(sub, file, w, depth + 1, llama3, gpt2, other, bytelevel_regex);
+    }
+    return 0;
+}
+
+/* A merge's halves and their concatenation must be tokens (the loader's rule): a
+ * converted file that cannot load is refused here instead. */
+static int cv_check_merge(const cv_smap *ids, const char *path, size_t i, const char *a, size_t la, const char *b,
+                          size_t lb) {
+    char *ab = malloc(la + lb + 1);
+    if (!ab) return cv_fail("out of memory for merges");
+    memcpy(ab, a, la);
+    ab[la] = 0;
+    int64_t ia = cv_smap_get(ids, ab);
+    memcpy(ab, b, lb);
+    ab[lb] = 0;
+    int64_t ib = cv_smap_get(ids, ab);
+    memcpy(ab, a, la);
+    memcpy(ab + la, b, lb);
+    ab[la + lb] = 0;
+    int64_t ir = cv_smap_get(ids, ab);
+    int rc = 0;
+    if (ia < 0 || ib < 0 || ir < 0)
+        rc = cv_fail("%s: model.merges[%zu] '%.*s' + '%.*s': %s '%.*s' is not in the vocabulary", path, i,
+                     (int)(la > 64 ? 64 : la), a, (int)(lb > 64 ? 64 : lb), b,
+                     ia < 0 ? "the left token" : ib < 0 ? "the right token" : "the merged token",
+                     ia < 0 ? (int)(la > 64 ? 64 : la) : ib < 0 ? (int)(lb > 64 ? 64 : lb) : (int)(la + lb > 64 ? 64 : la + lb),
+                     ia < 0 ? a : ib < 0 ? b : ab);
+    free(ab);
+    return rc;
 }
 
 static int cv_load_bpe(cv_vocab *v, json_object *tj, const char *path, int64_t n_vocab, const char *pre_override) {
-    json_object *model, *vocab, *merges, *added, *pre;
-    if (!json_object_object_get_ex(tj, "model", &model) || !json_object_object_get_ex(model, "vocab", &vocab) ||
-        !json_object_is_type(vocab, json_type_object))
+    json_object *model, *vocab, *merges, *added = NULL, *pre;
+    if (!json_object_object_get_ex(tj, "model", &model) || !json_object_is_type(model, json_type_object) ||
+        !json_object_object_get_ex(model, "vocab", &vocab) || !json_object_is_type(vocab, json_type_object))
         return cv_fail("%s: no model.vocab object", path);
     json_object *mt;
-    if (json_object_object_get_ex(model, "type", &mt) && strcmp(json_object_get_string(mt), "BPE") != 0)
-        return cv_fail("%s: tokenizer model type '%s' is not supported (BPE, or a tokenizer.model for SentencePiece)",
-                       path, json_object_get_string(mt));
-    /* the vocabulary size: config.json's, but never less than the highest id + 1 */
+    if (json_object_object_get_ex(model, "type", &mt)) {
+        const char *ms;
+        if (cv_json_as_str(mt, path, "model.type", &ms) != 0) return -1;
+        if (strcmp(ms, "BPE") != 0)
+            return cv_fail("%s: tokenizer model type '%s' is not supported (BPE, or a tokenizer.model for SentencePiece)",
+                           path, ms);
+    }
+    if (json_object_object_get_ex(tj, "added_tokens", &added) && !json_object_is_type(added, json_type_null) &&
+        !json_object_is_type(added, json_type_array))
+        return cv_fail("%s: added_tokens is %s where an array is expected", path, cv_json_type_name(added));
+    if (added && !json_object_is_type(added, json_type_array)) added = NULL;
+    size_t n_vocab_entries = (size_t)json_object_object_length(vocab);
+    size_t n_added = added ? json_object_array_length(added) : 0;
+    if (n_vocab_entries == 0) return cv_fail("%s: model.vocab is empty", path);
+    /* The vocabulary size is config.json's, or the number of entries the file holds if
+     * that is larger: an id beyond both names a token that cannot exist, and is refused
+     * before anything is allocated for it. */
+    int64_t limit = n_vocab > (int64_t)(n_vocab_entries + n_added) ? n_vocab : (int64_t)(n_vocab_entries + n_added);
     int64_t max_id = -1;
     json_object_object_foreach(vocab, k0, id0) {
-        (void)k0;
-        if (!json_object_is_type(id0, json_type_int)) return cv_fail("%s: model.vocab['%s'] is not an id", path, k0);
-        if (json_object_get_int64(id0) > max_id) max_id = json_object_get_int64(id0);
+        int64_t id;
+        char w[128];
+        snprintf(w, sizeof w, "model.vocab['%.64s']", k0);
+        if (cv_json_as_int(id0, path, w, 0, limit - 1, &id) != 0) return -1;
+        if (id > max_id) max_id = id;
     }
-    if (json_object_object_get_ex(tj, "added_tokens", &added) && json_object_is_type(added, json_type_array))
-        for (size_t i = 0; i < json_object_array_length(added); i++) {
-            json_object *id;
-            if (json_object_object_get_ex(json_object_array_get_idx(added, i), "id", &id) &&
-                json_object_get_int64(id) > max_id)
-                max_id = json_object_get_int64(id);
-        }
-    if (max_id < 0 || max_id >= ((int64_t)1 << 31)) return cv_fail("%s: empty or absurd vocabulary", path);
+    for (size_t i = 0; i < n_added; i++) {
+        json_object *a = json_object_array_get_idx(added, i), *id, *content, *special;
+        char w[64];
+        int64_t x;
+        const char *cs;
+        if (!json_object_is_type(a, json_type_object))
+            return cv_fail("%s: added_tokens[%zu] is %s where an object is expected", path, i, cv_json_type_name(a));
+        snprintf(w, sizeof w, "added_tokens[%zu].id", i);
+        if (!json_object_object_get_ex(a, "id", &id)) return cv_fail("%s: %s is missing", path, w);
+        if (cv_json_as_int(id, path, w, 0, limit - 1, &x) != 0) return -1;
+        snprintf(w, sizeof w, "added_tokens[%zu].content", i);
+        if (!json_object_object_get_ex(a, "content", &content)) return cv_fail("%s: %s is missing", path, w);
+        if (cv_json_as_str(content, path, w, &cs) != 0) return -1;
+        if (json_object_object_get_ex(a, "special", &special) && !json_object_is_type(special, json_type_null) &&
+            !json_object_is_type(special, json_type_boolean))
+            return cv_fail("%s: added_tokens[%zu].special is %s where true/false is expected", path, i,
+                           cv_json_type_name(special));
+        if (x > max_id) max_id = x;
+    }
     size_t n = (size_t)(n_vocab > max_id ? n_vocab : max_id + 1);
     if (cv_vocab_alloc(v, n) != 0) return -1;
     json_object_object_foreach(vocab, vtok, vid) {
         if (cv_set_token(v, json_object_get_int64(vid), vtok, 0.0f, CV_TT_NORMAL, path) != 0) return -1;
     }
-    if (added && json_object_is_type(added, json_type_array))
-        for (size_t i = 0; i < json_object_array_length(added); i++) {
-            json_object *a = json_object_array_get_idx(added, i), *id, *content, *special;
-            if (!json_object_object_get_ex(a, "id", &id) || !json_object_is_type(id, json_type_int) ||
-                !json_object_object_get_ex(a, "content", &content) || !json_object_is_type(content, json_type_string))
-                return cv_fail("%s: added_tokens[%zu] needs an integer id and a string content", path, i);
-            int sp = json_object_object_get_ex(a, "special", &special) && json_object_get_boolean(special);
-            if (cv_set_token(v, json_object_get_int64(id), json_object_get_string(content), -1000.0f,
-                             sp ? CV_TT_CONTROL : CV_TT_USER, path) != 0)
-                return -1;
-        }
+    for (size_t i = 0; i < n_added; i++) {
+        json_object *a = json_object_array_get_idx(added, i), *id, *content, *special;
+        json_object_object_get_ex(a, "id", &id);
+        json_object_object_get_ex(a, "content", &content);
+        int sp = json_object_object_get_ex(a, "special", &special) && json_object_get_boolean(special);
+        if (cv_set_token(v, json_object_get_int64(id), json_object_get_string(content), -1000.0f,
+                         sp ? CV_TT_CONTROL : CV_TT_USER, path) != 0)
+            return -1;
+    }
     if (cv_pad(v) != 0) return -1;
 
     if (!json_object_object_get_ex(model, "merges", &merges) || !json_object_is_type(merges, json_type_array))
         return cv_fail("%s: no model.merges array", path);
-    v->n_merges = json_object_array_length(merges);
-    v->merges = calloc(v->n_merges ? v->n_merges : 1, sizeof *v->merges);
-    if (!v->merges) return cv_fail("out of memory for merges");
-    for (size_t i = 0; i < v->n_merges; i++) {
+    cv_smap ids = {0};
+    for (size_t i = 0; i < v->n; i++)
+        if (cv_smap_put(&ids, v->tokens[i], (int64_t)i) < 0) {
+            cv_smap_free(&ids);
+            return cv_fail("out of memory");
+        }
+    size_t nm = json_object_array_length(merges);
+    v->merges = calloc(nm ? nm : 1, sizeof *v->merges);
+    if (!v->merges) {
+        cv_smap_free(&ids);
+        return cv_fail("out of memory for merges");
+    }
+    v->n_merges = nm;
+    int rc = 0;
+    for (size_t i = 0; i < nm && rc == 0; i++) {
         json_object *m = json_object_array_get_idx(merges, i);
+        char w[64];
         if (json_object_is_type(m, json_type_string)) {
             const char *s = json_object_get_string(m);
-            if (!strchr(s + (s[0] ? 1 : 0), ' ')) return cv_fail("%s: merge %zu '%s' has no separating space", path, i, s);
-            v->merges[i] = strdup(s);
+            const char *sp = s[0] ? strchr(s + 1, ' ') : NULL;
+            if (!sp) {
+                rc = cv_fail("%s: model.merges[%zu] '%.64s' has no separating space", path, i, s);
+                break;
+            }
+            rc = cv_check_merge(&ids, path, i, s, (size_t)(sp - s), sp + 1, strlen(sp + 1));
+            if (rc == 0 && !(v->merges[i] = strdup(s))) rc = cv_fail("out of memory for merges");
         } else if (json_object_is_type(m, json_type_array) && json_object_array_length(m) == 2) {
-            const char *a = json_object_get_string(json_object_array_get_idx(m, 0));
-            const char *b = json_object_get_string(json_object_array_get_idx(m, 1));
+            const char *a, *b;
+            snprintf(w, sizeof w, "model.merges[%zu][0]", i);
+            if (cv_json_as_str(json_object_array_get_idx(m, 0), path, w, &a) != 0) {
+                rc = -1;
+                break;
+            }
+            snprintf(w, sizeof w, "model.merges[%zu][1]", i);
+            if (cv_json_as_str(json_object_array_get_idx(m, 1), path, w, &b) != 0) {
+                rc = -1;
+                break;
+            }
             size_t la = strlen(a), lb = strlen(b);
-            v->merges[i] = malloc(la + lb + 2);
-            if (v->merges[i]) {
+            /* the GGUF form "a b" is split at the first space after the first byte */
+            if (la == 0 || lb == 0 || (la > 1 && memchr(a + 1, ' ', la - 1))) {
+                rc = cv_fail("%s: model.merges[%zu] ['%.64s', '%.64s'] cannot be written as \"a b\"", path, i, a, b);
+                break;
+            }
+            rc = cv_check_merge(&ids, path, i, a, la, b, lb);
+            if (rc == 0 && (v->merges[i] = malloc(la + lb + 2)) != NULL) {
                 memcpy(v->merges[i], a, la);
                 v->merges[i][la] = ' ';
                 memcpy(v->merges[i] + la + 1, b, lb + 1);
+            } else if (rc == 0) {
+                rc = cv_fail("out of memory for merges");
             }
         } else {
-            return cv_fail("%s: merge %zu is neither \"a b\" nor [\"a\", \"b\"]", path, i);
+            rc = cv_fail("%s: model.merges[%zu] is %s, neither \"a b\" nor [\"a\", \"b\"]", path, i,
+                         cv_json_type_name(m));
         }
-        if (!v->merges[i]) return cv_fail("out of memory for merges");
     }
+    cv_smap_free(&ids);
+    if (rc != 0) return -1;
     v->model = "gpt2";
 
     if (pre_override) {
         v->pre = strdup(pre_override);
     } else {
         int llama3 = 0, gpt2 = 0, other = 0, blre = 0;
-        if (json_object_object_get_ex(tj, "pre_tokenizer", &pre)) cv_scan_pre(pre, &llama3, &gpt2, &other, &blre);
+        if (json_object_object_get_ex(tj, "pre_tokenizer", &pre) &&
+            cv_scan_pre(pre, path, "pre_tokenizer", 0, &llama3, &gpt2, &other, &blre) != 0)
+            return -1;
         if (llama3 && !gpt2 && !other) v->pre = strdup("llama-bpe");
         else if ((gpt2 && !llama3 && !other) || (blre && !llama3 && !gpt2 && !other)) v->pre = strdup("gpt2");
         else
@@ -204,7 +319,8 @@ static int cv_load_bpe(cv_vocab *v, json_object *tj, const char *path, int64_t n
 static int cv_spm_added(cv_vocab *v, size_t n_pieces, const char *dir) {
     char path[4096];
     json_object *o;
-    if (cv_path(path, sizeof path, dir, "added_tokens.json") == 0 && (o = cv_json_load(path, 0)) != NULL) {
+    if (cv_path(path, sizeof path, dir, "added_tokens.json") != 0 || cv_json_load_opt(path, &o) != 0) return -1;
+    if (o) {
         json_object_object_foreach(o, text, id) {
             if (!json_object_is_type(id, json_type_int)) {
                 json_object_put(o);
@@ -218,7 +334,8 @@ static int cv_spm_added(cv_vocab *v, size_t n_pieces, const char *dir) {
         }
         json_object_put(o);
     }
-    if (cv_path(path, sizeof path, dir, "tokenizer_config.json") == 0 && (o = cv_json_load(path, 0)) != NULL) {
+    if (cv_path(path, sizeof path, dir, "tokenizer_config.json") != 0 || cv_json_load_opt(path, &o) != 0) return -1;
+    if (o) {
         json_object *atd;
         if (json_object_object_get_ex(o, "added_tokens_decoder", &atd) && json_object_is_type(atd, json_type_object)) {
             json_object_object_foreach(atd, ids, ent) {
@@ -226,9 +343,14 @@ static int cv_spm_added(cv_vocab *v, size_t n_pieces, const char *dir) {
                 errno = 0;
                 long long i = strtoll(ids, &end, 10);
                 json_object *c;
-                if (*end || errno || !json_object_object_get_ex(ent, "content", &c)) continue;
-                if (i >= (long long)n_pieces &&
-                    cv_set_token(v, i, json_object_get_string(c), -1000.0f, CV_TT_USER, path) != 0) {
+                const char *cs;
+                char w[96];
+                if (*end || errno || !json_object_is_type(ent, json_type_object) ||
+                    !json_object_object_get_ex(ent, "content", &c))
+                    continue;
+                snprintf(w, sizeof w, "added_tokens_decoder['%.32s'].content", ids);
+                if (cv_json_as_str(c, path, w, &cs) != 0 ||
+                    (i >= (long long)n_pieces && cv_set_token(v, i, cs, -1000.0f, CV_TT_USER, path) != 0)) {
                     json_object_put(o);
                     return -1;
                 }
@@ -268,14 +390,30 @@ fail:
     return -1;
 }
 
-/* A special token given as text or {"content": text} in tokenizer_config.json. */
-static void cv_special(cv_vocab *v, json_object *tc, const char *key, int64_t *id) {
+/* A special token given as text or {"content": text} in tokenizer_config.json (null:
+ * unset).  Another type is an error; a text that is not a token is an error for the
+ * tokens generation depends on (BOS, EOS) and a warning for the others. */
+static int cv_special(cv_vocab *v, json_object *tc, const char *file, const char *key, int required, int64_t *id) {
     json_object *o, *c;
-    if (!tc || !json_object_object_get_ex(tc, key, &o)) return;
-    if (json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "content", &c)) o = c;
-    if (!json_object_is_type(o, json_type_string)) return;
-    int64_t t = cv_find_token(v, json_object_get_string(o));
-    if (t >= 0) *id = t;
+    char w[64];
+    const char *text;
+    if (!tc || !json_object_object_get_ex(tc, key, &o) || json_object_is_type(o, json_type_null)) return 0;
+    snprintf(w, sizeof w, "%s", key);
+    if (json_object_is_type(o, json_type_object)) {
+        if (!json_object_object_get_ex(o, "content", &c)) return cv_fail("%s: %s has no \"content\"", file, key);
+        o = c;
+        snprintf(w, sizeof w, "%s.content", key);
+    }
+    if (cv_json_as_str(o, file, w, &text) != 0) return -1;
+    int64_t t = cv_find_token(v, text);
+    if (t >= 0) {
+        *id = t;
+    } else if (required) {
+        return cv_fail("%s: %s '%.64s' is not a token of the vocabulary", file, w, text);
+    } else {
+        cv_info("warning: %s: %s '%.64s' is not a token of the vocabulary: ignored", file, w, text);
+    }
+    return 0;
 }
 
 static void cv_config_id(json_object *cfg, const char *key, int64_t *id) {
@@ -308,34 +446,63 @@ int cv_vocab_load(cv_vocab *v, const char *dir, int64_t n_vocab, const char *pre
         if (!(tj = cv_json_load(path, 1))) goto out;
         if (cv_load_bpe(v, tj, path, n_vocab, pre_override) != 0) goto out;
     }
-    tc = cv_json_load(tcpath, 0);
-    cfg = cv_json_load(cfgpath, 0);
+    if (cv_json_load_opt(tcpath, &tc) != 0 || cv_json_load_opt(cfgpath, &cfg) != 0) goto out;
     /* tokenizer_config.json's texts override the SentencePiece trainer ids (as HF does) */
-    cv_special(v, tc, "bos_token", &v->bos);
-    cv_special(v, tc, "eos_token", &v->eos);
-    cv_special(v, tc, "unk_token", &v->unk);
-    cv_special(v, tc, "pad_token", &v->pad);
+    if (cv_special(v, tc, tcpath, "bos_token", 1, &v->bos) || cv_special(v, tc, tcpath, "eos_token", 1, &v->eos) ||
+        cv_special(v, tc, tcpath, "unk_token", 0, &v->unk) || cv_special(v, tc, tcpath, "pad_token", 0, &v->pad))
+        goto out;
     cv_config_id(cfg, "bos_token_id", &v->bos);
     cv_config_id(cfg, "eos_token_id", &v->eos);
     cv_config_id(cfg, "pad_token_id", &v->pad);
     v->eot = cv_find_token(v, "<|eot_id|>");
     int b;
-    if (tc && cv_json_bool(tc, "add_bos_token", tcpath, &b) == 0) v->add_bos = b;
-    if (tc && cv_json_bool(tc, "add_eos_token", tcpath, &b) == 0) v->add_eos = b;
+    int r;
+    if (tc && (r = cv_json_bool(tc, "add_bos_token", tcpath, &b)) <= 0) {
+        if (r < 0) goto out;
+        v->add_bos = b;
+    }
+    if (tc && (r = cv_json_bool(tc, "add_eos_token", tcpath, &b)) <= 0) {
+        if (r < 0) goto out;
+        v->add_eos = b;
+    }
     if (v->add_bos < 0) v->add_bos = v->bos >= 0; /* LLaMA-3 and SentencePiece models prepend BOS */
     if (v->add_eos < 0) v->add_eos = 0;
     /* chat template */
     json_object *ct;
-    if (tc && json_object_object_get_ex(tc, "chat_template", &ct)) {
+    if (tc && json_object_object_get_ex(tc, "chat_template", &ct) && !json_object_is_type(ct, json_type_null)) {
         if (json_object_is_type(ct, json_type_string)) {
             v->chat_template = strdup(json_object_get_string(ct));
+            if (!v->chat_template) {
+                cv_fail("out of memory");
+                goto out;
+            }
         } else if (json_object_is_type(ct, json_type_array)) {
             for (size_t i = 0; i < json_object_array_length(ct); i++) {
-                json_object *e = json_object_array_get_idx(ct, i), *nm, *tp;
-                if (json_object_object_get_ex(e, "name", &nm) && json_object_object_get_ex(e, "template", &tp) &&
-                    strcmp(json_object_get_string(nm), "default") == 0)
-                    v->chat_template = strdup(json_object_get_string(tp));
+                json_object *e = json_object_array_get_idx(ct, i), *nm = NULL, *tp = NULL;
+                const char *ns, *ts;
+                char w[64];
+                if (!json_object_is_type(e, json_type_object)) {
+                    cv_fail("%s: chat_template[%zu] is %s where {\"name\", \"template\"} is expected", tcpath, i,
+                            cv_json_type_name(e));
+                    goto out;
+                }
+                json_object_object_get_ex(e, "name", &nm);
+                json_object_object_get_ex(e, "template", &tp);
+                snprintf(w, sizeof w, "chat_template[%zu].name", i);
+                if (cv_json_as_str(nm, tcpath, w, &ns) != 0) goto out;
+                snprintf(w, sizeof w, "chat_template[%zu].template", i);
+                if (cv_json_as_str(tp, tcpath, w, &ts) != 0) goto out;
+                if (strcmp(ns, "default") == 0 && !v->chat_template && !(v->chat_template = strdup(ts))) {
+                    cv_fail("out of memory");
+                    goto out;
+                }
             }
+            if (!v->chat_template)
+                cv_info("warning: %s: chat_template lists no template named \"default\": none written", tcpath);
+        } else {
+            cv_fail("%s: chat_template is %s where a string or a list of {\"name\", \"template\"} is expected", tcpath,
+                    cv_json_type_name(ct));
+            goto out;
         }
     }
     if (!v->chat_template) {

@@ -139,10 +139,6 @@ def main():
     case(args, base, "tokenizer_config bos_token unknown text",
          lambda d: edit_json(d, "tokenizer_config.json", lambda o: o.update(bos_token="<no such token>")),
          r"tokenizer_config\.json.*bos_token.*<no such token>")
-    case(args, base, "tokenizer_config added_tokens_decoder content null",
-         lambda d: edit_json(d, "tokenizer_config.json", lambda o: o.update(
-             added_tokens_decoder={"3": {"content": None}})),
-         r"tokenizer_config\.json.*added_tokens_decoder")
     case(args, base, "index weight_map file null",
          lambda d: (os.rename(os.path.join(d, "model.safetensors"), os.path.join(d, "a.safetensors")),
                     json.dump({"weight_map": {"model.norm.weight": None}},
@@ -180,7 +176,7 @@ def main():
         hdr = {"t%06d" % i: {"dtype": "U8", "shape": [1], "data_offsets": [i, i + 1]} for i in range(n)}
         raw = json.dumps(hdr).encode()
         open(os.path.join(d, "model.safetensors"), "wb").write(struct.pack("<Q", len(raw)) + raw + b"\0" * n)
-    case(args, base, "safetensors header with 64k entries", many_entries, r"model\.safetensors|t0", max_seconds=6)
+    case(args, base, "safetensors header with 64k entries", many_entries, r"missing from the checkpoint", max_seconds=6)
 
     def huge_header(d):
         # a header length past the limit is refused before anything is allocated for it
