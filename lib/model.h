@@ -63,6 +63,7 @@ struct bitnet_model {
     bitnet_gguf *gguf;       /* the file; metadata stays readable for the model's life */
     bn_vocab    *vocab;      /* tokenizer (every model has one)                        */
     int          vocab_only;
+    int          warned_ctx; /* the n_ctx > context_length warning was given (atomic) */
     char         arch[32];   /* the architecture it runs as                            */
     char         desc[192];
 
@@ -110,5 +111,11 @@ bitnet_status bn_hparams_layers(const bitnet_gguf *g, const char *prefix, bn_arc
 
 /* Embedding row of token id (n_embd floats). */
 void bn_embed_row(const bitnet_model *m, int32_t id, float *out);
+
+/* Load a whole model from a GGUF image in memory (borrowed: it must outlive the model).
+ * Internal: the model-loading fuzz target and tests use it to run the complete loader
+ * (vocabulary, hyperparameters, every weight check) without a file. */
+bitnet_status bn_model_load_memory(const void *data, size_t size, const bitnet_model_params *params,
+                                   bitnet_model **out);
 
 #endif

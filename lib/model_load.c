@@ -679,34 +679,50 @@ static bitnet_status bn_load_weights_on(bitnet_model *m, bn_loader *ld, const ch
     return BITNET_OK;
 }
 
-bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params, bitnet_model **out) {
-    if (!out) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: out is NULL");
-    *out = NULL;
-    if (!path) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: path is NULL");
-    bitnet_model_params p;
-    bitnet_model_default_params(&p, sizeof p);
-    bitnet_status pst = bn_params_read(&p, sizeof p, params, "model");
-    if (pst != BITNET_OK) return pst;
+/* With use_mmap = 1 the metadata (keys, values, tensor infos, the vocabulary's texts) is
+ * read from the mapping for as long as the model lives.  Weights are copied at load, so
+ * only those pages tie the model to the file: they are replaced by an anonymous private
+ * copy, and a file truncated or rewritten under a loaded model can no longer make a
+ * metadata read fault (SIGBUS).  The raw tensor bytes behind bitnet_model_gguf() stay
+ * mapped (docs/api.md, "Models and their files"). */
+static void bn_model_pin_metadata(bitnet_gguf *g) {
+    if (!g || g->mapped != 1) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    uint64_t end = g->data_offset < g->size ? g->data_offset : g->size;
+    size_t n = (size_t)((end + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg);
+    size_t copy = (size_t)(n < g->size ? n : g->size);
+    if (!copy) return;
+    uint8_t *tmp = bn_malloc(copy);
+    if (!tmp) return; /* keep the file-backed pages: still correct while the file is untouched */
+    memcpy(tmp, g->base, copy);
+    void *p = mmap((void *)(uintptr_t)g->base, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p != MAP_FAILED) {
+        memcpy(p, tmp, copy);
+        (void)mprotect(p, n, PROT_READ);
+    }
+    bn_free(tmp);
+}
 
-    bitnet_model *m = bn_calloc(1, sizeof *m);
-    if (!m) return bn_err(BITNET_E_NOMEM, "out of memory allocating the model");
-    bitnet_status st = bn_gguf_open_file(path, p.use_mmap, &m->gguf);
-    if (st != BITNET_OK) goto fail;
-    st = bn_vocab_load(m->gguf, p.pretokenizer, &m->vocab);
-    if (st != BITNET_OK) goto fail;
+/* Everything after the container is open: vocabulary, architecture, weights.  path is
+ * used for messages and, when the container is mapped, to pread the weights. */
+static bitnet_status bn_model_load_gguf(bitnet_model *m, const char *path, const bitnet_model_params *pp) {
+    const bitnet_model_params p = *pp;
+    bitnet_status st = bn_vocab_load(m->gguf, p.pretokenizer, &m->vocab);
+    if (st != BITNET_OK) return st;
     m->vocab_only = p.vocab_only != 0;
     if (m->vocab_only) {
         snprintf(m->arch, sizeof m->arch, "%s", "vocab");
         snprintf(m->desc, sizeof m->desc, "vocabulary only, %d tokens", (int)bn_vocab_n_tokens(m->vocab));
-        *out = m;
+        bn_model_pin_metadata(m->gguf);
         return BITNET_OK;
     }
 
     st = bn_kernels_select(p.isa, &m->k);
-    if (st != BITNET_OK) goto fail;
+    if (st != BITNET_OK) return st;
     char prefix[64];
     st = bn_arch_decide(m->gguf, p.arch, &m->arch_id, prefix, sizeof prefix);
-    if (st != BITNET_OK) goto fail;
+    if (st != BITNET_OK) return st;
     snprintf(m->arch, sizeof m->arch, "%s", bn_arch_name(m->arch_id));
     /* the graph of each architecture (docs/architecture.md, "Architectures") */
     m->sub_norms = m->arch_id == BN_ARCH_BITNET_B158 || m->arch_id == BN_ARCH_BITNET;
@@ -724,21 +740,60 @@ bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *par
         }
     }
     st = bn_hparams_load(m->gguf, prefix, m->arch_id, bn_vocab_n_tokens(m->vocab), &m->hp);
-    if (st != BITNET_OK) goto fail;
+    if (st != BITNET_OK) return st;
     m->fingerprint = bn_fingerprint(m);
     st = bn_load_weights(m, path, prefix);
-    if (st != BITNET_OK) goto fail;
+    if (st != BITNET_OK) return st;
+    bn_model_pin_metadata(m->gguf);
     const char *wt = bitnet_type_name((bitnet_type)m->weight_type);
     double np = (double)m->n_params;
     snprintf(m->desc, sizeof m->desc, "%s %lldL %lldd %s %.2f%s params", m->arch, (long long)m->hp.n_layer,
              (long long)m->hp.n_embd, wt ? wt : "?", np >= 1e9 ? np / 1e9 : np / 1e6, np >= 1e9 ? "B" : "M");
     BN_LOG_INFO("loaded %s: %s, %.1f MiB of weights in memory, kernels %s", path, m->desc,
                 (double)m->size_bytes / (1024.0 * 1024.0), m->k->name);
+    return BITNET_OK;
+}
+
+bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params, bitnet_model **out) {
+    if (!out) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: path is NULL");
+    bitnet_model_params p;
+    bitnet_model_default_params(&p, sizeof p);
+    bitnet_status pst = bn_params_read(&p, sizeof p, params, "model");
+    if (pst != BITNET_OK) return pst;
+
+    bitnet_model *m = bn_calloc(1, sizeof *m);
+    if (!m) return bn_err(BITNET_E_NOMEM, "out of memory allocating the model");
+    bitnet_status st = bn_gguf_open_file(path, p.use_mmap, &m->gguf);
+    if (st == BITNET_OK) st = bn_model_load_gguf(m, path, &p);
+    if (st != BITNET_OK) {
+        bitnet_model_free(m);
+        return st;
+    }
     *out = m;
     return BITNET_OK;
-fail:
-    bitnet_model_free(m);
-    return st;
+}
+
+bitnet_status bn_model_load_memory(const void *data, size_t size, const bitnet_model_params *params,
+                                   bitnet_model **out) {
+    if (!out) return bn_err(BITNET_E_INVALID_ARG, "bn_model_load_memory: out is NULL");
+    *out = NULL;
+    if (!data) return bn_err(BITNET_E_INVALID_ARG, "bn_model_load_memory: data is NULL");
+    bitnet_model_params p;
+    bitnet_model_default_params(&p, sizeof p);
+    bitnet_status pst = bn_params_read(&p, sizeof p, params, "model");
+    if (pst != BITNET_OK) return pst;
+    bitnet_model *m = bn_calloc(1, sizeof *m);
+    if (!m) return bn_err(BITNET_E_NOMEM, "out of memory allocating the model");
+    bitnet_status st = bn_gguf_parse(data, size, &m->gguf); /* borrowed: mapped = 0 */
+    if (st == BITNET_OK) st = bn_model_load_gguf(m, "(memory)", &p);
+    if (st != BITNET_OK) {
+        bitnet_model_free(m);
+        return st;
+    }
+    *out = m;
+    return BITNET_OK;
 }
 
 void bitnet_model_free(bitnet_model *m) {

@@ -97,6 +97,17 @@ bitnet_status bitnet_session_create(const bitnet_model *m, const bitnet_session_
     }
     st = bn_kv_init(&s->kv, m, n_ctx, p.kv_type == BITNET_KV_F16);
     if (st != BITNET_OK) goto fail;
+    {
+        double kv_mib = (double)n_ctx * (double)bn_kv_row_bytes(&s->kv) * 2.0 * (double)m->hp.n_layer / 1048576.0;
+        /* once per model (a server or perplexity run creates many sessions) */
+        if (n_ctx > m->hp.n_ctx_train && m->hp.n_ctx_train > 0 &&
+            !__atomic_exchange_n(&((bitnet_model *)m)->warned_ctx, 1, __ATOMIC_RELAXED))
+            BN_LOG_WARN("the model was trained on only %lld context tokens (n_ctx %u): positions past %lld were "
+                        "never trained; the KV cache of n_ctx %u takes %.1f MiB",
+                        (long long)m->hp.n_ctx_train, n_ctx, (long long)m->hp.n_ctx_train, n_ctx, kv_mib);
+        BN_LOG_INFO("session: n_ctx %u, KV cache %.1f MiB (%s)", n_ctx, kv_mib,
+                    p.kv_type == BITNET_KV_F16 ? "f16" : "f32");
+    }
     s->embd = bn_mallocn((size_t)m->hp.n_embd, sizeof(float));
     s->logits = bn_mallocn((size_t)m->hp.n_vocab, sizeof(float));
     if (!s->embd || !s->logits) {

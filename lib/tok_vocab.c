@@ -492,7 +492,12 @@ bitnet_status bn_vocab_load(const bitnet_gguf *g, const char *pretokenizer, bn_v
         if (!(types = bn_mallocn(a->count, sizeof *types))) { st = bn_err(BITNET_E_NOMEM, "out of memory"); goto done; }
         for (uint64_t j = 0; j < a->count; j++) {
             int64_t t = bn_gguf_arr_i64(g, a, j);
-            types[j] = (t < 0 || t > 6) ? -1 : (int32_t)t;
+            if (t < 0 || t > 6) { /* 0 undefined .. 6 byte: anything else is a broken file, not a guess */
+                st = bn_err(BITNET_E_FORMAT, "tokenizer.ggml.token_type[%llu] = %lld is not a token type (0..6)",
+                            (unsigned long long)j, (long long)t);
+                goto done;
+            }
+            types[j] = (int32_t)t;
         }
         d.types = types;
     } else if (st != BITNET_E_NOT_FOUND) goto done;

@@ -537,11 +537,9 @@ void ex_run_session_params(const ex_run *r, bitnet_session_params *sp) {
 void ex_run_after_load(const ex_run *r, const bitnet_model *m) {
     if (r->mlock && mlockall(MCL_CURRENT) != 0)
         ex_warn("--mlock: the model stays swappable: mlockall failed (%s; see ulimit -l)", strerror(errno));
-    int64_t train = bitnet_model_get_info(m, BITNET_INFO_N_CTX_TRAIN);
-    if (r->n_ctx > 0 && train > 0 && r->n_ctx > train)
-        ex_warn("the model was trained on only %lld context tokens (%lld specified): positions past %lld were "
-                "never trained",
-                (long long)train, r->n_ctx, (long long)train);
+    /* n_ctx beyond the model's context_length: the library warns (once per model) when the
+       session is created, with the memory the KV cache takes */
+    (void)m;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */
