@@ -37,7 +37,25 @@ typedef struct tm_spec {
     size_t      poison_at;  /* ... at this byte offset (NaN/Inf tests)           */
     uint8_t     poison_bytes[4];
     int         poison_len;
+    const char *ovr_key;    /* metadata key written with ovr_* instead (broken-model tests) */
+    int         ovr_kind;   /* 1: u32 ovr_u, 2: u64 ovr_u, 3: f32 ovr_f, 4: leave the key out */
+    uint64_t    ovr_u;
+    float       ovr_f;
+    int         vocab_delta;/* tokenizer arrays hold n_vocab + vocab_delta tokens    */
 } tm_spec;
+
+/* The override of tm_spec, if it names key: 1 written (or left out), 0 not this key, -1 error. */
+static inline int tm_override(bitnet_gguf_writer *w, const tm_spec *sp, const char *key) {
+    if (!sp->ovr_key || strcmp(sp->ovr_key, key) != 0) return 0;
+    uint32_t u32 = (uint32_t)sp->ovr_u;
+    uint64_t u64 = sp->ovr_u;
+    float f = sp->ovr_f;
+    bitnet_status st = BITNET_OK;
+    if (sp->ovr_kind == 1) st = bitnet_gguf_writer_set_scalar(w, key, BITNET_GGUF_UINT32, &u32);
+    else if (sp->ovr_kind == 2) st = bitnet_gguf_writer_set_scalar(w, key, BITNET_GGUF_UINT64, &u64);
+    else if (sp->ovr_kind == 3) st = bitnet_gguf_writer_set_scalar(w, key, BITNET_GGUF_FLOAT32, &f);
+    return st == BITNET_OK ? 1 : -1;
+}
 
 static inline void tm_default(tm_spec *s) {
     memset(s, 0, sizeof *s);
@@ -94,13 +112,14 @@ static inline int tm_write(const tm_spec *sp, const char *path) {
     char **toks = NULL;
     float *scores = NULL;
     int32_t *ttype = NULL;
-    const int V = sp->n_vocab, E = sp->n_embd, F = sp->n_ff, hd = sp->n_embd / sp->n_head;
+    const int V = sp->n_vocab, E = sp->n_embd, F = sp->n_ff, hd = sp->n_head > 0 ? sp->n_embd / sp->n_head : 0;
+    const int VT = sp->n_vocab + sp->vocab_delta; /* tokens in the tokenizer arrays */
     const int nkv = hd * sp->n_head_kv;
 #define TM_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", sp->arch, suffix), key)
-#define TM_U32(k, v) do { uint32_t _v = (uint32_t)(v); \
-        if (tm_check(bitnet_gguf_writer_set_scalar(w, k, BITNET_GGUF_UINT32, &_v), k)) goto done; } while (0)
-#define TM_F32(k, v) do { float _v = (float)(v); \
-        if (tm_check(bitnet_gguf_writer_set_scalar(w, k, BITNET_GGUF_FLOAT32, &_v), k)) goto done; } while (0)
+#define TM_U32(k, v) do { uint32_t _v = (uint32_t)(v); int _o = tm_override(w, sp, k); if (_o < 0) goto done; \
+        if (!_o && tm_check(bitnet_gguf_writer_set_scalar(w, k, BITNET_GGUF_UINT32, &_v), k)) goto done; } while (0)
+#define TM_F32(k, v) do { float _v = (float)(v); int _o = tm_override(w, sp, k); if (_o < 0) goto done; \
+        if (!_o && tm_check(bitnet_gguf_writer_set_scalar(w, k, BITNET_GGUF_FLOAT32, &_v), k)) goto done; } while (0)
     if (tm_check(bitnet_gguf_writer_set_str(w, "general.architecture", sp->arch, strlen(sp->arch)), "arch")) goto done;
     TM_U32(TM_KEY("vocab_size"), V);
     TM_U32(TM_KEY("context_length"), sp->n_ctx);
@@ -117,11 +136,11 @@ static inline int tm_write(const tm_spec *sp, const char *path) {
         goto done;
 
     /* vocabulary */
-    toks = calloc((size_t)V, sizeof *toks);
-    scores = calloc((size_t)V, sizeof *scores);
-    ttype = calloc((size_t)V, sizeof *ttype);
+    toks = calloc((size_t)VT, sizeof *toks);
+    scores = calloc((size_t)VT, sizeof *scores);
+    ttype = calloc((size_t)VT, sizeof *ttype);
     if (!toks || !scores || !ttype) goto done;
-    for (int i = 0; i < V; i++) {
+    for (int i = 0; i < VT; i++) {
         toks[i] = malloc(16);
         if (!toks[i]) goto done;
         if (i == 0) { strcpy(toks[i], "<unk>"); ttype[i] = 2; }
@@ -132,10 +151,10 @@ static inline int tm_write(const tm_spec *sp, const char *path) {
     }
     if (tm_check(bitnet_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", 5), "tok model")) goto done;
     if (tm_check(bitnet_gguf_writer_set_str_array(w, "tokenizer.ggml.tokens", (const char *const *)toks, NULL,
-                                                  (uint64_t)V), "tokens")) goto done;
-    if (tm_check(bitnet_gguf_writer_set_array(w, "tokenizer.ggml.scores", BITNET_GGUF_FLOAT32, scores, (uint64_t)V),
+                                                  (uint64_t)VT), "tokens")) goto done;
+    if (tm_check(bitnet_gguf_writer_set_array(w, "tokenizer.ggml.scores", BITNET_GGUF_FLOAT32, scores, (uint64_t)VT),
                  "scores")) goto done;
-    if (tm_check(bitnet_gguf_writer_set_array(w, "tokenizer.ggml.token_type", BITNET_GGUF_INT32, ttype, (uint64_t)V),
+    if (tm_check(bitnet_gguf_writer_set_array(w, "tokenizer.ggml.token_type", BITNET_GGUF_INT32, ttype, (uint64_t)VT),
                  "token_type")) goto done;
     TM_U32("tokenizer.ggml.bos_token_id", 1);
     TM_U32("tokenizer.ggml.eos_token_id", 2);
@@ -227,7 +246,7 @@ done:
         for (int i = 0; i < cap; i++) free(ts[i].src);
     free(ts);
     if (toks)
-        for (int i = 0; i < V; i++) free(toks[i]);
+        for (int i = 0; i < VT; i++) free(toks[i]);
     free(toks);
     free(scores);
     free(ttype);
