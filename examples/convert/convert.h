@@ -36,6 +36,7 @@ void cv_info(const char *fmt, ...)
 #endif
     ;
 extern int cv_quiet;
+extern int cv_quiet_errors; /* fuzzing: cv_fail prints nothing */
 
 /* Read a whole (small) file; NUL-terminated.  Returns NULL (errno set) on failure. */
 char *cv_read_file(const char *path, size_t max, size_t *len);

@@ -17,8 +17,10 @@
 #include <sys/stat.h>
 
 int cv_quiet = 0;
+int cv_quiet_errors = 0;
 
 int cv_fail(const char *fmt, ...) {
+    if (cv_quiet_errors) return -1;
     va_list ap;
     va_start(ap, fmt);
     fputs("bitnet-convert: error: ", stderr);

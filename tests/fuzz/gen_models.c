@@ -2,8 +2,9 @@
  * gen_models.c -- tiny valid models (seeds for fuzz_model) and a corpus of semantically
  * broken ones: well-formed GGUF files whose content cannot be a working model.
  *
- *     fuzz_gen_models DIR
+ *     fuzz_gen_models DIR [STATE_DIR]
  *
+ * (with STATE_DIR, also state blobs of the fuzz_models.h model: the seeds of fuzz_state)
  * writes DIR/seed_*.gguf (valid: each must load from the file and from memory, and a
  * session must evaluate a token to finite logits) and DIR/broken_*.gguf, then checks that
  * the loader refuses every broken file -- through bitnet_model_load and through
@@ -16,7 +17,7 @@
  */
 #include "model.h"
 
-#include "../unit/test_model_util.h"
+#include "fuzz_models.h"
 
 #include <math.h>
 
@@ -25,17 +26,6 @@ typedef struct gm_case {
     const char *expect; /* substring of the message: the key or tensor at fault */
     void (*apply)(tm_spec *sp);
 } gm_case;
-
-static void gm_base(tm_spec *sp) {
-    tm_default(sp);
-    sp->n_vocab = 260;
-    sp->n_embd = 256;
-    sp->n_ff = 256;
-    sp->n_layer = 1;
-    sp->n_head = 4;
-    sp->n_head_kv = 2;
-    sp->n_ctx = 64;
-}
 
 #define GM_OVR(fn, key, kind, u, f)                                                                                   \
     static void fn(tm_spec *sp) {                                                                                     \
@@ -202,9 +192,45 @@ static int gm_check_broken(const char *path, const char *expect) {
     return bad;
 }
 
+/* State blobs of the fuzz_models.h model after 0, 1, 3 and 7 tokens. */
+static int gm_write_states(const char *dir, const char *sdir) {
+    char path[4096];
+    tm_spec sp;
+    gm_base(&sp);
+    snprintf(path, sizeof path, "%s/state_model.gguf", dir);
+    bitnet_model *m = NULL;
+    bitnet_session *s = NULL;
+    if (tm_write(&sp, path) != 0 || bitnet_model_load(path, NULL, &m) != BITNET_OK) return 1;
+    unlink(path);
+    bitnet_session_params p;
+    bitnet_session_default_params(&p, sizeof p);
+    p.n_ctx = 32;
+    p.n_threads = 1;
+    int bad = bitnet_session_create(m, &p, &s) != BITNET_OK;
+    static const int lens[] = {0, 1, 3, 7};
+    for (size_t i = 0; !bad && i < sizeof lens / sizeof lens[0]; i++) {
+        bitnet_token t[7] = {1, 100, 200, 259, 3, 4, 5};
+        bitnet_session_reset(s);
+        if (lens[i] && bitnet_session_eval(s, t, (size_t)lens[i]) != BITNET_OK) bad = 1;
+        size_t need = 0;
+        (void)bitnet_session_state_save(s, NULL, 0, &need);
+        uint8_t *b = malloc(need ? need : 1);
+        if (!b || bitnet_session_state_save(s, b, need, &need) != BITNET_OK) bad = 1;
+        snprintf(path, sizeof path, "%s/state_%d.bin", sdir, lens[i]);
+        FILE *f = bad ? NULL : fopen(path, "wb");
+        if (!f || fwrite(b, 1, need, f) != need) bad = 1;
+        if (f) fclose(f);
+        free(b);
+    }
+    bitnet_session_free(s);
+    bitnet_model_free(m);
+    if (bad) fprintf(stderr, "FAIL writing state blobs: %s\n", bitnet_last_error());
+    return bad;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: fuzz_gen_models DIR\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: fuzz_gen_models DIR [STATE_DIR]\n");
         return 2;
     }
     bitnet_set_log_callback(NULL, NULL, BITNET_LOG_ERROR);
@@ -237,6 +263,7 @@ int main(int argc, char **argv) {
         }
         fails += gm_check_broken(path, gm_cases[i].expect);
     }
+    if (argc == 3) fails += gm_write_states(argv[1], argv[2]);
     if (fails) fprintf(stderr, "%d failure(s)\n", fails);
     else printf("all %zu broken models refused, naming the key or tensor\n", sizeof gm_cases / sizeof gm_cases[0]);
     return fails != 0;
