@@ -18,6 +18,21 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int gm_main(int argc, char **argv); /* gen_models.c */
+
+/* BN_FUZZ_SEED_MODELS=DIR BN_FUZZ_SEED_STATES=DIR: write the seed models and state blobs
+ * (gen_models.c, which also checks the broken ones are refused) and exit. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    const char *md = getenv("BN_FUZZ_SEED_MODELS"), *sd = getenv("BN_FUZZ_SEED_STATES");
+    if (md && sd) {
+        char *a[] = {(char *)"gen", (char *)md, (char *)sd, NULL};
+        exit(gm_main(3, a));
+    }
+    return 0;
+}
 
 static volatile float sink;
 

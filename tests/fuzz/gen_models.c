@@ -11,6 +11,9 @@
  * bn_model_load_memory -- with BITNET_E_FORMAT and a message that names the key or the
  * tensor at fault.  Exit status 0 when every expectation holds.
  *
+ * fuzz_model links this file too (GM_NO_MAIN): with BN_FUZZ_SEED_MODELS and
+ * BN_FUZZ_SEED_STATES set it writes the seeds and exits (run_fuzz.sh).
+ *
  * Not in the list because they are accepted on purpose: an embedding with more rows than
  * tokens (padded vocabularies), and a <arch>.vocab_size that disagrees with the token
  * array (a warning; the token array decides, as llama.cpp does).
@@ -228,7 +231,8 @@ static int gm_write_states(const char *dir, const char *sdir) {
     return bad;
 }
 
-int main(int argc, char **argv) {
+int gm_main(int argc, char **argv);
+int gm_main(int argc, char **argv) {
     if (argc != 2 && argc != 3) {
         fprintf(stderr, "usage: fuzz_gen_models DIR [STATE_DIR]\n");
         return 2;
@@ -268,3 +272,7 @@ int main(int argc, char **argv) {
     else printf("all %zu broken models refused, naming the key or tensor\n", sizeof gm_cases / sizeof gm_cases[0]);
     return fails != 0;
 }
+
+#ifndef GM_NO_MAIN
+int main(int argc, char **argv) { return gm_main(argc, argv); }
+#endif

@@ -47,9 +47,11 @@ for t in $targets; do
     fi
 done
 # seeds for fuzz_model (valid and broken tiny models) and fuzz_state (state blobs)
-cmake --build "$dir" --target fuzz_gen_models -j2 >/dev/null
 mkdir -p "$dir/seed-models" "$dir/seed-states"
-"$(find "$dir" -type f -name fuzz_gen_models -perm -u+x | head -n 1)" "$dir/seed-models" "$dir/seed-states" >/dev/null
+if cmake --build "$dir" --target fuzz_model -j2 >/dev/null 2>&1; then
+    BN_FUZZ_SEED_MODELS="$dir/seed-models" BN_FUZZ_SEED_STATES="$dir/seed-states" \
+        "$(find "$dir" -type f -name fuzz_model -perm -u+x | head -n 1)" >/dev/null
+fi
 
 n=0
 for t in $built; do n=$((n + 1)); done
