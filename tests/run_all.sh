@@ -7,7 +7,8 @@
 #   5. the ABI against the committed baseline (abidiff), the kernel tests cross-compiled for AArch64 and run under qemu (NEON)
 #   6. a short libFuzzer run of the GGUF reader (clang), failing on any crash
 # Every build asks for the tests (-DBITNET_BUILD_TESTS=ON: an error without cmocka) and for
-# -Werror (off by default for users).  Build trees go to $BITNET_TEST_DIR (default: ./build-test).  FUZZ_SECONDS (default 60)
+# -Werror (off by default for users).  Build trees go to $BITNET_TEST_DIR (default: ./build-test).  FUZZ_SECONDS (default 60,
+# shared by the fuzz targets)
 # sets the fuzzing time; 0 skips it.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +52,7 @@ step "AArch64 (NEON) kernels under qemu"
 "$src/tests/neon/run_neon.sh" "$out/neon"
 
 if [ "$fuzz_seconds" -gt 0 ] && [ -x "$src/tests/fuzz/run_fuzz.sh" ]; then
-    step "fuzzing the GGUF reader for ${fuzz_seconds}s"
+    step "fuzzing every libFuzzer target (docs/fuzzing.md) for ${fuzz_seconds}s in all"
     "$src/tests/fuzz/run_fuzz.sh" "$out/fuzz" "$fuzz_seconds"
 fi
 step "all tests passed"
