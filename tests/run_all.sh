@@ -5,7 +5,7 @@
 #   3. ThreadSanitizer on what runs threads: batches, parallel sessions, generators, the server
 #   4. warning-free builds with every clang found (clang-14, clang-19)
 #   5. the ABI against the committed baseline (abidiff), the kernel tests cross-compiled for AArch64 and run under qemu (NEON)
-#   6. a short libFuzzer run of the GGUF reader (clang), failing on any crash
+#   6. a short libFuzzer run of every fuzz target (clang, docs/fuzzing.md), failing on any crash
 # Every build asks for the tests (-DBITNET_BUILD_TESTS=ON: an error without cmocka) and for
 # -Werror (off by default for users).  Build trees go to $BITNET_TEST_DIR (default: ./build-test).  FUZZ_SECONDS (default 60,
 # shared by the fuzz targets)
