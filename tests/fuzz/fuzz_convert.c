@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char fz_dir[6][256];
 
 static void fz_put(const char *dir, const char *name, const void *p, size_t n) {
-    char path[512];
+    char path[2048];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (!f) abort();
@@ -35,12 +35,29 @@ static void fz_put(const char *dir, const char *name, const void *p, size_t n) {
     fclose(f);
 }
 
-static void fz_init(void) {
-    char root[200];
-    snprintf(root, sizeof root, "/tmp/fuzz_convert_%d", (int)getpid());
-    mkdir(root, 0700);
+static char fz_root[64];
+
+/* remove the temporary directory (libFuzzer ends with exit()) */
+static void fz_cleanup(void) {
+    static const char *const names[] = {"model.safetensors", "model.safetensors.index.json", "a.safetensors",
+                                        "config.json", "tokenizer.json", "tokenizer_config.json"};
+    char path[2048];
     for (int k = 0; k < 6; k++) {
-        snprintf(fz_dir[k], sizeof fz_dir[k], "%s/m%d", root, k);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", fz_dir[k], names[i]);
+            unlink(path);
+        }
+        rmdir(fz_dir[k]);
+    }
+    rmdir(fz_root);
+}
+
+static void fz_init(void) {
+    snprintf(fz_root, sizeof fz_root, "/tmp/fuzz_convert_%d", (int)getpid());
+    mkdir(fz_root, 0700);
+    atexit(fz_cleanup);
+    for (int k = 0; k < 6; k++) {
+        snprintf(fz_dir[k], sizeof fz_dir[k], "%s/m%d", fz_root, k);
         mkdir(fz_dir[k], 0700);
     }
     /* mode 1: one valid shard holding tensor "x" (2 x F32) */
