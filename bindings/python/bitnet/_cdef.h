@@ -283,6 +283,8 @@ bitnet_status bitnet_session_generate(bitnet_session *s, const bitnet_token *pro
 bitnet_status bitnet_gguf_writer_set_raw(bitnet_gguf_writer *w, const char *key,
                                                     bitnet_gguf_type type, const void *payload,
                                                     size_t size);
+size_t bitnet_isa_list(bitnet_isa *out, size_t cap);
+bitnet_status bitnet_isa_from_name(const char *name, bitnet_isa *out);
 typedef struct bitnet_batch bitnet_batch;
 typedef struct bitnet_batch_params {
     size_t   struct_size;
