@@ -1006,6 +1006,30 @@ BITNET_API bitnet_status bitnet_session_embed_text(bitnet_session *s, const char
 BITNET_API bitnet_status bitnet_session_pool(const bitnet_session *s, const bitnet_embed_params *params,
                                              float *out, size_t cap);
 
+/* --- screened output layer (docs/performance.md) ------------------------------------------
+ *
+ * A model whose output layer is F16 can keep an int8 copy of it (64-element blocks, one
+ * scale each; 1.03 bytes per weight instead of 2) and rank the vocabulary with it.
+ *
+ * BITNET_SCREEN_EXACT: after bitnet_session_eval the last token's logits are screened:
+ * bitnet_session_sample and generation re-score from the F16 weights every token whose
+ * screened logit could still reach the sampler's cut (a proved per-logit error bound,
+ * docs/spec.md), so they draw exactly what the full F16 layer gives, for greedy
+ * decoding, top_k > 0, and min_p with top_p >= 1 (any penalties); other settings and
+ * bitnet_session_logits compute the full F16 layer on demand (its usual result, bit for
+ * bit).  Batches (bitnet_batch) and logits_all sessions always compute the full layer.
+ * BITNET_SCREEN_INT8 (lossy): logits come from the int8 copy alone, everywhere.
+ * BITNET_SCREEN_OFF frees the copy.  Call it before creating sessions on the model (it
+ * is not safe while a session of the model runs).  BITNET_E_UNSUPPORTED when the output
+ * layer is not F16 or the model soft-caps its logits. */
+typedef enum bitnet_screen_mode {
+    BITNET_SCREEN_OFF   = 0,
+    BITNET_SCREEN_EXACT = 1,
+    BITNET_SCREEN_INT8  = 2
+} bitnet_screen_mode;
+
+BITNET_API bitnet_status bitnet_model_set_output_screening(bitnet_model *m, bitnet_screen_mode mode);
+
 #ifdef __cplusplus
 }
 #endif

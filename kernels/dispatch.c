@@ -79,6 +79,7 @@ static void bn_fill(void) {
         if (!k.attention) k.attention = s->attention;
         if (!k.dense_prep) k.dense_prep = s->dense_prep;
         if (!k.dense_matmul) k.dense_matmul = s->dense_matmul;
+        if (!k.screen_matmul) k.screen_matmul = s->screen_matmul;
         bn_filled[i] = k;
     }
 }

@@ -131,6 +131,19 @@ uint64_t bn_dmat_g4x32_row_bytes(int64_t cols);
  * `type` and `cols` columns (an upper bound good for every type). */
 #define BN_DENSE_PREP_BYTES(cols) ((size_t)(cols) * 4u + 64u)
 
+/* The screening copy of an F16 output layer (docs/performance.md, "Screened output
+ * layer"; the error bound is proved in docs/spec.md): weights in blocks of
+ * BN_SCREEN_BLOCK, row j block b holds q = round(w / sigma) in int8 with sigma =
+ * max|w| / 127 over the block (0 for an all-zero block), so |w - sigma * q| <= sigma / 2.
+ * q: rows * cols_pad int8 (cols_pad = round_up(cols, BN_SCREEN_BLOCK), zero padded),
+ * sigma: rows * nb floats, nb = cols_pad / BN_SCREEN_BLOCK. */
+#define BN_SCREEN_BLOCK 64
+typedef struct bn_smat {
+    int64_t rows, cols, cols_pad, nb;
+    int8_t *q;     /* 64-byte aligned */
+    float  *sigma;
+} bn_smat;
+
 /* dense_matmul handles tokens in groups of at most this many (its scratch holds one
  * f32 activation row per token of a group). */
 #define BN_DENSE_TOK 16
@@ -176,6 +189,14 @@ typedef struct bn_kernels {
     void (*dense_prep)(const bn_dmat *w, const float *x, void *out);
     void (*dense_matmul)(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                          int64_t n_tok, float *y, int64_t ldy, float *scratch);
+
+    /* Screened output layer: for rows j in [r0, r1),
+     *   s[j] = xs * sum_b sigma[j][b] * D[j][b],  D[j][b] = sum_{i in b} q[j][i] * xq[i] (exact int32),
+     *   e[j] = sum_b sigma[j][b] * c[b],
+     * xq: cols_pad int16 (zero padded), c: nb floats.  Any summation order (the bound
+     * allows for the rounding of nb + 2 float operations per row). */
+    void (*screen_matmul)(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs, const float *c,
+                          float *s, float *e);
 
     /* Optional (NULL: keep the portable layouts).  Rearrange a freshly loaded matrix
      * into the layout this variant reads fastest, replacing its buffer (the old one

@@ -82,12 +82,18 @@ struct bitnet_model {
     float            *rope_freqs; /* optional rope_freqs.weight (n_rot/2)       */
     bn_dmat           tok_embd;   /* rows = embedding rows (>= n_vocab)          */
     bn_dmat           output;     /* the output layer (tok_embd when tied)       */
+    bn_smat           screen;       /* screening copy of `output` (lib/model_screen.c), q NULL: none */
+    int               screen_mode;  /* BITNET_SCREEN_* (bitnet_model_set_output_screening)          */
     const bn_kernels *k;
     uint32_t          weight_type;  /* file type of the ternary projections       */
     int64_t           n_params;
     uint64_t          size_bytes;
     uint64_t          fingerprint;  /* identifies the file (state blobs)          */
 };
+
+/* ---- lib/model_screen.c -------------------------------------------------------------------- */
+
+void bn_screen_free(bn_smat *w);
 
 /* ---- lib/model_arch.c ---------------------------------------------------------------------- */
 

@@ -833,6 +833,7 @@ void bitnet_model_free(bitnet_model *m) {
         }
         bn_free(m->layers);
     }
+    bn_screen_free(&m->screen);
     if (m->output.owned != m->tok_embd.owned) bn_aligned_free(m->output.owned); /* (tied: the same copy) */
     bn_aligned_free(m->tok_embd.owned);
     bn_free(m->output_norm);

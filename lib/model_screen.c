@@ -1,0 +1,109 @@
+/*
+ * model_screen.c -- the screening copy of an F16 output layer (kernels.h bn_smat;
+ * docs/performance.md "Screened output layer", the error bound in docs/spec.md).
+ *
+ * Built from the loaded output matrix (whatever layout the kernel variant repacked it
+ * into: rows are read back through bn_dmat_row_f32), rows split across a pool of the
+ * loader's size.  Per block of BN_SCREEN_BLOCK weights: sigma = max|w| / 127 and
+ * q = round(w / sigma) clamped to [-127, 127] (so |w - sigma q| <= sigma / 2 up to the
+ * rounding of one float division, which the bound allows for).
+ */
+
+#include "core_pool.h"
+#include "model.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+void bn_screen_free(bn_smat *w) {
+    bn_aligned_free(w->q);
+    bn_free(w->sigma);
+    memset(w, 0, sizeof *w);
+}
+
+typedef struct bn_screen_job {
+    const bn_dmat  *src;
+    bn_smat        *dst;
+    float          *rowbuf; /* [nth][cols_pad] */
+    _Atomic int64_t next;
+} bn_screen_job;
+
+static void bn_model_screen_task(void *ctx, int ith, int nth) {
+    (void)nth;
+    bn_screen_job *j = ctx;
+    bn_smat *w = j->dst;
+    float *x = j->rowbuf + (size_t)ith * (size_t)w->cols_pad;
+    int64_t lo, hi;
+    while (bn_claim(&j->next, w->rows, 256, &lo, &hi))
+        for (int64_t r = lo; r < hi; r++) {
+            memset(x + w->cols, 0, (size_t)(w->cols_pad - w->cols) * sizeof(float));
+            bn_dmat_row_f32(j->src, r, x);
+            int8_t *q = w->q + (size_t)r * (size_t)w->cols_pad;
+            float *sg = w->sigma + (size_t)r * (size_t)w->nb;
+            for (int64_t b = 0; b < w->nb; b++) {
+                const float *xb = x + BN_SCREEN_BLOCK * b;
+                float mx = 0.0f;
+                for (int i = 0; i < BN_SCREEN_BLOCK; i++) mx = fmaxf(mx, fabsf(xb[i]));
+                const float s = mx / 127.0f;
+                sg[b] = s;
+                for (int i = 0; i < BN_SCREEN_BLOCK; i++) {
+                    float v = s > 0.0f ? nearbyintf(xb[i] / s) : 0.0f;
+                    v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+                    q[BN_SCREEN_BLOCK * b + i] = (int8_t)v;
+                }
+            }
+        }
+}
+
+static int bn_model_screen_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 16 ? 16 : (int)n;
+}
+
+bitnet_status bitnet_model_set_output_screening(bitnet_model *m, bitnet_screen_mode mode) {
+    if (!m) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_set_output_screening: model is NULL");
+    if (mode != BITNET_SCREEN_OFF && mode != BITNET_SCREEN_EXACT && mode != BITNET_SCREEN_INT8)
+        return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_set_output_screening: unknown mode %d", (int)mode);
+    if (mode == BITNET_SCREEN_OFF) {
+        bn_screen_free(&m->screen);
+        m->screen_mode = BITNET_SCREEN_OFF;
+        return BITNET_OK;
+    }
+    if (m->vocab_only || !m->layers)
+        return bn_err(BITNET_E_UNSUPPORTED, "output screening: the model was loaded vocab-only");
+    if (m->output.type != BITNET_TYPE_F16)
+        return bn_err(BITNET_E_UNSUPPORTED, "output screening needs an F16 output layer (this one is %s)",
+                      bitnet_type_name((bitnet_type)m->output.type));
+    if (m->hp.logit_softcap > 0)
+        return bn_err(BITNET_E_UNSUPPORTED, "output screening: the model soft-caps its logits");
+    if (!m->screen.q) {
+        bn_smat w;
+        memset(&w, 0, sizeof w);
+        w.rows = m->hp.n_vocab < m->output.rows ? m->hp.n_vocab : m->output.rows;
+        w.cols = m->output.cols;
+        w.cols_pad = (w.cols + BN_SCREEN_BLOCK - 1) / BN_SCREEN_BLOCK * BN_SCREEN_BLOCK;
+        w.nb = w.cols_pad / BN_SCREEN_BLOCK;
+        w.q = bn_aligned_alloc(64, (size_t)w.rows * (size_t)w.cols_pad);
+        w.sigma = bn_mallocn((size_t)w.rows * (size_t)w.nb, sizeof(float));
+        bn_pool *pool = NULL;
+        if (bn_pool_create(bn_model_screen_threads(), &pool) != BITNET_OK) pool = NULL;
+        const int nth = pool ? bn_pool_size(pool) : 1;
+        float *rowbuf = bn_mallocn((size_t)nth * (size_t)w.cols_pad, sizeof(float));
+        if (!w.q || !w.sigma || !rowbuf) {
+            bn_free(rowbuf);
+            bn_pool_free(pool);
+            bn_screen_free(&w);
+            return bn_err(BITNET_E_NOMEM, "output screening: out of memory for the %lld x %lld int8 copy",
+                          (long long)w.rows, (long long)w.cols);
+        }
+        bn_screen_job j = {&m->output, &w, rowbuf, 0};
+        bn_pool_run(pool, bn_model_screen_task, &j);
+        bn_free(rowbuf);
+        bn_pool_free(pool);
+        m->screen = w;
+    }
+    m->screen_mode = (int)mode;
+    return BITNET_OK;
+}
