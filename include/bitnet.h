@@ -1030,6 +1030,12 @@ typedef enum bitnet_screen_mode {
 
 BITNET_API bitnet_status bitnet_model_set_output_screening(bitnet_model *m, bitnet_screen_mode mode);
 
+/* Counters of a session since it was made: evals whose last logits were screened,
+ * tokens re-scored from F16 when sampling them, full F16 passes computed on demand.
+ * Any pointer may be NULL. */
+BITNET_API void bitnet_session_screen_stats(const bitnet_session *s, uint64_t *n_screened, uint64_t *n_rescored,
+                                            uint64_t *n_full);
+
 #ifdef __cplusplus
 }
 #endif

@@ -68,6 +68,10 @@ typedef struct bn_work {
     float   *lbuf;          /* logits of a multi-segment step before they are copied */
     bn_prof *prof;          /* NULL, or where the owner wants time accounted           */
     size_t   lbuf_rows;     /* rows lbuf has room for                               */
+    int16_t *sxq;           /* screened output layer (lib/fwd_pass.c): [n_batch][cols_pad] int16 */
+    float   *sc, *sxs;      /* activations, [n_batch][nb] bound coefficients, [n_batch] scales */
+    float   *se;            /* [n_vocab] bounds (INT8 mode: discarded)                 */
+    int64_t  s_rows;        /* rows sxq/sc/sxs have room for (0: not made yet)         */
     bn_pool *pool;
 } bn_work;
 
@@ -81,6 +85,16 @@ bitnet_status bn_work_reserve_ctx(bn_work *w, uint32_t n_ctx);
  * state after the output norm for tokens [embd0, n) into embd (n_embd floats each;
  * embd may be NULL), logits for tokens [logits0, n) into logits (n_vocab floats each;
  * may be NULL).  out0 = min(embd0, logits0) of those requested; n when none. */
+/* Where a step screens the output layer instead of computing it (model screen_mode
+ * BITNET_SCREEN_EXACT, docs/performance.md): s[j] = the screened logit of token j,
+ * e[j] its proved error bound (|s[j] - logits[j]| <= e[j], docs/spec.md), x the F16
+ * input row (w->prep_stride bytes) from which bn_fwd_output_* compute exact logits. */
+typedef struct bn_screen_buf {
+    float   *s, *e;
+    uint8_t *x;
+    int      done; /* set by bn_fwd_eval when it screened (logits then not written) */
+} bn_screen_buf;
+
 typedef struct bn_fwd_seg {
     bn_kv              *kv;
     const bitnet_token *tok;
@@ -88,6 +102,8 @@ typedef struct bn_fwd_seg {
     int32_t             pos0;
     int64_t             embd0, logits0;
     float              *embd, *logits;
+    bn_screen_buf      *screen; /* NULL, or screen this segment's logits when they are the
+                                   step's only logits row and the model screens (EXACT) */
 } bn_fwd_seg;
 
 /* Evaluate segments seg[0..n_seg) in one step (their tokens sum to <= w->n_batch; no
@@ -95,5 +111,11 @@ typedef struct bn_fwd_seg {
  * tokens of the step, on the segment split or on the thread count.  Fails only with
  * BITNET_E_NOMEM (logits of several segments are staged in w->lbuf). */
 bitnet_status bn_fwd_eval(bn_work *w, const bn_fwd_seg *seg, int n_seg);
+
+/* Exact logits from a saved F16 output-layer input x (bn_screen_buf.x): every row
+ * (bn_fwd_output_full), or rows ids[0..n) into logits[ids[i]] (the same kernel as the
+ * full layer, so the same values bit for bit). */
+void bn_fwd_output_full(bn_work *w, const uint8_t *x, float *logits);
+void bn_fwd_output_rows(bn_work *w, const uint8_t *x, const int32_t *ids, int64_t n, float *logits);
 
 #endif

@@ -48,6 +48,7 @@
 
 #include "type_table.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -204,6 +205,10 @@ void bn_work_free(bn_work *w) {
     bn_free(w->att_scratch);
     bn_free(w->dense_scratch);
     bn_free(w->lbuf);
+    bn_aligned_free(w->sxq);
+    bn_free(w->sc);
+    bn_free(w->sxs);
+    bn_free(w->se);
     memset(w, 0, sizeof *w);
 }
 
@@ -297,15 +302,119 @@ typedef struct bn_dense_job {
     float           *y;
     int64_t          ldy;
     _Atomic int64_t  next; /* next chunk (see bn_chunk_rows) */
+    const uint8_t   *x;    /* prepared inputs (w->xprep unless set) */
+    const int32_t   *ids;  /* NULL, or compute only rows ids[0..rows) (one token) */
 } bn_dense_job;
 
 static void bn_dense_task(void *ctx, int ith, int nth) {
     bn_dense_job *j = ctx;
     bn_work *w = j->w;
+    const uint8_t *x = j->x ? j->x : w->xprep;
+    float *scratch = w->dense_scratch + (size_t)ith * BN_DENSE_TOK * (size_t)w->m->hp.n_embd;
     int64_t lo, hi;
+    if (j->ids) {
+        while (bn_claim(&j->next, j->rows, 16, &lo, &hi))
+            for (int64_t i = lo; i < hi; i++)
+                w->k->dense_matmul(j->m, j->ids[i], j->ids[i] + 1, x, w->prep_stride, 1, j->y, j->ldy, scratch);
+        return;
+    }
     while (bn_claim(&j->next, j->rows, bn_chunk_rows(j->rows, nth), &lo, &hi))
-        w->k->dense_matmul(j->m, lo, hi, w->xprep, w->prep_stride, j->n_tok, j->y, j->ldy,
-                           w->dense_scratch + (size_t)ith * BN_DENSE_TOK * (size_t)w->m->hp.n_embd);
+        w->k->dense_matmul(j->m, lo, hi, x, w->prep_stride, j->n_tok, j->y, j->ldy, scratch);
+}
+
+void bn_fwd_output_full(bn_work *w, const uint8_t *x, float *logits) {
+    bn_dense_job dj = {w, &w->m->output, w->m->hp.n_vocab, 1, logits, w->m->hp.n_vocab, 0, x, NULL};
+    bn_pool_run(w->pool, bn_dense_task, &dj);
+}
+
+void bn_fwd_output_rows(bn_work *w, const uint8_t *x, const int32_t *ids, int64_t n, float *logits) {
+    bn_dense_job dj = {w, &w->m->output, n, 1, logits, w->m->hp.n_vocab, 0, x, ids};
+    if (n <= 64) bn_dense_task(&dj, 0, 1);
+    else bn_pool_run(w->pool, bn_dense_task, &dj);
+}
+
+/* ---- the screened output layer (docs/performance.md; the bound: docs/spec.md) ---------------
+ * The F16 input row x^ (what dense_prep made: the activations rounded to f16) is
+ * quantized to int16 with one scale xs = max|x^| / 32767, p = round(x^ / xs), so
+ * |x^ - xs p| <= 0.51 xs.  Per 64-block b, with A_b = sum |x^_i| over the block, the
+ * bound coefficient is
+ *   c_b = 0.5 (1 + 2^-14) A_b                       (weights: |w - sigma q| <= sigma / 2)
+ *       + 4146 xs                                   (activations: 127 * 64 * 0.51 xs)
+ *       + 127.01 gamma(n + 8) A_b                   (rounding of the F16 layer's own sum)
+ *       + 127.01 gamma(nb + 8) (A_b + 33 xs)        (rounding of the screened sum)
+ * and the bound of row j is e_j = (1 + 2^-10) sum_b sigma_jb c_b + 64 FLT_MIN. */
+static bitnet_status bn_screen_reserve(bn_work *w, int64_t rows) {
+    const bn_smat *sm = &w->m->screen;
+    if (rows <= w->s_rows && w->se) return BITNET_OK;
+    bn_aligned_free(w->sxq);
+    bn_free(w->sc);
+    bn_free(w->sxs);
+    w->sxq = bn_aligned_alloc(64, (size_t)rows * (size_t)sm->cols_pad * sizeof(int16_t));
+    w->sc = bn_mallocn((size_t)rows * (size_t)sm->nb, sizeof(float));
+    w->sxs = bn_mallocn((size_t)rows, sizeof(float));
+    if (!w->se) w->se = bn_mallocn((size_t)w->m->hp.n_vocab, sizeof(float));
+    w->s_rows = w->sxq && w->sc && w->sxs && w->se ? rows : 0;
+    if (!w->s_rows) return bn_err(BITNET_E_NOMEM, "out of memory for the screened output layer's buffers");
+    return BITNET_OK;
+}
+
+static void bn_screen_prep(const bn_smat *sm, const uint8_t *x, int16_t *xq, float *c, float *xs_out) {
+    const int64_t n = sm->cols;
+    float mx = 0.0f;
+    for (int64_t i = 0; i < n; i++) mx = fmaxf(mx, fabsf(bn_f16_to_f32(bn_rd_u16(x + 2 * i))));
+    const float xs = mx / 32767.0f;
+    const double u = 0x1p-24, gn = (double)(n + 8) * u / (1.0 - (double)(n + 8) * u),
+                 gb = (double)(sm->nb + 8) * u / (1.0 - (double)(sm->nb + 8) * u);
+    for (int64_t b = 0; b < sm->nb; b++) {
+        double a = 0.0;
+        for (int64_t i = BN_SCREEN_BLOCK * b; i < BN_SCREEN_BLOCK * (b + 1); i++) {
+            float v = i < n ? bn_f16_to_f32(bn_rd_u16(x + 2 * i)) : 0.0f;
+            a += fabs((double)v);
+            float p = xs > 0.0f ? nearbyintf(v / xs) : 0.0f;
+            p = p > 32767.0f ? 32767.0f : p < -32767.0f ? -32767.0f : p;
+            xq[i] = (int16_t)p;
+        }
+        a *= 1.0 + 0x1p-20; /* the rounding of the double sum */
+        c[b] = (float)((0.5 * (1.0 + 0x1p-14) + 127.01 * gn + 127.01 * gb) * a + (4146.0 + 127.01 * gb * 33.0) * (double)xs);
+    }
+    *xs_out = xs;
+}
+
+typedef struct bn_screen_job {
+    bn_work        *w;
+    int64_t         n_tok;
+    float          *s;    /* [n_tok][n_vocab] */
+    float          *e;    /* [n_vocab] (the bound of token 0) */
+    _Atomic int64_t next;
+} bn_screen_job;
+
+static void bn_screen_task(void *ctx, int ith, int nth) {
+    (void)ith;
+    bn_screen_job *j = ctx;
+    bn_work *w = j->w;
+    const bn_smat *sm = &w->m->screen;
+    const int64_t V = w->m->hp.n_vocab;
+    int64_t lo, hi;
+    while (bn_claim(&j->next, sm->rows, bn_chunk_rows(sm->rows, nth), &lo, &hi))
+        for (int64_t t = 0; t < j->n_tok; t++) {
+            w->k->screen_matmul(sm, lo, hi, w->sxq + (size_t)t * (size_t)sm->cols_pad, w->sxs[t],
+                                w->sc + (size_t)t * (size_t)sm->nb, j->s + (size_t)t * (size_t)V, j->e);
+            if (t == 0)
+                for (int64_t r = lo; r < hi; r++) j->e[r] = j->e[r] * (1.0f + 0x1p-10f) + 64.0f * FLT_MIN;
+        }
+}
+
+/* Screen n_tok prepared rows x (prep_stride apart) into s (n_vocab each) and e (token 0). */
+static bitnet_status bn_screen_run(bn_work *w, const uint8_t *x, int64_t n_tok, float *s, float *e) {
+    const bn_smat *sm = &w->m->screen;
+    bitnet_status st = bn_screen_reserve(w, n_tok);
+    if (st != BITNET_OK) return st;
+    for (int64_t t = 0; t < n_tok; t++)
+        bn_screen_prep(sm, x + (size_t)t * w->prep_stride, w->sxq + (size_t)t * (size_t)sm->cols_pad,
+                       w->sc + (size_t)t * (size_t)sm->nb, &w->sxs[t]);
+    bn_screen_job sj = {w, n_tok, s, e ? e : w->se, 0};
+    bn_pool_run(w->pool, bn_screen_task, &sj);
+    return BITNET_OK;
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */
@@ -589,8 +698,23 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
         if (f->prof) f->prof->ns[BN_PROF_TOTAL] += t_prof - t_start;
         return BITNET_OK;
     }
-    bn_dense_job dj = {f, &m->output, V, p, lg ? lg : single->logits, V, 0};
-    bn_pool_run(f->pool, bn_dense_task, &dj);
+    if (m->screen_mode == BITNET_SCREEN_EXACT && p == 1 && single->screen) {
+        bn_screen_buf *sb = single->screen;
+        memcpy(sb->x, f->xprep, f->prep_stride);
+        bitnet_status st = bn_screen_run(f, f->xprep, 1, sb->s, sb->e);
+        if (st != BITNET_OK) return st;
+        sb->done = 1;
+        bn_prof_mark(f, &t_prof, BN_PROF_OUTPUT);
+        if (f->prof) f->prof->ns[BN_PROF_TOTAL] += t_prof - t_start;
+        return BITNET_OK;
+    }
+    if (m->screen_mode == BITNET_SCREEN_INT8) { /* lossy: the int8 copy's logits */
+        bitnet_status st = bn_screen_run(f, f->xprep, p, lg ? lg : single->logits, NULL);
+        if (st != BITNET_OK) return st;
+    } else {
+        bn_dense_job dj = {f, &m->output, V, p, lg ? lg : single->logits, V, 0, NULL, NULL};
+        bn_pool_run(f->pool, bn_dense_task, &dj);
+    }
     if (hp->logit_softcap > 0) { /* [gemma3] logits = c * tanh(logits / c), as ggml scales */
         const float c = hp->logit_softcap, inv = 1.0f / c;
         float *y = lg ? lg : single->logits;

@@ -67,7 +67,8 @@ bitnet_status bitnet_session_sample(bitnet_session *s, const bitnet_sampler_para
     bitnet_status st = bn_sampler_params_get(sp, &p);
     if (st != BITNET_OK) return bn_session_fail(s, st);
     const float *logits = NULL;
-    st = bitnet_session_logits(s, -1, &logits);
+    if (!bn_session_has_logits(s)) st = bitnet_session_logits(s, -1, &logits); /* (its error message) */
+    else st = bn_session_sample_logits(s, &p, &logits);
     if (st != BITNET_OK) return bn_session_fail(s, st);
     const bitnet_model *m = bn_session_model(s);
     int64_t n_vocab = bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);

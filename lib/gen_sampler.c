@@ -113,9 +113,10 @@ static int bn_tok_cmp(const void *pa, const void *pb) {
     return (a > b) - (a < b);
 }
 
-/* Apply the penalties to cand[] (cand[i].id == i at this point). */
-static bitnet_status bn_apply_penalties(bn_cand *cand, int32_t n_vocab, const bitnet_token *hist,
-                                        size_t n_hist, const bitnet_sampler_params *sp) {
+/* Apply the penalties to the logits at base + t * stride (bytes) for the tokens t of the
+ * window: cand[].logit (cand[i].id == i at this point) or a plain float array. */
+static bitnet_status bn_apply_penalties_at(void *base, size_t stride, int32_t n_vocab, const bitnet_token *hist,
+                                           size_t n_hist, const bitnet_sampler_params *sp) {
     if (sp->repeat_last_n == 0 || !hist || n_hist == 0) return BITNET_OK;
     if (sp->repeat_penalty == 1.0f && sp->frequency_penalty == 0.0f && sp->presence_penalty == 0.0f)
         return BITNET_OK;
@@ -133,15 +134,21 @@ static bitnet_status bn_apply_penalties(bn_cand *cand, int32_t n_vocab, const bi
         bitnet_token t = w[i];
         if (t >= 0 && t < n_vocab) {
             float c = (float)(j - i);
-            float l = cand[t].logit;
+            float *lp = (float *)(void *)((char *)base + (size_t)t * stride);
+            float l = *lp;
             l = l > 0.0f ? l / sp->repeat_penalty : l * sp->repeat_penalty;
             l -= c * sp->frequency_penalty + sp->presence_penalty;
-            cand[t].logit = l;
+            *lp = l;
         }
         i = j;
     }
     bn_free(w);
     return BITNET_OK;
+}
+
+static bitnet_status bn_apply_penalties(bn_cand *cand, int32_t n_vocab, const bitnet_token *hist,
+                                        size_t n_hist, const bitnet_sampler_params *sp) {
+    return bn_apply_penalties_at(&cand[0].logit, sizeof *cand, n_vocab, hist, n_hist, sp);
 }
 
 /* Move the k best of cand[0..n) to cand[0..k), sorted best first.  A min-heap of the k
@@ -271,4 +278,72 @@ bitnet_status bn_sample(const float *logits, int32_t n_vocab, const bitnet_token
     if (st == BITNET_OK) *out = bn_sampler_draw(cand, n, rng);
     bn_free(cand);
     return st;
+}
+
+/* ---- screened logits (lib/fwd_pass.c, docs/performance.md) ------------------------------ */
+
+/* Sift-down of a min-heap h[0..n). */
+static void bn_fheap_down(float *h, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && h[l] < h[m]) m = l;
+        if (r < n && h[r] < h[m]) m = r;
+        if (m == i) return;
+        float t = h[i]; h[i] = h[m]; h[m] = t;
+        i = m;
+    }
+}
+
+/* The k-th largest of v[0..n) (1 <= k <= n). */
+static float bn_kth_largest(const float *v, size_t n, size_t k, float *heap) {
+    for (size_t i = 0; i < k; i++) heap[i] = v[i];
+    for (size_t i = k / 2; i-- > 0;) bn_fheap_down(heap, k, i);
+    for (size_t i = k; i < n; i++)
+        if (v[i] > heap[0]) {
+            heap[0] = v[i];
+            bn_fheap_down(heap, k, 0);
+        }
+    return heap[0];
+}
+
+bitnet_status bn_sampler_screen(const float *s, const float *e, int32_t n_vocab, const bitnet_token *hist,
+                                size_t n_hist, const bitnet_sampler_params *sp, float *lo, float *hi,
+                                int32_t *ids, size_t *n_ids, int *exact) {
+    *exact = 0;
+    *n_ids = 0;
+    const size_t n = (size_t)n_vocab;
+    const int greedy = sp->temperature <= 0.0f;
+    const int topk = !greedy && sp->top_k > 0 && (size_t)sp->top_k < n;
+    const int minp = !greedy && !topk && sp->top_p >= 1.0f && sp->min_p > 0.0f;
+    if (!greedy && !topk && !minp) return BITNET_OK; /* the chain needs every logit */
+    for (size_t j = 0; j < n; j++) {
+        if (!isfinite(s[j]) || !isfinite(e[j])) return BITNET_OK;
+        lo[j] = s[j] - e[j];
+        hi[j] = s[j] + e[j];
+    }
+    /* the penalties are non-decreasing in the logit: they map [lo, hi] onto an interval
+     * holding the penalised exact logit */
+    bitnet_status st = bn_apply_penalties_at(lo, sizeof(float), n_vocab, hist, n_hist, sp);
+    if (st == BITNET_OK) st = bn_apply_penalties_at(hi, sizeof(float), n_vocab, hist, n_hist, sp);
+    if (st != BITNET_OK) return st;
+    float maxlo = -INFINITY, cut;
+    for (size_t j = 0; j < n; j++) maxlo = lo[j] > maxlo ? lo[j] : maxlo;
+    if (greedy) {
+        cut = maxlo;
+    } else if (topk) {
+        float *heap = bn_mallocn((size_t)sp->top_k, sizeof(float));
+        if (!heap) return bn_err(BITNET_E_NOMEM, "sampler: out of memory for %d screened logits", (int)sp->top_k);
+        cut = bn_kth_largest(lo, n, (size_t)sp->top_k, heap);
+        bn_free(heap);
+    } else {
+        double d = log((double)sp->min_p);
+        if (d > 0.0) d = 0.0;
+        cut = (float)((double)maxlo + d - 1e-6 * (1.0 + fabs((double)maxlo)));
+    }
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++)
+        if (hi[j] >= cut) ids[m++] = (int32_t)j;
+    *n_ids = m;
+    *exact = 1;
+    return BITNET_OK;
 }

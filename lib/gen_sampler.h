@@ -44,4 +44,15 @@ bitnet_token bn_sampler_draw(const bn_cand *cand, size_t n_cand, uint64_t rng[4]
 bitnet_status bn_sample(const float *logits, int32_t n_vocab, const bitnet_token *hist, size_t n_hist,
                         const bitnet_sampler_params *sp, uint64_t rng[4], bitnet_token *out);
 
+/* Screened logits s[j] with error bounds e[j] (|s[j] - exact[j]| <= e[j]): when the
+ * chain's result depends only on the tokens that can reach its cut (greedy; top_k > 0
+ * below n_vocab; min_p with top_p >= 1 and no top_k), *exact = 1 and ids[0..*n_ids)
+ * (ascending) are the tokens whose penalised logit can reach it: the chain run on a
+ * vector holding their exact logits and -inf elsewhere gives what it gives on the
+ * exact logits.  Else *exact = 0 (every logit is needed).  lo, hi: n_vocab floats of
+ * scratch; ids: n_vocab. */
+bitnet_status bn_sampler_screen(const float *s, const float *e, int32_t n_vocab, const bitnet_token *hist,
+                                size_t n_hist, const bitnet_sampler_params *sp, float *lo, float *hi,
+                                int32_t *ids, size_t *n_ids, int *exact);
+
 #endif /* BN_SAMPLER_H */

@@ -29,4 +29,10 @@ bitnet_status bn_session_spawn(const bitnet_session *s, uint32_t n_ctx, bitnet_s
 /* The number of threads s evaluates with. */
 uint32_t bn_session_n_threads(const bitnet_session *s);
 
+/* The logits sampling with sp reads for the last token: the exact logits, or, when
+ * they are screened and sp is one of the settings that stay exact (bn_sampler_screen),
+ * a vector with the exact logits of every token that can reach the cut and -inf
+ * elsewhere (valid until the next call on s). */
+bitnet_status bn_session_sample_logits(bitnet_session *s, const bitnet_sampler_params *sp, const float **logits);
+
 #endif

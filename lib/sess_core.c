@@ -21,6 +21,7 @@
 #include "gen_sampler.h" /* bn_rng_seed: the session's RNG */
 #include "sess_impl.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -132,6 +133,13 @@ void bitnet_session_free(bitnet_session *s) {
     bn_free(s->tokens);
     bn_free(s->logits);
     bn_free(s->embd);
+    bn_free(s->scr.s);
+    bn_free(s->scr.e);
+    bn_aligned_free(s->scr.x);
+    bn_free(s->scr_l);
+    bn_free(s->scr_lo);
+    bn_free(s->scr_hi);
+    bn_free(s->scr_ids);
     bn_free(s);
 }
 
@@ -143,6 +151,7 @@ void bitnet_session_reset(bitnet_session *s) {
     if (!s) return;
     s->n_past = 0;
     s->n_logits = 0;
+    s->logits_screened = 0;
     s->n_embd_rows = 0;
     bn_rng_seed(s->rng, s->p.seed);
 }
@@ -160,6 +169,7 @@ bitnet_status bitnet_session_truncate(bitnet_session *s, uint32_t n_keep) {
                                          n_keep, s->n_past));
     if (n_keep < s->n_past) { /* the logits no longer belong to the last token in context */
         s->n_logits = 0;
+        s->logits_screened = 0;
         s->n_embd_rows = 0;
     }
     s->n_past = n_keep;
@@ -181,6 +191,34 @@ static bitnet_status bn_grow(float **buf, size_t *cap, size_t rows, size_t width
     return BITNET_OK;
 }
 
+static size_t bn_session_prep_stride(const bitnet_model *m) {
+    return (BN_DENSE_PREP_BYTES(m->hp.n_embd) + 63) / 64 * 64; /* as bn_work_init */
+}
+
+static bitnet_status bn_session_screen_bufs(bitnet_session *s) {
+    if (s->scr.x) return BITNET_OK;
+    const size_t V = (size_t)s->m->hp.n_vocab;
+    s->scr.s = bn_mallocn(V, sizeof(float));
+    s->scr.e = bn_mallocn(V, sizeof(float));
+    s->scr.x = bn_aligned_alloc(64, bn_session_prep_stride(s->m));
+    if (s->scr.s && s->scr.e && s->scr.x) return BITNET_OK;
+    bn_free(s->scr.s);
+    bn_free(s->scr.e);
+    bn_aligned_free(s->scr.x);
+    memset(&s->scr, 0, sizeof s->scr);
+    return bn_err(BITNET_E_NOMEM, "out of memory for a session's screened logits");
+}
+
+bitnet_status bn_session_exact_logits(bitnet_session *s) {
+    if (!s->logits_screened) return BITNET_OK;
+    bitnet_status st = bn_session_ensure_work(s);
+    if (st != BITNET_OK) return st;
+    bn_fwd_output_full(&s->work, s->scr.x, s->logits);
+    s->logits_screened = 0;
+    s->scr_n_full++;
+    return BITNET_OK;
+}
+
 bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tokens, size_t n, uint32_t flags,
                                       const char *who) {
     const int logits_all = (flags & BITNET_BATCH_LOGITS_ALL) != 0;
@@ -197,6 +235,7 @@ bitnet_status bn_session_eval_prepare(bitnet_session *s, const bitnet_token *tok
                           (int)tokens[i], (long long)n_vocab);
     bitnet_status st = bn_grow(&s->logits, &s->logits_cap, logits_all || s->p.logits_all ? n : 1, (size_t)n_vocab);
     if (st == BITNET_OK) st = bn_grow(&s->embd, &s->embd_cap, s->p.embeddings ? n : 1, (size_t)E);
+    if (st == BITNET_OK && m->screen_mode == BITNET_SCREEN_EXACT) st = bn_session_screen_bufs(s);
     return st;
 }
 
@@ -214,6 +253,10 @@ void bn_session_segment(bitnet_session *s, const bitnet_token *tokens, size_t n,
     if (no_logits) g->logits = NULL;
     else if (all_logits) g->logits = s->logits + done * (size_t)s->m->hp.n_vocab, g->logits0 = 0;
     else if (last) g->logits = s->logits, g->logits0 = g->n - 1;
+    if (!no_logits && !all_logits && last && s->scr.x) {
+        s->scr.done = 0;
+        g->screen = &s->scr;
+    }
     if (all_embd) g->embd = s->embd + done * (size_t)s->m->hp.n_embd, g->embd0 = 0;
     else if (last) g->embd = s->embd, g->embd0 = g->n - 1;
 }
@@ -225,10 +268,14 @@ void bn_session_eval_commit(bitnet_session *s, const bitnet_token *tokens, size_
     s->n_logits = flags & BITNET_BATCH_NO_LOGITS ? 0 : logits_all ? (int64_t)n : 1;
     s->n_embd_rows = s->p.embeddings ? (int64_t)n : 1;
     s->logits_kept_all = logits_all && !(flags & BITNET_BATCH_NO_LOGITS);
+    s->logits_screened = s->n_logits == 1 && !logits_all && s->scr.x && s->scr.done;
+    s->scr.done = 0;
+    if (s->logits_screened) s->scr_n_screened++;
 }
 
 void bn_session_drop_outputs(bitnet_session *s) {
     s->n_logits = 0;
+    s->logits_screened = 0;
     s->n_embd_rows = 0;
 }
 
@@ -276,6 +323,10 @@ bitnet_status bitnet_session_logits(const bitnet_session *s, int32_t i, const fl
     else
         return bn_session_fail(s, bn_err(BITNET_E_INVALID_ARG, "bitnet_session_logits: index %d out of range "
                                          "(last eval had %lld tokens)", (int)i, (long long)s->n_logits));
+    if (s->logits_screened) { /* computed on demand (the session is used by one thread at a time) */
+        bitnet_status st = bn_session_exact_logits((bitnet_session *)(uintptr_t)s);
+        if (st != BITNET_OK) return bn_session_fail(s, st);
+    }
     *logits = s->logits + row * s->m->hp.n_vocab;
     return BITNET_OK;
 }
@@ -360,7 +411,16 @@ bitnet_status bitnet_session_copy(bitnet_session *dst, const bitnet_session *src
     dst->n_logits = src->n_logits > 0;
     dst->n_embd_rows = src->n_embd_rows > 0;
     dst->logits_kept_all = 0;
-    if (src->n_logits > 0) memcpy(dst->logits, src->logits + (src->n_logits - 1) * V, (size_t)V * sizeof(float));
+    dst->logits_screened = 0;
+    if (src->n_logits > 0 && src->logits_screened) { /* the screened state travels instead */
+        st = bn_session_screen_bufs(dst);
+        if (st != BITNET_OK) return bn_session_fail(dst, st);
+        memcpy(dst->scr.s, src->scr.s, (size_t)V * sizeof(float));
+        memcpy(dst->scr.e, src->scr.e, (size_t)V * sizeof(float));
+        memcpy(dst->scr.x, src->scr.x, bn_session_prep_stride(src->m));
+        dst->logits_screened = 1;
+    } else if (src->n_logits > 0)
+        memcpy(dst->logits, src->logits + (src->n_logits - 1) * V, (size_t)V * sizeof(float));
     if (src->n_embd_rows > 0) memcpy(dst->embd, src->embd + (src->n_embd_rows - 1) * E, (size_t)E * sizeof(float));
     memcpy(dst->rng, src->rng, sizeof dst->rng);
     return BITNET_OK;
@@ -420,6 +480,10 @@ bitnet_status bitnet_session_state_save(const bitnet_session *s, void *buf, size
         p = bn_put(p, s->kv.kc[l], rb);
         p = bn_put(p, s->kv.vc[l], rb);
     }
+    if (has_logits && s->logits_screened) {
+        bitnet_status st = bn_session_exact_logits((bitnet_session *)(uintptr_t)s);
+        if (st != BITNET_OK) return bn_session_fail(s, st);
+    }
     if (has_logits) p = bn_put(p, s->logits + (s->n_logits - 1) * s->m->hp.n_vocab, (size_t)s->m->hp.n_vocab * 4);
     uint64_t h = bn_fnv1a(BN_FNV_OFFSET, buf, (size_t)(p - (uint8_t *)buf));
     p = bn_put(p, &h, 8);
@@ -470,10 +534,52 @@ bitnet_status bitnet_session_state_load(bitnet_session *s, const void *buf, size
     s->n_past = n_past;
     s->n_embd_rows = 0;
     s->n_logits = 0;
+    s->logits_screened = 0;
     if (has_logits) {
         memcpy(s->logits, q, (size_t)s->m->hp.n_vocab * 4);
         s->n_logits = 1;
         s->logits_kept_all = 0;
     }
     return BITNET_OK;
+}
+
+/* ---- sampling from screened logits (docs/performance.md) ----------------------------------- */
+
+bitnet_status bn_session_sample_logits(bitnet_session *s, const bitnet_sampler_params *sp, const float **logits) {
+    if (s->logits_screened && s->n_logits == 1) {
+        const size_t V = (size_t)s->m->hp.n_vocab;
+        if (!s->scr_l) {
+            s->scr_l = bn_mallocn(V, sizeof(float));
+            s->scr_lo = bn_mallocn(V, sizeof(float));
+            s->scr_hi = bn_mallocn(V, sizeof(float));
+            s->scr_ids = bn_mallocn(V, sizeof(int32_t));
+            if (!s->scr_l || !s->scr_lo || !s->scr_hi || !s->scr_ids) {
+                bn_free(s->scr_l), bn_free(s->scr_lo), bn_free(s->scr_hi), bn_free(s->scr_ids);
+                s->scr_l = s->scr_lo = s->scr_hi = NULL;
+                s->scr_ids = NULL;
+                return bn_err(BITNET_E_NOMEM, "out of memory for sampling screened logits");
+            }
+        }
+        size_t n_ids = 0;
+        int exact = 0;
+        bitnet_status st = bn_sampler_screen(s->scr.s, s->scr.e, (int32_t)V, s->tokens, s->n_past, sp, s->scr_lo,
+                                             s->scr_hi, s->scr_ids, &n_ids, &exact);
+        if (st != BITNET_OK) return st;
+        if (exact && n_ids * 4 < V) { /* (past a quarter of the vocabulary the full layer is as fast) */
+            if ((st = bn_session_ensure_work(s)) != BITNET_OK) return st;
+            for (size_t j = 0; j < V; j++) s->scr_l[j] = -INFINITY;
+            bn_fwd_output_rows(&s->work, s->scr.x, s->scr_ids, (int64_t)n_ids, s->scr_l);
+            s->scr_n_rescored += n_ids;
+            *logits = s->scr_l;
+            return BITNET_OK;
+        }
+    }
+    return bitnet_session_logits(s, -1, logits);
+}
+
+void bitnet_session_screen_stats(const bitnet_session *s, uint64_t *n_screened, uint64_t *n_rescored,
+                                 uint64_t *n_full) {
+    if (n_screened) *n_screened = s ? s->scr_n_screened : 0;
+    if (n_rescored) *n_rescored = s ? s->scr_n_rescored : 0;
+    if (n_full) *n_full = s ? s->scr_n_full : 0;
 }

@@ -31,8 +31,18 @@ struct bitnet_session {
     bitnet_batch         *batch;       /* the batch holding tokens for it, or NULL      */
     bn_prof               prof;        /* bitnet_session_set_profiling                  */
     int                   prof_on;
+    bn_screen_buf         scr;         /* screened logits of the last token (model in
+                                          BITNET_SCREEN_EXACT mode; buffers made on first use) */
+    int                   logits_screened; /* s->logits not computed yet: scr holds them   */
+    float                *scr_l, *scr_lo, *scr_hi; /* n_vocab: sampling from screened logits */
+    int32_t              *scr_ids;
+    uint64_t              scr_n_screened, scr_n_rescored, scr_n_full; /* bitnet_session_screen_stats */
     char                  errmsg[512];
 };
+
+/* Compute the last token's exact logits if they are still screened (lazily: sampling
+ * may never need them).  Fails only with BITNET_E_NOMEM. */
+bitnet_status bn_session_exact_logits(bitnet_session *s);
 
 /* Check that n tokens can be evaluated into s (ids, context room) and make room for
  * their outputs (logits of every token with BITNET_BATCH_LOGITS_ALL in flags or
