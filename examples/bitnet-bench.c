@@ -161,6 +161,8 @@ static void bench_stats(result *res, const double *tps, int reps, double tokens)
 /* One measurement; returns 0 on success. */
 static int bench_n_batch;      /* -b / -ub: tokens per evaluation step of pp tests (0: all at once) */
 static int bench_kv = -1;      /* -ctk / -ctv: the KV cache type (-1: the library's default) */
+static int bench_greedy;       /* --greedy: tg feeds back the greedy token (sampling included) */
+static int bench_screen;       /* --screen: bitnet_screen_mode */
 
 static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps, uint32_t n_ctx, result *res) {
     bitnet_session_params sp;
@@ -194,7 +196,16 @@ static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps,
         } else {
             st = bitnet_session_eval(s, tok, 1);
             double t0 = now_s();
-            for (int i = 1; i <= n && st == BITNET_OK; i++) st = bitnet_session_eval(s, tok + i, 1);
+            for (int i = 1; i <= n && st == BITNET_OK; i++) {
+                if (bench_greedy) { /* --greedy: decode what greedy sampling picks (the screened layer's use) */
+                    bitnet_sampler_params gp;
+                    bitnet_sampler_default_params(&gp, sizeof gp);
+                    gp.temperature = 0.0f;
+                    st = bitnet_session_sample(s, &gp, &tok[i]);
+                    if (st != BITNET_OK) break;
+                }
+                st = bitnet_session_eval(s, tok + i, 1);
+            }
             dt = now_s() - t0;
         }
         if (st != BITNET_OK) {
@@ -209,6 +220,12 @@ static int run_test(const bitnet_model *m, int pp, int n, int threads, int reps,
     res->med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
     bench_stats(res, tps, reps, (double)n);
     bitnet_session_get_profile(s, &res->prof, sizeof res->prof);
+    if (bench_screen && !pp) {
+        uint64_t ns = 0, nr = 0, nf = 0;
+        bitnet_session_screen_stats(s, &ns, &nr, &nf);
+        fprintf(stderr, "bitnet-bench: screened %llu evals, re-scored %.1f tokens per sampled eval, %llu full passes\n",
+                (unsigned long long)ns, ns ? (double)nr / (double)ns : 0.0, (unsigned long long)nf);
+    }
     free(tok);
     free(tps);
     bitnet_session_free(s);
@@ -370,6 +387,8 @@ static void usage(FILE *f) {
             "      --streams LIST   also decode -n tokens in S parallel sessions through one batch\n"
             "                       (aggregate and per-stream tokens/s), e.g. --streams 1,2,4,8,16\n"
             "      --beams LIST     also run beam search for -n tokens with B beams, e.g. --beams 4\n"
+            "      --greedy         tg tests decode the greedy token of each step (sampling timed too)\n"
+            "      --screen MODE    output layer screening (experimental): off, exact, int8 (lossy)\n"
             "      --profile        after each pp/tg/streams row, the share of time per kind of work\n"
             "                       (embed, token ops, qkv, attention, attn_out, ffn gate/up, ffn down, output)\n"
             "      --embd LIST      also time sentence embeddings of N-token inputs (tokens/s, texts/s),\n"
@@ -383,7 +402,7 @@ static void usage(FILE *f) {
 enum { FMT_TABLE, FMT_JSON, FMT_JSONL, FMT_CSV, FMT_MD };
 
 enum { O_MODEL = 1, O_PROMPT, O_GEN, O_THREADS, O_REPS, O_OUTPUT, O_ISA, O_STREAMS, O_BEAMS, O_BANDWIDTH, O_BATCH, O_PROFILE,
-       O_CACHE_TYPE, O_MMAP, O_EMBD };
+       O_CACHE_TYPE, O_MMAP, O_EMBD, O_GREEDY, O_SCREEN };
 
 static const ex_opt bench_opts[] = {
     {O_MODEL, "-m|--model", EX_ARG, NULL},
@@ -395,6 +414,8 @@ static const ex_opt bench_opts[] = {
     {O_ISA, "--isa", EX_ARG, NULL},
     {O_STREAMS, "--streams", EX_ARG, NULL},
     {O_PROFILE, "--profile", EX_NOARG, NULL},
+    {O_GREEDY, "--greedy", EX_NOARG, NULL},
+    {O_SCREEN, "--screen", EX_ARG, NULL},
     {O_BEAMS, "--beams", EX_ARG, NULL},
     {O_EMBD, "--embd", EX_ARG, NULL},
     {O_BANDWIDTH, "--bandwidth", EX_OPTARG, "#"},
@@ -536,6 +557,8 @@ int main(int argc, char **argv) {
         case O_ISA: isa_name = a.val; break;
         case O_STREAMS: n_streams = parse_list(a.opt, a.val, 1, 256, streams); break;
         case O_PROFILE: bench_profile = 1; break;
+        case O_GREEDY: bench_greedy = 1; break;
+        case O_SCREEN: bench_screen = ex_choice(&a, "off|exact|int8"); break;
         case O_BEAMS: n_beams = parse_list(a.opt, a.val, 1, 64, beams); break;
         case O_EMBD: n_embd_list = parse_list(a.opt, a.val, 1, 1 << 16, embd); break;
         case O_BANDWIDTH: bw_mb = a.val ? ex_int(&a, 16, 1 << 16) : 512; break;
@@ -573,6 +596,10 @@ int main(int argc, char **argv) {
     double load_ms = (now_s() - t0) * 1e3;
     if (st != BITNET_OK) {
         ex_die_status("bitnet-bench", path, st);
+        return 1;
+    }
+    if (bench_screen && (st = bitnet_model_set_output_screening(m, (bitnet_screen_mode)bench_screen)) != BITNET_OK) {
+        ex_die_status("bitnet-bench", "--screen", st);
         return 1;
     }
     const char *isa_used = bitnet_isa_name((bitnet_isa)bitnet_model_get_info(m, BITNET_INFO_ISA));
