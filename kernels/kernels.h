@@ -135,9 +135,14 @@ uint64_t bn_dmat_g4x32_row_bytes(int64_t cols);
  * layer"; the error bound is proved in docs/spec.md): weights in blocks of
  * BN_SCREEN_BLOCK, row j block b holds q = round(w / sigma) in int8 with sigma =
  * max|w| / 127 over the block (0 for an all-zero block), so |w - sigma * q| <= sigma / 2.
- * q: rows * cols_pad int8 (cols_pad = round_up(cols, BN_SCREEN_BLOCK), zero padded),
- * sigma: rows * nb floats, nb = cols_pad / BN_SCREEN_BLOCK. */
+ * cols_pad = round_up(cols, BN_SCREEN_BLOCK) (zero padded), nb = cols_pad / BN_SCREEN_BLOCK.
+ * Rows come in groups of 4 (the buffer holds round_up(rows, 4) rows, extra rows zero) and
+ * a group is stored block by block, the four rows' 64 bytes of block b back to back, so
+ * a pass reads the matrix front to back (one stream, as G4X256 / G4X32 do): row j block
+ * b at q + (j/4)*4*cols_pad + 256*b + 64*(j%4), its sigma at sigma[(j/4)*4*nb + 4*b + j%4]. */
 #define BN_SCREEN_BLOCK 64
+#define BN_SMAT_Q(w, j, b) ((w)->q + ((size_t)((j) / 4) * 4 * (size_t)(w)->cols_pad + 256 * (size_t)(b) + 64 * (size_t)((j) % 4)))
+#define BN_SMAT_SIGMA(w, j, b) ((w)->sigma + ((size_t)((j) / 4) * 4 * (size_t)(w)->nb + 4 * (size_t)(b) + (size_t)((j) % 4)))
 typedef struct bn_smat {
     int64_t rows, cols, cols_pad, nb;
     int8_t *q;     /* 64-byte aligned */

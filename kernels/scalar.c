@@ -309,15 +309,14 @@ static void bn_dense_matmul_scalar(const bn_dmat *w, int64_t r0, int64_t r1, con
 static void bn_screen_matmul_scalar(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs,
                                     const float *c, float *s, float *e) {
     for (int64_t j = r0; j < r1; j++) {
-        const int8_t *q = w->q + (size_t)j * (size_t)w->cols_pad;
-        const float *sg = w->sigma + (size_t)j * (size_t)w->nb;
         float acc = 0.0f, err = 0.0f;
         for (int64_t b = 0; b < w->nb; b++) {
+            const int8_t *q = BN_SMAT_Q(w, j, b);
+            const float sg = *BN_SMAT_SIGMA(w, j, b);
             int32_t d = 0;
-            for (int i = 0; i < BN_SCREEN_BLOCK; i++)
-                d += (int32_t)q[BN_SCREEN_BLOCK * b + i] * (int32_t)xq[BN_SCREEN_BLOCK * b + i];
-            acc += sg[b] * (float)d;
-            err += sg[b] * c[b];
+            for (int i = 0; i < BN_SCREEN_BLOCK; i++) d += (int32_t)q[i] * (int32_t)xq[BN_SCREEN_BLOCK * b + i];
+            acc += sg * (float)d;
+            err += sg * c[b];
         }
         s[j] = acc * xs;
         e[j] = err;

@@ -261,41 +261,47 @@ static void bn_avx2_dense_matmul(const bn_dmat *w, int64_t r0, int64_t r1, const
  * activations give eight int32 lane sums (exact: |q * xq| <= 127 * 32767, eight products
  * a lane), converted to float and accumulated with sigma by FMA.  RB rows share the
  * activation loads. */
+/* Rows [j, j+RB) of one group of 4 (kernels.h layout: the group's blocks back to back). */
 BN_AI void bn_avx2_screen_rows(const bn_smat *w, int64_t j, const int RB, const int16_t *xq, float xs,
                                const float *c, float *s, float *e) {
-    __m256 acc[4];
-    const int8_t *q[4];
-    const float *sg[4];
-    for (int r = 0; r < RB; r++) {
-        acc[r] = _mm256_setzero_ps();
-        q[r] = w->q + (size_t)(j + r) * (size_t)w->cols_pad;
-        sg[r] = w->sigma + (size_t)(j + r) * (size_t)w->nb;
-    }
+    __m256 acc[4], err[4];
+    for (int r = 0; r < RB; r++) acc[r] = err[r] = _mm256_setzero_ps();
+    const int8_t *q = BN_SMAT_Q(w, j, 0);
+    const float *sg = BN_SMAT_SIGMA(w, j, 0);
     for (int64_t b = 0; b < w->nb; b++) {
         const __m256i *xb = (const __m256i *)(const void *)(xq + BN_SCREEN_BLOCK * b);
         const __m256i x0 = _mm256_loadu_si256(xb), x1 = _mm256_loadu_si256(xb + 1);
         const __m256i x2 = _mm256_loadu_si256(xb + 2), x3 = _mm256_loadu_si256(xb + 3);
         for (int r = 0; r < RB; r++) {
-            const __m128i *qb = (const __m128i *)(const void *)(q[r] + BN_SCREEN_BLOCK * b);
+            const __m128i *qb = (const __m128i *)(const void *)(q + 256 * b + 64 * r);
             const __m256i p0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(qb)), x0);
             const __m256i p1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(qb + 1)), x1);
             const __m256i p2 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(qb + 2)), x2);
             const __m256i p3 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(qb + 3)), x3);
             const __m256i d = _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(sg[r][b]), _mm256_cvtepi32_ps(d), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(sg + 4 * b + r), _mm256_cvtepi32_ps(d), acc[r]);
         }
     }
+    /* e: sum_b sigma_b c_b, eight blocks at a time (sigma of row r: stride 4) */
+    const __m256i idx = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    int64_t b = 0;
+    for (; b + 8 <= w->nb; b += 8) {
+        const __m256 cv = _mm256_loadu_ps(c + b);
+        for (int r = 0; r < RB; r++)
+            err[r] = _mm256_fmadd_ps(_mm256_i32gather_ps(sg + 4 * b + r, idx, 4), cv, err[r]);
+    }
     for (int r = 0; r < RB; r++) {
-        float err = 0.0f;
-        for (int64_t b = 0; b < w->nb; b++) err += sg[r][b] * c[b];
+        float et = bn_x86_hsum_ps(err[r]);
+        for (int64_t bb = b; bb < w->nb; bb++) et += sg[4 * bb + r] * c[bb];
         s[j + r] = bn_x86_hsum_ps(acc[r]) * xs;
-        e[j + r] = err;
+        e[j + r] = et;
     }
 }
 
 static void bn_avx2_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs,
                                   const float *c, float *s, float *e) {
     int64_t j = r0;
+    for (; j < r1 && j % 4 != 0; j++) bn_avx2_screen_rows(w, j, 1, xq, xs, c, s, e);
     for (; j + 4 <= r1; j += 4) bn_avx2_screen_rows(w, j, 4, xq, xs, c, s, e);
     for (; j < r1; j++) bn_avx2_screen_rows(w, j, 1, xq, xs, c, s, e);
 }

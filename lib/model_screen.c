@@ -40,18 +40,17 @@ static void bn_model_screen_task(void *ctx, int ith, int nth) {
         for (int64_t r = lo; r < hi; r++) {
             memset(x + w->cols, 0, (size_t)(w->cols_pad - w->cols) * sizeof(float));
             bn_dmat_row_f32(j->src, r, x);
-            int8_t *q = w->q + (size_t)r * (size_t)w->cols_pad;
-            float *sg = w->sigma + (size_t)r * (size_t)w->nb;
             for (int64_t b = 0; b < w->nb; b++) {
                 const float *xb = x + BN_SCREEN_BLOCK * b;
+                int8_t *q = BN_SMAT_Q(w, r, b);
                 float mx = 0.0f;
                 for (int i = 0; i < BN_SCREEN_BLOCK; i++) mx = fmaxf(mx, fabsf(xb[i]));
                 const float s = mx / 127.0f;
-                sg[b] = s;
+                *BN_SMAT_SIGMA(w, r, b) = s;
                 for (int i = 0; i < BN_SCREEN_BLOCK; i++) {
                     float v = s > 0.0f ? nearbyintf(xb[i] / s) : 0.0f;
                     v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-                    q[BN_SCREEN_BLOCK * b + i] = (int8_t)v;
+                    q[i] = (int8_t)v;
                 }
             }
         }
@@ -85,8 +84,11 @@ bitnet_status bitnet_model_set_output_screening(bitnet_model *m, bitnet_screen_m
         w.cols = m->output.cols;
         w.cols_pad = (w.cols + BN_SCREEN_BLOCK - 1) / BN_SCREEN_BLOCK * BN_SCREEN_BLOCK;
         w.nb = w.cols_pad / BN_SCREEN_BLOCK;
-        w.q = bn_aligned_alloc(64, (size_t)w.rows * (size_t)w.cols_pad);
-        w.sigma = bn_mallocn((size_t)w.rows * (size_t)w.nb, sizeof(float));
+        const size_t rows4 = (size_t)(w.rows + 3) / 4 * 4; /* whole groups of 4, extra rows zero */
+        w.q = bn_aligned_alloc(64, rows4 * (size_t)w.cols_pad);
+        w.sigma = bn_mallocn(rows4 * (size_t)w.nb, sizeof(float));
+        if (w.q) memset(w.q, 0, rows4 * (size_t)w.cols_pad);
+        if (w.sigma) memset(w.sigma, 0, rows4 * (size_t)w.nb * sizeof(float));
         bn_pool *pool = NULL;
         if (bn_pool_create(bn_model_screen_threads(), &pool) != BITNET_OK) pool = NULL;
         const int nth = pool ? bn_pool_size(pool) : 1;
