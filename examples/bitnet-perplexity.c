@@ -23,6 +23,7 @@
  */
 #include "args.h"
 
+#define BITNET_EXPERIMENTAL /* bitnet_model_set_output_screening (--output-int8) */
 #include "bitnet.h"
 
 #include <errno.h>
@@ -41,6 +42,8 @@ static void usage(FILE *f) {
                "  --chunks N           score at most N chunks; -1 all (default: all)\n"
                "  -t, --threads N      worker threads; <= 0 all CPUs (default: all CPUs)\n"
                "  -b, --batch-size N   tokens per evaluation step (default 512)\n"
+               "  --output-int8        lossy: compute the output layer from its int8 screening copy\n"
+               "                       (F16 output layers; docs/performance.md)\n"
                "  --kv-f32             keep the KV cache in f32 (default f16; also -ctk f32 -ctv f32)\n"
                "  --no-mmap, --mlock   read the model into memory / lock it in RAM\n"
                "  --arch NAME          override the architecture decision (bitnet-b1.58, bitnet, llama)\n"
@@ -64,12 +67,13 @@ static void print_eta(double seconds) {
     fprintf(stderr, "%.2f minutes\n", (seconds - 3600.0 * hours) / 60.0);
 }
 
-enum { O_FILE = 1, O_CHUNKS, O_KV_F32 };
+enum { O_FILE = 1, O_CHUNKS, O_KV_F32, O_OUT_INT8 };
 
 static const ex_opt ppl_opts[] = {
     {O_FILE, "-f|--file", EX_ARG, NULL},
     {O_CHUNKS, "--chunks", EX_ARG, NULL},
     {O_KV_F32, "--kv-f32", EX_NOARG, NULL},
+    {O_OUT_INT8, "--output-int8", EX_NOARG, NULL},
     {0, NULL, EX_NOARG, NULL},
 };
 
@@ -79,6 +83,7 @@ static const ex_opt *const ppl_tables[] = {ppl_opts,        ex_opts_run,        
 int main(int argc, char **argv) {
     const char *text_path = NULL;
     long long max_chunks = -1;
+    int out_int8 = 0;
     ex_run run;
     ex_run_init(&run);
     run.n_ctx = 512;
@@ -92,6 +97,7 @@ int main(int argc, char **argv) {
         case O_FILE: text_path = a.val; break;
         case O_CHUNKS: max_chunks = ex_int(&a, -1, 1LL << 40); break;
         case O_KV_F32: run.kv_type = BITNET_KV_F32; break;
+        case O_OUT_INT8: out_int8 = 1; break;
         default: ex_usage_error("option '%s' does not apply to bitnet-perplexity", a.opt);
         }
     }
@@ -112,6 +118,11 @@ int main(int argc, char **argv) {
         ex_die_status("bitnet-perplexity", run.model, st);
     }
     ex_run_after_load(&run, m);
+    if (out_int8 && (st = bitnet_model_set_output_screening(m, BITNET_SCREEN_INT8)) != BITNET_OK) {
+        free(text);
+        bitnet_model_free(m);
+        ex_die_status("bitnet-perplexity", "--output-int8", st);
+    }
     int rc = 1;
     bitnet_token *toks = NULL;
     bitnet_session *s = NULL;
