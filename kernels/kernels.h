@@ -211,6 +211,12 @@ typedef struct bn_kernels {
     bitnet_status (*dmat_repack)(bn_dmat *w);
 } bn_kernels;
 
+#if defined(__x86_64__)
+/* The AVX2 screened output layer (kernels/x86_avx2.c), also the AVX-512 table's. */
+void bn_avx2_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs, const float *c,
+                           float *s, float *e);
+#endif
+
 /* The scalar reference table. */
 extern const bn_kernels bn_kernels_scalar;
 

@@ -298,7 +298,7 @@ BN_AI void bn_avx2_screen_rows(const bn_smat *w, int64_t j, const int RB, const 
     }
 }
 
-static void bn_avx2_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs,
+void bn_avx2_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs,
                                   const float *c, float *s, float *e) {
     int64_t j = r0;
     for (; j < r1 && j % 4 != 0; j++) bn_avx2_screen_rows(w, j, 1, xq, xs, c, s, e);

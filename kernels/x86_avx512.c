@@ -483,6 +483,7 @@ const bn_kernels bn_kernels_avx512 = {
     .attention = bn_avx512_attention,
     .dense_prep = bn_avx512_dense_prep,
     .dense_matmul = bn_avx512_dense_matmul,
+    .screen_matmul = bn_avx2_screen_matmul, /* (every AVX-512 CPU this variant runs on has AVX2) */
     .tmat_repack = bn_tmat_repack_g4x256,
     .dmat_repack = bn_dmat_repack_g4x32,
 };
