@@ -598,9 +598,13 @@ int main(int argc, char **argv) {
         ex_die_status("bitnet-bench", path, st);
         return 1;
     }
-    if (bench_screen && (st = bitnet_model_set_output_screening(m, (bitnet_screen_mode)bench_screen)) != BITNET_OK) {
-        ex_die_status("bitnet-bench", "--screen", st);
-        return 1;
+    if (bench_screen) {
+        double ts = now_s();
+        if ((st = bitnet_model_set_output_screening(m, (bitnet_screen_mode)bench_screen)) != BITNET_OK) {
+            ex_die_status("bitnet-bench", "--screen", st);
+            return 1;
+        }
+        fprintf(stderr, "bitnet-bench: screening copy made in %.1f ms\n", (now_s() - ts) * 1e3);
     }
     const char *isa_used = bitnet_isa_name((bitnet_isa)bitnet_model_get_info(m, BITNET_INFO_ISA));
     double size_mb = (double)bitnet_model_get_info(m, BITNET_INFO_SIZE_BYTES) / 1e6;
