@@ -5,8 +5,8 @@
  * Built from the loaded output matrix (whatever layout the kernel variant repacked it
  * into: rows are read back through bn_dmat_row_f32), rows split across a pool of the
  * loader's size.  Per block of BN_SCREEN_BLOCK weights: sigma = max|w| / 127 and
- * q = round(w / sigma) clamped to [-127, 127] (so |w - sigma q| <= sigma / 2 up to the
- * rounding of one float division, which the bound allows for).
+ * q = round(w * fl(1 / sigma)) clamped to [-127, 127] (so |w - sigma q| <= sigma / 2 up
+ * to two float roundings, which the bound allows for).
  */
 
 #include "core_pool.h"
@@ -27,8 +27,27 @@ typedef struct bn_screen_job {
     const bn_dmat  *src;
     bn_smat        *dst;
     float          *rowbuf; /* [nth][cols_pad] */
+    const float    *f16;    /* [65536]: every f16 value as a float */
     _Atomic int64_t next;
 } bn_screen_job;
+
+/* Row r of an F16 matrix (either layout, kernels.h) as floats, through the table. */
+static void bn_model_screen_row(const bn_screen_job *j, int64_t r, float *out) {
+    const bn_dmat *w = j->src;
+    const uint8_t *p;
+    uint64_t stride;
+    if (w->layout == BN_DMAT_G4X32 && r < (w->rows & ~(int64_t)3)) {
+        p = w->data + (uint64_t)(r / 4) * 4 * w->row_bytes + (uint64_t)(r % 4) * 64;
+        stride = 256;
+    } else {
+        p = w->data + (uint64_t)r * w->row_bytes;
+        stride = 64;
+    }
+    for (int64_t c = 0; 32 * c < w->cols; c++) {
+        const int64_t n = w->cols - 32 * c < 32 ? w->cols - 32 * c : 32;
+        for (int64_t i = 0; i < n; i++) out[32 * c + i] = j->f16[bn_rd_u16(p + c * stride + 2 * i)];
+    }
+}
 
 static void bn_model_screen_task(void *ctx, int ith, int nth) {
     (void)nth;
@@ -39,16 +58,21 @@ static void bn_model_screen_task(void *ctx, int ith, int nth) {
     while (bn_claim(&j->next, w->rows, 256, &lo, &hi))
         for (int64_t r = lo; r < hi; r++) {
             memset(x + w->cols, 0, (size_t)(w->cols_pad - w->cols) * sizeof(float));
-            bn_dmat_row_f32(j->src, r, x);
+            bn_model_screen_row(j, r, x);
             for (int64_t b = 0; b < w->nb; b++) {
                 const float *xb = x + BN_SCREEN_BLOCK * b;
                 int8_t *q = BN_SMAT_Q(w, r, b);
                 float mx = 0.0f;
-                for (int i = 0; i < BN_SCREEN_BLOCK; i++) mx = fmaxf(mx, fabsf(xb[i]));
-                const float s = mx / 127.0f;
+                for (int i = 0; i < BN_SCREEN_BLOCK; i++) {
+                    const float a = fabsf(xb[i]);
+                    mx = a > mx ? a : mx;
+                }
+                const float s = mx / 127.0f, inv = s > 0.0f ? 1.0f / s : 0.0f;
                 *BN_SMAT_SIGMA(w, r, b) = s;
                 for (int i = 0; i < BN_SCREEN_BLOCK; i++) {
-                    float v = s > 0.0f ? nearbyintf(xb[i] / s) : 0.0f;
+                    /* round to nearest: adding and subtracting 1.5 * 2^23 (|v| < 2^22) */
+                    float v = xb[i] * inv;
+                    v = (v + 12582912.0f) - 12582912.0f;
                     v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
                     q[i] = (int8_t)v;
                 }
@@ -93,15 +117,20 @@ bitnet_status bitnet_model_set_output_screening(bitnet_model *m, bitnet_screen_m
         if (bn_pool_create(bn_model_screen_threads(), &pool) != BITNET_OK) pool = NULL;
         const int nth = pool ? bn_pool_size(pool) : 1;
         float *rowbuf = bn_mallocn((size_t)nth * (size_t)w.cols_pad, sizeof(float));
-        if (!w.q || !w.sigma || !rowbuf) {
+        float *f16 = bn_mallocn(65536, sizeof(float));
+        if (f16)
+            for (uint32_t h = 0; h < 65536; h++) f16[h] = bn_f16_to_f32((uint16_t)h);
+        if (!w.q || !w.sigma || !rowbuf || !f16) {
+            bn_free(f16);
             bn_free(rowbuf);
             bn_pool_free(pool);
             bn_screen_free(&w);
             return bn_err(BITNET_E_NOMEM, "output screening: out of memory for the %lld x %lld int8 copy",
                           (long long)w.rows, (long long)w.cols);
         }
-        bn_screen_job j = {&m->output, &w, rowbuf, 0};
+        bn_screen_job j = {&m->output, &w, rowbuf, f16, 0};
         bn_pool_run(pool, bn_model_screen_task, &j);
+        bn_free(f16);
         bn_free(rowbuf);
         bn_pool_free(pool);
         m->screen = w;
