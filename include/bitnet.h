@@ -1017,7 +1017,8 @@ BITNET_API bitnet_status bitnet_session_pool(const bitnet_session *s, const bitn
  * docs/spec.md), so they draw exactly what the full F16 layer gives, for greedy
  * decoding, top_k > 0, and min_p with top_p >= 1 (any penalties); other settings and
  * bitnet_session_logits compute the full F16 layer on demand (its usual result, bit for
- * bit).  Batches (bitnet_batch) and logits_all sessions always compute the full layer.
+ * bit).  Steps with several logits rows (batches of several sessions, logits_all)
+ * compute the full layer.
  * BITNET_SCREEN_INT8 (lossy): logits come from the int8 copy alone, everywhere.
  * BITNET_SCREEN_OFF frees the copy.  Call it before creating sessions on the model (it
  * is not safe while a session of the model runs).  BITNET_E_UNSUPPORTED when the output
