@@ -137,6 +137,13 @@ static void test_bound_and_sampling(void **state) {
         put_row(m, 9, row);
         row[big] = bn_f16_to_f32((uint16_t)(hb - 1));
         put_row(m, 11, row);
+        /* rows hard for the int8 copy: one huge weight per block beside tiny ones (the
+         * tiny ones all quantize to 0), and weights at half-steps of the block scale
+         * (rounding ties of w / sigma) */
+        for (int64_t i = 0; i < E; i++) row[i] = i % 64 == 3 ? 30000.0f : (i % 2 ? 1e-3f : -7e-4f) * (float)(1 + i % 5);
+        put_row(m, 13, row);
+        for (int64_t i = 0; i < E; i++) row[i] = i % 64 == 0 ? 1.27f : ((float)(i % 50) + 0.5f) * 0.01f * (i % 3 ? 1.0f : -1.0f);
+        put_row(m, 15, row);
         bitnet_session_free(s);
         free(row);
 
