@@ -336,10 +336,13 @@ def cmd_server(args):
                                        args.port, "bitnet-server.log")
     if args.llama_server:
         extra = os.environ.get("LLAMA_SERVER_ARGS", "").split()
-        res["llama-server"] = load_server(args, [args.llama_server, "-m", model, "-np", str(args.np), "-cb",
-                                                 "-c", str(args.ctx * args.np), "-t", t, "-tb", t,
-                                                 "--host", "127.0.0.1", "--port", str(args.port + 1)] + extra,
-                                          args.port + 1, "llama-server.log")
+        try:
+            res["llama-server"] = load_server(args, [args.llama_server, "-m", model, "-np", str(args.np), "-cb",
+                                                     "-c", str(args.ctx * args.np), "-t", t, "-tb", t,
+                                                     "--host", "127.0.0.1", "--port", str(args.port + 1)] + extra,
+                                              args.port + 1, "llama-server.log")
+        except Exception as e:  # keep bitnet-server's figures
+            log("llama-server failed: %s (log: %s)" % (e, os.path.join(args.work, "llama-server.log")))
     levels = ints(args.clients)
     print("\n### Servers, %s shape TQ2_0, %s threads, -np %d, %d requests/client x %d tokens (greedy, streaming)\n"
           % (args.size, t, args.np, args.requests, args.max_tokens))
