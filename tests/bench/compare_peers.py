@@ -65,10 +65,12 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def run(cmd, env=None, timeout=3600):
+def run(cmd, env=None, timeout=3600, check=True):
     log("+ " + " ".join(cmd))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=timeout)
-    if p.returncode != 0:
+    if p.returncode != 0 and not check:
+        log("%s exited with %d; using the output it printed" % (cmd[0], p.returncode))
+    elif p.returncode != 0:
         log(p.stdout[-3000:])
         log(p.stderr[-3000:])
         raise RuntimeError("%s exited with %d" % (cmd[0], p.returncode))
@@ -325,7 +327,7 @@ def cmd_server(args):
     res = {}
     # bitnet-bench --streams: the batched decode without HTTP (tg N alone is the single-stream rate)
     out, _ = run([os.path.join(args.bin_dir, "bitnet-bench"), "-m", model, "-p", "0", "-n", str(args.max_tokens),
-                  "-t", t, "-r", str(args.reps), "--streams", args.streams, "-o", "json"])
+                  "-t", t, "-r", str(args.reps), "--streams", args.streams, "-o", "json"], check=False)
     streams = {}
     for line in out.splitlines():
         if line.startswith("{"):
