@@ -364,6 +364,7 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
         const float *q = sp->p.mode == BITNET_SPEC_DRAFT ? sp->q + i * (size_t)nv : NULL;
         const double pdv = sp->pd[d], qdv = q ? q[d] : 1.0;
         const double u = bn_rng_uniform(s->rng);
+        
         if (qdv > 0.0 && u * qdv < pdv) { kept++; continue; }
         /* rejected: draw from max(0, p - q), normalised */
         double total = 0.0;
