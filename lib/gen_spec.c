@@ -33,13 +33,19 @@
  * kept.  After two steps in a row keeping nothing, drafting pauses for 1, 2, 4, ... 64
  * tokens (doubling while it keeps failing, reset by a step that keeps something), so a
  * source that never predicts (random text) costs a verification of one or two extra
- * tokens only every so often.
+ * tokens only every so often.  With greedy sampling the steps are also timed: when
+ * verification steps (drafting included) yield fewer tokens per second than plain
+ * steps -- drafts accepted too rarely for what a k-token step costs on this machine and
+ * model -- drafting pauses the same way (2, 4, ... 64 tokens).  This never changes the
+ * tokens (greedy output is the same whatever is drafted); with sampling it would make
+ * the tokens a seed gives depend on timing, so sampling uses only the counts above.
  */
 #include "gen_spec.h"
 
 #include "sess_impl.h"
 
 #include <math.h>
+#include <time.h>
 
 struct bn_spec {
     bitnet_spec_params p;
@@ -58,7 +64,15 @@ struct bn_spec {
     size_t             q_head, q_n, q_ctx; /* queue[q_head..q_n); the first q_ctx of those
                                               are in the context                           */
     size_t             drafted, accepted, steps;
+    /* greedy: measured throughput, plain steps against verification steps (decayed sums) */
+    double             plain_ns, plain_n, spec_ns, spec_tok;
 };
+
+static double bn_spec_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 void bitnet_spec_default_params(bitnet_spec_params *p, size_t struct_size) {
     bitnet_spec_params d;
@@ -288,6 +302,20 @@ static bitnet_token bn_spec_draw_dense(const float *w, int32_t n, double total, 
     return last;
 }
 
+/* Greedy: after a verification step, compare the tokens per second of verification steps
+ * with those of plain steps (both measured here, decayed); when speculation is the slower
+ * one, pause it as after a failure.  The tokens are the same either way. */
+static void bn_spec_adapt_time(bn_spec *sp, double dt, size_t kept) {
+    sp->spec_ns = 0.75 * sp->spec_ns + dt;
+    sp->spec_tok = 0.75 * sp->spec_tok + (double)(kept + 1);
+    if (sp->plain_n < 1.0 || sp->pause) return; /* nothing to compare with yet */
+    const double plain_rate = sp->plain_n / sp->plain_ns, spec_rate = sp->spec_tok / sp->spec_ns;
+    if (spec_rate < plain_rate) {
+        sp->pause_len = sp->pause_len ? (sp->pause_len * 2 > 64 ? 64 : sp->pause_len * 2) : 2;
+        sp->pause = sp->pause_len;
+    }
+}
+
 static void bn_spec_adapt(bn_spec *sp, size_t k, size_t kept) {
     const size_t kmax = (size_t)sp->p.n_draft_max;
     if (kept == k) {
@@ -316,6 +344,7 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
     const int greedy = smp->temperature <= 0.0f;
     bitnet_status st;
     size_t k = 0;
+    const double t0 = greedy ? bn_spec_now_ns() : 0.0; /* drafting included */
     if (k_limit > s->n_ctx - P - 1) k_limit = s->n_ctx - P - 1; /* room for pending and the draft */
     if (sp->pause) {
         sp->pause--;
@@ -333,6 +362,10 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
     if (k == 0) { /* a plain step */
         st = bitnet_session_eval(s, &pending, 1);
         if (st == BITNET_OK) *n_eval = 1;
+        if (st == BITNET_OK && greedy) {
+            sp->plain_ns = 0.75 * sp->plain_ns + (bn_spec_now_ns() - t0);
+            sp->plain_n = 0.75 * sp->plain_n + 1.0;
+        }
         return st;
     }
     sp->step[0] = pending;
@@ -392,5 +425,6 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
     sp->q_n = kept + 1;
     sp->q_ctx = kept;
     bn_spec_adapt(sp, k, kept);
+    if (greedy) bn_spec_adapt_time(sp, bn_spec_now_ns() - t0, kept);
     return BITNET_OK;
 }
