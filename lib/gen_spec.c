@@ -36,7 +36,8 @@
  * tokens only every so often.  With greedy sampling the steps are also timed: when
  * verification steps (drafting included) yield fewer tokens per second than plain
  * steps -- drafts accepted too rarely for what a k-token step costs on this machine and
- * model -- drafting pauses the same way (2, 4, ... 64 tokens).  This never changes the
+ * model -- drafting pauses the same way (2, 4, ... 64 tokens); to know the plain rate,
+ * every 16th step (the 2nd and 3rd at first) is a plain one.  This never changes the
  * tokens (greedy output is the same whatever is drafted); with sampling it would make
  * the tokens a seed gives depend on timing, so sampling uses only the counts above.
  */
@@ -66,6 +67,7 @@ struct bn_spec {
     size_t             drafted, accepted, steps;
     /* greedy: measured throughput, plain steps against verification steps (decayed sums) */
     double             plain_ns, plain_n, spec_ns, spec_tok;
+    size_t             since_plain; /* greedy: verification steps since the last plain one */
 };
 
 static double bn_spec_now_ns(void) {
@@ -348,6 +350,8 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
     if (k_limit > s->n_ctx - P - 1) k_limit = s->n_ctx - P - 1; /* room for pending and the draft */
     if (sp->pause) {
         sp->pause--;
+    } else if (greedy && (sp->plain_n < 0.5 ? sp->since_plain >= 2 : sp->since_plain >= 16)) {
+        /* a plain step now and then, to know what plain decoding costs */
     } else if (k_limit > 0) {
         size_t want = sp->k_cur < k_limit ? sp->k_cur : k_limit;
         memcpy(sp->ctx, s->tokens, P * sizeof *sp->ctx);
@@ -365,6 +369,7 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
         if (st == BITNET_OK && greedy) {
             sp->plain_ns = 0.75 * sp->plain_ns + (bn_spec_now_ns() - t0);
             sp->plain_n = 0.75 * sp->plain_n + 1.0;
+            sp->since_plain = 0;
         }
         return st;
     }
@@ -425,6 +430,9 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
     sp->q_n = kept + 1;
     sp->q_ctx = kept;
     bn_spec_adapt(sp, k, kept);
-    if (greedy) bn_spec_adapt_time(sp, bn_spec_now_ns() - t0, kept);
+    if (greedy) {
+        sp->since_plain++;
+        bn_spec_adapt_time(sp, bn_spec_now_ns() - t0, kept);
+    }
     return BITNET_OK;
 }
