@@ -68,6 +68,7 @@ struct bn_spec {
     /* greedy: measured throughput, plain steps against verification steps (decayed sums) */
     double             plain_ns, plain_n, spec_ns, spec_tok;
     size_t             since_plain; /* greedy: verification steps since the last plain one */
+    size_t             tpause_len;  /* greedy: the last pause for being slower than plain   */
 };
 
 static double bn_spec_now_ns(void) {
@@ -313,8 +314,10 @@ static void bn_spec_adapt_time(bn_spec *sp, double dt, size_t kept) {
     if (sp->plain_n < 1.0 || sp->pause) return; /* nothing to compare with yet */
     const double plain_rate = sp->plain_n / sp->plain_ns, spec_rate = sp->spec_tok / sp->spec_ns;
     if (spec_rate < plain_rate) {
-        sp->pause_len = sp->pause_len ? (sp->pause_len * 2 > 64 ? 64 : sp->pause_len * 2) : 2;
-        sp->pause = sp->pause_len;
+        sp->tpause_len = sp->tpause_len ? (sp->tpause_len * 2 > 64 ? 64 : sp->tpause_len * 2) : 2;
+        if (sp->pause < sp->tpause_len) sp->pause = sp->tpause_len;
+    } else {
+        sp->tpause_len = 0;
     }
 }
 

@@ -216,7 +216,7 @@ static void test_greedy_exact(void **state) {
     gp.ignore_eog = 1;
     size_t drafted = 0, accepted = 0, spec_steps = 0;
     size_t d_drafted = 0, d_accepted = 0, o_drafted = 0, o_accepted = 0;
-    for (uint64_t seed = 1; seed <= 40; seed++) {
+    for (uint64_t seed = 1; seed <= 16; seed++) {
         bitnet_token prompt[80];
         size_t np = make_prompt(seed, prompt);
         bitnet_sampler_params smp = greedy(seed % 4 == 0 ? 1.3f : 1.0f);
@@ -248,7 +248,7 @@ static void test_greedy_exact(void **state) {
     }
     print_message("lookup: %zu drafted, %zu accepted in %zu steps; same-model draft: %zu/%zu; other model: "
                   "%zu/%zu\n", drafted, accepted, spec_steps, d_accepted, d_drafted, o_accepted, o_drafted);
-    assert_true(accepted > 50);                   /* lookup found continuations          */
+    assert_true(accepted > 20);                   /* lookup found continuations          */
     assert_true(o_accepted < o_drafted);          /* another model's drafts get rejected */
     assert_true(d_drafted > 0 && d_accepted == d_drafted); /* a perfect draft: all kept */
 }
@@ -287,11 +287,11 @@ static void test_edges(void **state) {
     bitnet_spec_params sd = spec(BITNET_SPEC_DRAFT, 5);
     sd.p_min = 0.0f;
     size_t tested_stop = 0;
-    for (uint64_t seed = 2; seed <= 14; seed += 3) {
+    for (uint64_t seed = 2; seed <= 8; seed += 3) {
         bitnet_token prompt[80];
         size_t np = make_prompt(seed, prompt);
         run plain, a, b;
-        for (int32_t mt = 0; mt <= 12; mt++) { /* max_tokens */
+        for (int32_t mt = 0; mt <= 9; mt++) { /* max_tokens */
             gp.max_tokens = mt;
             gen(f->m, NULL, NULL, 512, seed, &smp, &gp, prompt, np, 0, &plain);
             gen(f->m, NULL, &sl, 512, seed, &smp, &gp, prompt, np, 0, &a);
@@ -337,7 +337,7 @@ static void test_edges(void **state) {
         assert_same(&plain, &a);
         assert_same(&plain, &b);
     }
-    assert_true(tested_stop > 5);
+    assert_true(tested_stop >= 2);
 }
 
 /* End-of-generation: the target model again, written with a token its greedy output
@@ -354,7 +354,7 @@ static void test_eog(void **state) {
     bitnet_spec_params sd = spec(BITNET_SPEC_DRAFT, 8);
     sd.p_min = 0.0f;
     int found = 0;
-    for (uint64_t seed = 1; seed <= 12; seed++) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
         bitnet_token prompt[80];
         size_t np = make_prompt(seed, prompt);
         run plain, a, b;
@@ -395,7 +395,7 @@ static void test_eog(void **state) {
         found++;
     }
     print_message("EOG cases: %d\n", found);
-    assert_true(found >= 6);
+    assert_true(found >= 3);
 }
 
 /* Parameter checks and the draft model's vocabulary. */
@@ -606,7 +606,7 @@ static void check_distribution(void **state, const bitnet_model *draft_m, int mo
     }
     bitnet_session_free(s);
 
-    enum { NCELL = TOPK * TOPK * TOPK * TOPK * TOPK, N = 3000 };
+    enum { NCELL = TOPK * TOPK * TOPK * TOPK * TOPK, N = 2000 };
     bitnet_token seqs[NCELL][DEPTH];
     double prob[NCELL];
     exact_tree(f->fast, prompt, np, seqs, prob);
@@ -636,7 +636,7 @@ static void test_sampling_draft(void **state) {
 static void test_distribution_power(void **state) {
     fixture *f = *state;
     bitnet_token prompt[4] = {1, 50, 60, 70};
-    enum { NCELL = TOPK * TOPK * TOPK * TOPK * TOPK, N = 3000 };
+    enum { NCELL = TOPK * TOPK * TOPK * TOPK * TOPK, N = 2000 };
     bitnet_token seqs[NCELL][DEPTH], dseqs[NCELL][DEPTH];
     double prob[NCELL], dprob[NCELL];
     exact_tree(f->fast, prompt, 4, seqs, prob);
