@@ -20,6 +20,14 @@
  *         model's pooling, L2, no output layer) of an N-token input; reported as
  *         tokens/s = N / time, and texts/s = 1 / time.  (llama-bench's -embd 0|1 is a
  *         different option, accepted and ignored.)
+ *   --spec lookup|draft (with -md DRAFT.gguf for draft): greedy generation of -n tokens
+ *         with bitnet_session_generate, plain and with speculation, runs alternating,
+ *         on two prompts: "grounded" -- a passage S, the model's own greedy continuation
+ *         G of it, then S again, so that continuing it means repeating text that is in
+ *         the input (what rewriting or quoting a document does) -- and "open" -- a
+ *         random prompt, nothing to copy.  Reports tokens/s of the generation alone
+ *         (prompt evaluated before the clock starts) for both, their ratio, drafted /
+ *         accepted tokens and whether the tokens are identical.
  * Each test runs once untimed (warm-up), then -r times; the median, min and max of the
  * per-run tokens/s are reported.  Load time and peak RSS (VmHWM) are reported too.
  * --bandwidth measures single-thread streaming read bandwidth over a buffer much
@@ -38,7 +46,7 @@
  */
 #include "args.h"
 
-#define BITNET_EXPERIMENTAL /* bitnet_batch_* (--streams), bitnet_session_beam_search (--beams),
+#define BITNET_EXPERIMENTAL /* bitnet_batch_* (--streams), bitnet_session_beam_search (--beams), speculation,
                                bitnet_session_embed (--embd) */
 #include "bitnet.h"
 
@@ -368,6 +376,103 @@ static int run_beams(const bitnet_model *m, int n, int beams, int threads, int r
     return 0;
 }
 
+/* --spec: one side of the comparison, -n greedy tokens after prompt[0..np). */
+static double spec_run(bitnet_session *s, const bitnet_token *prompt, size_t np, int n, bitnet_token *out,
+                       size_t *n_out) {
+    bitnet_session_reset(s);
+    int st = bitnet_session_eval(s, prompt, np);
+    if (st != BITNET_OK) ex_die_status("bitnet-bench", "--spec: evaluating the prompt", st);
+    bitnet_sampler_params sp;
+    bitnet_sampler_default_params(&sp, sizeof sp);
+    sp.temperature = 0.0f;
+    bitnet_generate_params gp;
+    bitnet_generate_default_params(&gp, sizeof gp);
+    gp.max_tokens = n;
+    gp.ignore_eog = 1;
+    double t0 = now_s();
+    st = bitnet_session_generate(s, NULL, 0, &sp, &gp, out, (size_t)n, n_out, NULL);
+    double dt = now_s() - t0;
+    if (st != BITNET_OK) ex_die_status("bitnet-bench", "--spec: generating", st);
+    return (double)*n_out / dt;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int run_spec(const bitnet_model *m, const char *mode, const char *draft_path, int n_draft, int n, int threads,
+                    int reps, const bitnet_model_params *mp) {
+    int lookup = strcmp(mode, "lookup") == 0;
+    if (!lookup && strcmp(mode, "draft") != 0) ex_usage_error("--spec: lookup or draft, not '%s'", mode);
+    if (!lookup && !draft_path) ex_usage_error("--spec draft needs -md DRAFT.gguf");
+    const size_t n_s = 32;
+    uint32_t n_ctx = (uint32_t)(3 * n_s + (size_t)n * 2 + 64);
+    bitnet_session_params pp;
+    bitnet_session_default_params(&pp, sizeof pp);
+    pp.n_threads = (uint32_t)threads;
+    pp.n_ctx = n_ctx;
+    bitnet_session *plain = NULL, *spec = NULL, *ds = NULL;
+    bitnet_model *dm = NULL;
+    int st = bitnet_session_create(m, &pp, &plain);
+    if (st == BITNET_OK) st = bitnet_session_create(m, &pp, &spec);
+    if (st != BITNET_OK) ex_die_status("bitnet-bench", "--spec: creating sessions", st);
+    bitnet_spec_params sp;
+    bitnet_spec_default_params(&sp, sizeof sp);
+    sp.mode = lookup ? BITNET_SPEC_LOOKUP : BITNET_SPEC_DRAFT;
+    if (n_draft > 0) sp.n_draft_max = n_draft;
+    if (!lookup) {
+        if ((st = bitnet_model_load(draft_path, mp, &dm)) != BITNET_OK) ex_die_status("bitnet-bench", draft_path, st);
+        if ((st = bitnet_session_create(dm, &pp, &ds)) != BITNET_OK)
+            ex_die_status("bitnet-bench", "--spec: the draft session", st);
+        sp.draft = ds;
+    }
+    if ((st = bitnet_session_set_speculation(spec, &sp)) != BITNET_OK)
+        ex_die_status("bitnet-bench", "--spec: setting speculation up", st);
+    int32_t n_vocab = (int32_t)bitnet_model_get_info(m, BITNET_INFO_N_VOCAB);
+    size_t cap = 3 * n_s + (size_t)n + 1;
+    bitnet_token *prompt = malloc(cap * sizeof *prompt), *a = malloc((size_t)n * sizeof *a),
+                 *b = malloc((size_t)n * sizeof *b);
+    double *tp = malloc((size_t)reps * sizeof *tp), *ts = malloc((size_t)reps * sizeof *ts);
+    if (!prompt || !a || !b || !tp || !ts) ex_fail("out of memory");
+    printf("speculation: %s%s%s, draft up to %d tokens, %d greedy tokens, %d threads, %d runs each\n\n", mode,
+           lookup ? "" : " with ", lookup ? "" : draft_path, sp.n_draft_max, n, threads, reps);
+    printf("| prompt   | plain t/s | spec t/s | ratio | drafted | accepted | rate  | identical |\n");
+    printf("|----------|----------:|---------:|------:|--------:|---------:|------:|-----------|\n");
+    for (int kind = 0; kind < 2; kind++) {
+        size_t np = 0;
+        for (size_t i = 0; i < n_s; i++) prompt[np++] = (bitnet_token)(rnd32() % (uint32_t)n_vocab);
+        if (kind == 0) { /* S, the model's own continuation of S, S again */
+            size_t got = 0;
+            (void)spec_run(plain, prompt, np, n, a, &got);
+            for (size_t i = 0; i < got && i < (size_t)n; i++) prompt[np++] = a[i];
+            for (size_t i = 0; i < n_s; i++) prompt[np++] = prompt[i];
+        }
+        size_t na = 0, nb = 0;
+        int same = 1;
+        bitnet_generator_stats s0, s1;
+        for (int r = -1; r < reps; r++) {
+            double x = spec_run(plain, prompt, np, n, a, &na);
+            if (r == 0) bitnet_session_get_spec_stats(spec, &s0, sizeof s0);
+            double y = spec_run(spec, prompt, np, n, b, &nb);
+            same &= na == nb && memcmp(a, b, na * sizeof *a) == 0;
+            if (r >= 0) tp[r] = x, ts[r] = y;
+        }
+        bitnet_session_get_spec_stats(spec, &s1, sizeof s1);
+        size_t dr = s1.n_drafted - s0.n_drafted, ac = s1.n_accepted - s0.n_accepted;
+        double mp_ = median(tp, reps), ms = median(ts, reps);
+        printf("| %-8s | %9.2f | %8.2f | %5.2f | %7zu | %8zu | %4.0f%% | %-9s |\n", kind == 0 ? "grounded" : "open",
+               mp_, ms, ms / mp_, dr, ac, dr ? 100.0 * (double)ac / (double)dr : 0.0, same ? "yes" : "NO");
+        fflush(stdout);
+    }
+    free(prompt), free(a), free(b), free(tp), free(ts);
+    bitnet_session_free(plain);
+    bitnet_session_free(spec);
+    bitnet_session_free(ds);
+    bitnet_model_free(dm);
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: bitnet-bench -m MODEL [options]\n"
@@ -393,6 +498,9 @@ static void usage(FILE *f) {
             "                       (embed, token ops, qkv, attention, attn_out, ffn gate/up, ffn down, output)\n"
             "      --embd LIST      also time sentence embeddings of N-token inputs (tokens/s, texts/s),\n"
             "                       e.g. --embd 32,128,512\n"
+            "      --spec MODE      instead: greedy -n tokens plain vs speculative, MODE lookup or draft\n"
+            "                       (-md DRAFT.gguf), on a grounded and an open prompt (first -t value)\n"
+            "  -md, --model-draft F the draft model for --spec draft;  --draft N  most drafted tokens\n"
             "  -v, --verbose        library log messages;  --version  the version\n"
             "LISTs are comma-separated, e.g. -p 128,512 -t 1,2.  llama-bench's GPU options (-ngl, -fa,\n"
             "-sm, -mg, -ts, -nkvo) are accepted and have no effect.\n",
@@ -402,7 +510,7 @@ static void usage(FILE *f) {
 enum { FMT_TABLE, FMT_JSON, FMT_JSONL, FMT_CSV, FMT_MD };
 
 enum { O_MODEL = 1, O_PROMPT, O_GEN, O_THREADS, O_REPS, O_OUTPUT, O_ISA, O_STREAMS, O_BEAMS, O_BANDWIDTH, O_BATCH, O_PROFILE,
-       O_CACHE_TYPE, O_MMAP, O_EMBD, O_GREEDY, O_SCREEN };
+       O_CACHE_TYPE, O_MMAP, O_EMBD, O_GREEDY, O_SCREEN, O_SPEC, O_MD, O_DRAFT };
 
 static const ex_opt bench_opts[] = {
     {O_MODEL, "-m|--model", EX_ARG, NULL},
@@ -418,6 +526,9 @@ static const ex_opt bench_opts[] = {
     {O_SCREEN, "--screen", EX_ARG, NULL},
     {O_BEAMS, "--beams", EX_ARG, NULL},
     {O_EMBD, "--embd", EX_ARG, NULL},
+    {O_SPEC, "--spec", EX_ARG, NULL},
+    {O_MD, "-md|--model-draft", EX_ARG, NULL},
+    {O_DRAFT, "--draft|--draft-max|--draft-n", EX_ARG, NULL},
     {O_BANDWIDTH, "--bandwidth", EX_OPTARG, "#"},
     {O_BATCH, "-b|--batch-size|-ub|--ubatch-size", EX_ARG, NULL},
     {O_CACHE_TYPE, "-ctk|--cache-type-k|-ctv|--cache-type-v", EX_ARG, NULL},
@@ -538,6 +649,8 @@ int main(int argc, char **argv) {
     int n_pp = 1, n_tg = 1, n_th = 2, reps = 5, json = 0, n_streams = 0, n_beams = 0, use_mmap = 1, n_embd_list = 0;
     int fmt = FMT_TABLE;
     long long bw_mb = 0;
+    const char *spec_mode = NULL, *draft_path = NULL;
+    int n_draft = 0;
     ex_args a;
     ex_args_init(&a, "bitnet-bench", argc, argv, bench_tables);
     for (int id; (id = ex_args_next(&a)) != EX_END;) {
@@ -572,6 +685,9 @@ int main(int argc, char **argv) {
             bench_kv = ex_choice(&a, "f16|f32") == 1 ? BITNET_KV_F32 : BITNET_KV_F16;
             break;
         case O_MMAP: use_mmap = (int)ex_int(&a, 0, 1); break;
+        case O_SPEC: spec_mode = a.val; break;
+        case O_MD: draft_path = a.val; break;
+        case O_DRAFT: n_draft = (int)ex_int(&a, 1, 64); break;
         default: ex_usage_error("option '%s' does not apply to bitnet-bench", a.opt);
         }
     }
@@ -605,6 +721,12 @@ int main(int argc, char **argv) {
             return 1;
         }
         fprintf(stderr, "bitnet-bench: screening copy made in %.1f ms\n", (now_s() - ts) * 1e3);
+    }
+    if (spec_mode) {
+        printf("model: %s (%s)   CPU: %s\n", path, bitnet_model_desc(m), bitnet_cpu_features());
+        int rc = run_spec(m, spec_mode, draft_path, n_draft, tg[0] > 0 ? tg[0] : 128, th[0], reps, &mp);
+        bitnet_model_free(m);
+        return rc;
     }
     const char *isa_used = bitnet_isa_name((bitnet_isa)bitnet_model_get_info(m, BITNET_INFO_ISA));
     double size_mb = (double)bitnet_model_get_info(m, BITNET_INFO_SIZE_BYTES) / 1e6;

@@ -12,6 +12,7 @@
  * the current answer; at the prompt it exits.
  */
 #include "args.h"
+#include "spec.h"
 
 #include "bitnet.h"
 
@@ -31,6 +32,7 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N        context window; 0 the model's, at most 4096 (default 0)\n"
             "%s"
             "%s"
+            "%s"
             "  --chat-template T       override the chat template: a name (bitnet, bitnet-hf, llama3,\n"
             "                          chatml, plain) or a Jinja template text\n"
             "  --chat-template-file F  the chat template from a file\n"
@@ -38,7 +40,7 @@ static void usage(FILE *f) {
             "  -h, --help              this text;  --version  the version\n"
             "llama.cpp's GPU and placement options (-ngl, -fa, ...) are accepted and have no effect.\n"
             "commands: /reset clears the conversation, /quit exits; Ctrl-C stops an answer\n",
-            ex_run_help, ex_sampling_help);
+            ex_run_help, ex_sampling_help, ex_spec_help);
 }
 
 enum { O_SYS = 1, O_SYSF, O_NPREDICT, O_TMPL, O_TMPL_FILE };
@@ -52,20 +54,24 @@ static const ex_opt chat_opts[] = {
     {0, NULL, EX_NOARG, NULL},
 };
 
-static const ex_opt *const chat_tables[] = {chat_opts,   ex_opts_run,     ex_opts_sampling,    ex_opts_std,
-                                            ex_opts_log, ex_opts_ignored, ex_opts_unsupported, NULL};
+static const ex_opt *const chat_tables[] = {chat_opts,   ex_opts_run,     ex_opts_sampling,    ex_opts_spec,
+                                            ex_opts_std, ex_opts_log,     ex_opts_ignored,     ex_opts_unsupported,
+                                            NULL};
 
 int main(int argc, char **argv) {
     const char *system = NULL, *tmpl = NULL, *system_path = NULL, *tmpl_path = NULL;
     long long n_predict = -1;
     ex_run run;
     ex_run_init(&run);
+    ex_spec spec;
+    ex_spec_init(&spec);
     bitnet_sampler_params sp;
     bitnet_sampler_default_params(&sp, sizeof sp);
     ex_args a;
     ex_args_init(&a, "bitnet-chat", argc, argv, chat_tables);
     for (int id; (id = ex_args_next(&a)) != EX_END;) {
-        if (ex_run_apply(&a, id, &run) || ex_sampling_apply(&a, id, &sp)) continue;
+        if (ex_run_apply(&a, id, &run) || ex_sampling_apply(&a, id, &sp) || ex_spec_apply(&a, id, &spec))
+            continue;
         switch (id) {
         case EX_HELP: usage(stdout); return 0;
         case EX_POSITIONAL: ex_usage_error("unexpected argument '%s' (see bitnet-chat --help)", a.val);
@@ -104,12 +110,19 @@ int main(int argc, char **argv) {
     bitnet_session *s = NULL;
     st = bitnet_session_create(model, &pp, &s);
     if (st != BITNET_OK) ex_die_status("bitnet-chat", "creating the session", st);
+    ex_spec_setup(&spec, &run, s);
     int interactive = isatty(STDIN_FILENO);
     if (interactive)
         fprintf(stderr, "bitnet-chat: %s, context %u tokens. /reset clears, /quit exits, Ctrl-C stops an answer.\n",
                 bitnet_model_desc(model), bitnet_session_n_ctx(s));
     int rc = ex_chat_loop(model, s, system, tmpl, &sp, (int32_t)n_predict, stdin, interactive);
+    if (ex_spec_on(&spec)) {
+        char line[160];
+        ex_spec_stats(&spec, s, line, sizeof line);
+        fprintf(stderr, "bitnet-chat: speculation%s\n", line);
+    }
     bitnet_session_free(s);
+    ex_spec_free(&spec);
     bitnet_model_free(model);
     free(system_text);
     free(tmpl_text);

@@ -26,6 +26,7 @@
  * arguments.
  */
 #include "args.h"
+#include "spec.h"
 
 #define BITNET_EXPERIMENTAL /* bitnet_session_beam_search (--beams), bitnet_session_embed (--embedding) */
 #include "bitnet.h"
@@ -59,6 +60,7 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N        context window; 0 the model's, at most 4096 (default 0)\n"
             "%s"
             "%s"
+            "%s"
             "  --ignore-eos            keep generating past end-of-text tokens\n"
             "  -r, --reverse-prompt S  stop when S appears; with -i return control to the user\n"
             "                          (may be repeated)\n"
@@ -89,7 +91,7 @@ static void usage(FILE *f) {
             "  -h, --help              this text;  --version  the version\n"
             "llama.cpp's GPU and placement options (-ngl, -fa, -sm, -mg, -ts, -dev, -nkvo, --numa, -tb, ...)\n"
             "are accepted and have no effect (one note on stderr).\n",
-            ex_run_help, ex_sampling_help);
+            ex_run_help, ex_sampling_help, ex_spec_help);
 }
 
 enum {
@@ -138,8 +140,9 @@ static const ex_opt cli_opts[] = {
     {0, NULL, EX_NOARG, NULL},
 };
 
-static const ex_opt *const cli_tables[] = {cli_opts,    ex_opts_run,     ex_opts_sampling,    ex_opts_std,
-                                           ex_opts_log, ex_opts_ignored, ex_opts_unsupported, NULL};
+static const ex_opt *const cli_tables[] = {cli_opts,    ex_opts_run,     ex_opts_sampling,    ex_opts_spec,
+                                           ex_opts_std, ex_opts_log,     ex_opts_ignored,     ex_opts_unsupported,
+                                           NULL};
 
 #define MAX_REVERSE 16
 #define COLOR_PROMPT "\033[33m"
@@ -476,6 +479,8 @@ int main(int argc, char **argv) {
     int prompt_binary = 0, embedding = 0;
     cli_embd_opts eo = {BITNET_POOLING_MODEL, 2, "", "\n"};
     ex_run run;
+    ex_spec spec;
+    ex_spec_init(&spec);
     ex_run_init(&run);
     bitnet_sampler_params sp;
     bitnet_sampler_default_params(&sp, sizeof sp);
@@ -488,7 +493,8 @@ int main(int argc, char **argv) {
     ex_args a;
     ex_args_init(&a, "bitnet-cli", argc, argv, cli_tables);
     for (int id; (id = ex_args_next(&a)) != EX_END;) {
-        if (ex_run_apply(&a, id, &run) || ex_sampling_apply(&a, id, &sp)) continue;
+        if (ex_run_apply(&a, id, &run) || ex_sampling_apply(&a, id, &sp) || ex_spec_apply(&a, id, &spec))
+            continue;
         switch (id) {
         case EX_HELP: usage(stdout); return 0;
         case EX_POSITIONAL: ex_usage_error("unexpected argument '%s' (see bitnet-cli --help)", a.val);
@@ -609,6 +615,10 @@ int main(int argc, char **argv) {
     bitnet_session *s = NULL;
     st = bitnet_session_create(model, &pp, &s);
     if (st != BITNET_OK) ex_die_status("bitnet-cli", "creating the session", st);
+    if (ex_spec_on(&spec) && (embedding || beams > 1))
+        ex_usage_error("--lookup / -md apply to sampling and greedy generation, not to %s",
+                       embedding ? "--embedding" : "--beams");
+    ex_spec_setup(&spec, &run, s);
 
     if (embedding) {
         int rc = cli_embd_run(model, s, prompt_s, no_bos, &eo);
@@ -623,6 +633,7 @@ int main(int argc, char **argv) {
         const char *sys_prompt = system_text ? system_text : prompt_s;
         int rc = ex_chat_loop(model, s, sys_prompt, tmpl, &sp, (int32_t)n_predict, stdin, 0);
         bitnet_session_free(s);
+        ex_spec_free(&spec);
         bitnet_model_free(model);
         free(prompt_text), free(system_text), free(tmpl_text), free(prefix_text), free(suffix_text);
         for (size_t k = 0; k < out.n_reverse; k++) free(reverse_text[k]);
@@ -804,12 +815,15 @@ int main(int argc, char **argv) {
     fflush(stdout);
     static const char *const reasons[] = {"", "max tokens", "end of text", "stop string", "stopped", "context full"};
     const char *reason = out.hit >= 0 ? "reverse prompt" : why ? reasons[why] : "";
+    char spec_line[160];
+    ex_spec_stats(&spec, s, spec_line, sizeof spec_line);
     if (perf)
         fprintf(stderr, "%sbitnet-cli: load %.0f ms | prompt %zu tokens in %.1f ms (%.2f tok/s) | generation %zu "
-                        "tokens in %.1f ms (%.2f tok/s)%s%s\n",
+                        "tokens in %.1f ms (%.2f tok/s)%s%s%s\n",
                 n_predict != 0 || interactive ? "\n" : "", t_load, n_prompt, t_prompt,
                 t_prompt > 0 ? 1e3 * (double)n_prompt / t_prompt : 0.0, n_gen, t_gen,
-                t_gen > 0 && n_gen ? 1e3 * (double)n_gen / t_gen : 0.0, *reason ? ", stopped by " : "", reason);
+                t_gen > 0 && n_gen ? 1e3 * (double)n_gen / t_gen : 0.0, *reason ? ", stopped by " : "", reason,
+                spec_line);
     else if (n_predict != 0 || interactive)
         fputc('\n', stderr);
     rc = 0;
@@ -819,6 +833,7 @@ done: /* every exit after the session exists frees it all (LeakSanitizer runs th
     free(prompt_text), free(system_text), free(tmpl_text), free(prefix_text), free(suffix_text);
     for (size_t k = 0; k < out.n_reverse; k++) free(reverse_text[k]);
     bitnet_session_free(s);
+    ex_spec_free(&spec);
     bitnet_model_free(model);
     return rc;
 }

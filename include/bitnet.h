@@ -899,7 +899,10 @@ typedef struct bitnet_generator_stats {
     size_t n_generated;     /* tokens returned by next                                     */
     size_t n_evaluated;     /* tokens next evaluated itself: the prompt's new part, returned
                                tokens the caller left to it, an ending EOG token, a last
-                               token evaluated again for its logits                        */
+                               token evaluated again for its logits, drafted tokens verified */
+    size_t n_drafted;       /* speculation: tokens drafted and verified by the target model  */
+    size_t n_accepted;      /* of those, accepted (returned without a step of their own)     */
+    size_t n_spec_steps;    /* verification steps (one forward step each)                    */
 } bitnet_generator_stats;
 BITNET_API void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_generator_stats *stats,
                                            size_t struct_size);
@@ -907,6 +910,69 @@ BITNET_API void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_gen
 /* Free a generator (NULL is fine).  Evaluates nothing: a token returned last and not
  * evaluated by the caller stays out of the context. */
 BITNET_API void bitnet_generator_free(bitnet_generator *g);
+
+/* --- speculative and lookup decoding ----------------------------------------------------
+ *
+ * Generating a token reads every weight once; evaluating k tokens in one forward step
+ * costs little more.  With speculation, generators on a session draft a few tokens
+ * ahead from a cheap source, evaluate the token just sampled and the drafts in one step
+ * (logits of every position), and keep the drafts the target model agrees with:
+ *   - BITNET_SPEC_LOOKUP: the draft is what followed the most recent earlier occurrence
+ *     of the context's last n tokens (ngram_max down to ngram_min) in the prompt and the
+ *     text generated so far (prompt lookup decoding: no second model);
+ *   - BITNET_SPEC_DRAFT: a smaller model with the same vocabulary drafts in its own
+ *     session (`draft`), which the generator keeps in step with the target's context.
+ * What is generated does not change.  Greedy sampling (temperature <= 0): a draft is
+ * kept while it equals the target's choice, so the tokens are those of plain decoding
+ * (bit for bit on the scalar kernels; the vector kernels' results may differ in the
+ * last bits between a one-token and a k-token step, so a near tie can break the other
+ * way, as with any change of batch size).  Sampling: the speculative sampling rule
+ * (accept draft x with probability min(1, p(x)/q(x)), otherwise sample from
+ * max(0, p - q) renormalised; for lookup drafts q is a point mass), so every token has
+ * exactly the target's distribution p (after the sampler chain), though a given seed
+ * gives other tokens than without speculation.  Rejected drafts leave the KV cache
+ * (bitnet_session_truncate).  The draft length adapts: it grows while drafts are
+ * accepted, shrinks to what was accepted, and after repeated failures drafting pauses
+ * for a growing number of tokens (so random text costs about nothing).
+ * The session's context after generation is what it is without speculation (every
+ * returned token, logits of the last current).  The caller must not evaluate returned
+ * tokens itself while speculation is on (they may already be in the context): leave
+ * that to next (BITNET_E_INVALID_ARG otherwise). */
+
+typedef enum bitnet_spec_mode {
+    BITNET_SPEC_NONE   = 0,
+    BITNET_SPEC_LOOKUP = 1, /* n-gram lookup in the context                 */
+    BITNET_SPEC_DRAFT  = 2  /* a draft model's session                      */
+} bitnet_spec_mode;
+
+typedef struct bitnet_spec_params {
+    size_t          struct_size;
+    int32_t         mode;        /* a bitnet_spec_mode                             NONE */
+    int32_t         n_draft_max; /* most tokens drafted per step (1..64)              8 */
+    int32_t         n_draft_min; /* fewest: shorter drafts are not verified (0..max)  0 */
+    int32_t         ngram_min;   /* LOOKUP: shortest n-gram matched (1..ngram_max)    1 */
+    int32_t         ngram_max;   /* LOOKUP: longest (1..16)                           4 */
+    float           p_min;       /* DRAFT: stop drafting when the draft model's
+                                    probability of its greedy choice is below  0.5 */
+    bitnet_session *draft;       /* DRAFT: a session of the draft model (same
+                                    vocabulary; the generator owns its context while
+                                    it runs)                                    NULL */
+} bitnet_spec_params;
+
+BITNET_API void bitnet_spec_default_params(bitnet_spec_params *p, size_t struct_size);
+
+/* Make generators created on s from now on (bitnet_generator_create, and so
+ * bitnet_session_generate) speculate as p says (NULL or mode NONE: off).  The draft
+ * session must outlive those generators.  Errors: BITNET_E_INVALID_ARG (a value out of
+ * range, DRAFT without a draft session or with s itself), BITNET_E_UNSUPPORTED (the
+ * draft model's vocabulary differs from s's model's: size or any token's text). */
+BITNET_API bitnet_status bitnet_session_set_speculation(bitnet_session *s, const bitnet_spec_params *p);
+
+/* Totals over the generators run on s since the last set_speculation (filled like a
+ * params struct; the n_drafted, n_accepted and n_spec_steps fields of
+ * bitnet_generator_stats, the others zero). */
+BITNET_API void bitnet_session_get_spec_stats(const bitnet_session *s, bitnet_generator_stats *stats,
+                                              size_t struct_size);
 
 /* --- chat: render and tokenize a conversation safely ------------------------------------ */
 

@@ -28,10 +28,22 @@
  *   FAILED  a call failed: next returns that status again.
  * Every call of next in PROMPT/SAMPLE/FINISH first "commits" the token returned last:
  * evaluates it unless the caller already has (see bitnet.h).  Where a token comes from
- * is one function (bn_gen_propose: the sampler today), so other sources -- a queue of
- * drafted tokens -- can be added there.
+ * is one function (bn_gen_propose): the queue of tokens a speculative step decided
+ * (lib/gen_spec.c), else the sampler.
+ *
+ * Speculation (bitnet_session_set_speculation).  The commit of a token the caller left
+ * to next becomes a speculative step: the token and a draft are verified in one forward
+ * step, and the tokens decided (kept drafts, already in the context, then one more that
+ * is not) are queued.  The following calls return them one by one; those in the context
+ * need no evaluation.  "Logical" positions count only returned tokens: limits (context,
+ * max_tokens) use them, and drafts are capped so that no step decides more tokens than
+ * max_tokens and the context allow.  When generation ends with decided tokens still
+ * queued (EOG, a stop string, a stop by the caller), the context is cut back to the
+ * returned tokens and the last one evaluated again, so the session ends exactly as
+ * without speculation.
  */
 #include "gen_sampler.h"
+#include "gen_spec.h"
 #include "sess.h"
 
 #include <math.h>
@@ -174,6 +186,9 @@ struct bitnet_generator {
     bitnet_status          fail_st;     /* FAILED: the status and message to repeat      */
     char                   fail_msg[512];
     size_t                 n_generated, n_prompt_cached, n_evaluated;
+    bn_spec               *spec;        /* speculation state, NULL when off              */
+    int                    pending_in_ctx; /* the pending token came in context (spec)   */
+    uint32_t               expect_n;    /* then: the context length it was returned at   */
 };
 
 static bitnet_status bn_gen_fail(bitnet_generator *g, bitnet_status st) {
@@ -260,6 +275,7 @@ bitnet_status bitnet_generator_create(bitnet_session *s, const bitnet_sampler_pa
     if (st == BITNET_OK) st = bn_buf_reserve(&g->text, 64);
     if (st != BITNET_OK) goto fail;
     g->text.p[0] = '\0';
+    if ((st = bn_spec_create(s, &g->spec)) != BITNET_OK) goto fail;
     *out = g;
     return BITNET_OK;
 fail:
@@ -267,8 +283,12 @@ fail:
     return bn_session_fail(s, st);
 }
 
+static bitnet_status bn_gen_trim(bitnet_generator *g, int refresh);
+
 void bitnet_generator_free(bitnet_generator *g) {
     if (!g) return;
+    if (g->spec && g->state != BN_GEN_FAILED) (void)bn_gen_trim(g, 0);
+    bn_spec_free(g->spec);
     bitnet_decoder_free(g->dec);
     bn_free(g->pend.p);
     bn_free(g->text.p);
@@ -293,6 +313,7 @@ void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_generator_stat
         d.n_prompt_cached = g->n_prompt_cached;
         d.n_generated = g->n_generated;
         d.n_evaluated = g->n_evaluated;
+        bn_spec_counts(g->spec, &d.n_drafted, &d.n_accepted, &d.n_spec_steps);
     }
     bn_params_default(stats, struct_size, &d, sizeof d);
 }
@@ -301,6 +322,20 @@ static bitnet_status bn_gen_eval1(bitnet_generator *g, bitnet_token t) {
     bitnet_status st = bitnet_session_eval(g->s, &t, 1);
     if (st == BITNET_OK) g->n_evaluated++;
     return st;
+}
+
+/* Speculation: drop decided tokens that are in the context but were not returned; with
+ * refresh, evaluate the last remaining token again so its logits are current. */
+static bitnet_status bn_gen_trim(bitnet_generator *g, int refresh) {
+    size_t extra = bn_spec_queued_in_ctx(g->spec);
+    bn_spec_clear(g->spec);
+    if (!extra) return BITNET_OK;
+    uint32_t n = bitnet_session_n_past(g->s) - (uint32_t)extra;
+    if (!refresh || n == 0) return bitnet_session_truncate(g->s, n);
+    size_t nt = 0;
+    bitnet_token last = bn_session_tokens(g->s, &nt)[n - 1];
+    bitnet_status st = bitnet_session_truncate(g->s, n - 1);
+    return st == BITNET_OK ? bn_gen_eval1(g, last) : st;
 }
 
 /* PROMPT: bring the context to where generation starts, with current logits. */
@@ -337,7 +372,21 @@ static bitnet_status bn_gen_commit(bitnet_generator *g) {
     size_t n = 0;
     const bitnet_token *toks = bn_session_tokens(g->s, &n);
     bitnet_status st = BITNET_OK;
-    if (n == g->pending_pos) {
+    if (g->pending_in_ctx) { /* speculation: decided and evaluated in an earlier step */
+        if (n != g->expect_n)
+            st = bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: the session changed between calls: with "
+                        "speculation the context must stay at %u tokens between calls (returned tokens may "
+                        "already be in it: leave their evaluation to next), but it holds %zu", g->expect_n, n);
+    } else if (n == g->pending_pos && g->spec) {
+        /* verify a draft together with it; no draft once the end is decided or when no
+         * more tokens may follow */
+        size_t k_limit = SIZE_MAX, n_eval = 0;
+        if (g->state == BN_GEN_FINISH) k_limit = 0;
+        else if (g->max_tokens >= 0)
+            k_limit = (size_t)g->max_tokens > g->n_generated ? (size_t)g->max_tokens - g->n_generated - 1 : 0;
+        st = bn_spec_step(g->spec, g->s, &g->sp, g->pending, k_limit, &n_eval);
+        g->n_evaluated += n_eval;
+    } else if (n == g->pending_pos) {
         st = bn_gen_eval1(g, g->pending);
     } else if (!(n == (size_t)g->pending_pos + 1 && toks[g->pending_pos] == g->pending &&
                  bn_session_has_logits(g->s))) {
@@ -349,15 +398,24 @@ static bitnet_status bn_gen_commit(bitnet_generator *g) {
     return st;
 }
 
-/* Where the next token comes from: the sampler (a queue of drafted tokens could be
- * consulted here first). */
-static bitnet_status bn_gen_propose(bitnet_generator *g, bitnet_token *t) {
+/* Where the next token comes from: the queue of tokens a speculative step decided (*in_ctx:
+ * already in the context), else the sampler. */
+static bitnet_status bn_gen_propose(bitnet_generator *g, bitnet_token *t, int *in_ctx) {
+    *in_ctx = 0;
+    if (bn_spec_queued(g->spec)) {
+        *t = bn_spec_pop(g->spec, in_ctx);
+        return BITNET_OK;
+    }
     return bitnet_session_sample(g->s, &g->sp, t);
 }
 
 /* Fill step with the end of generation, carrying text[0..len) of pend (0: none). */
 static bitnet_status bn_gen_end(bitnet_generator *g, bitnet_stop_reason why, size_t len,
                                 bitnet_generator_step *step) {
+    if (g->spec) {
+        bitnet_status st = bn_gen_trim(g, 1);
+        if (st != BITNET_OK) return st;
+    }
     g->state = BN_GEN_DONE;
     g->reason = why;
     g->text.n = 0;
@@ -381,16 +439,19 @@ static bitnet_status bn_gen_produce(bitnet_generator *g, bitnet_generator_step *
     bitnet_session *s = g->s;
     if (g->max_tokens >= 0 && g->n_generated >= (size_t)g->max_tokens)
         return bn_gen_end(g, BITNET_STOP_MAX_TOKENS, 0, step);
-    uint32_t n_past = bitnet_session_n_past(s), n_ctx = bitnet_session_n_ctx(s);
+    /* the logical position: decided tokens in the context are not returned yet */
+    uint32_t n_past = bitnet_session_n_past(s) - (uint32_t)bn_spec_queued_in_ctx(g->spec),
+             n_ctx = bitnet_session_n_ctx(s);
     if (n_past >= n_ctx) return bn_gen_end(g, BITNET_STOP_CONTEXT, 0, step);
     bitnet_token t;
-    bitnet_status st = bn_gen_propose(g, &t);
+    int in_ctx = 0;
+    bitnet_status st = bn_gen_propose(g, &t, &in_ctx);
     if (st != BITNET_OK) return st;
     if (!g->ignore_eog && bitnet_token_is_eog(g->m, t)) {
         /* Keep the EOG token in the context so a chat can continue after it, and hand
          * out what was held back (a possible stop-string start, bytes of an incomplete
          * character). */
-        st = bn_gen_eval1(g, t);
+        st = in_ctx ? BITNET_OK : bn_gen_eval1(g, t);
         if (st == BITNET_OK) st = bn_decode_append(g->dec, -1, &g->pend);
         if (st != BITNET_OK) return st;
         return bn_gen_end(g, BITNET_STOP_EOG, g->pend.n, step);
@@ -425,6 +486,8 @@ static bitnet_status bn_gen_produce(bitnet_generator *g, bitnet_generator_step *
     g->has_pending = 1;
     g->pending = t;
     g->pending_pos = n_past;
+    g->pending_in_ctx = in_ctx;
+    g->expect_n = bitnet_session_n_past(s);
     step->token = t;
     step->text = g->text.p;
     step->len = emit;

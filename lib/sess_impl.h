@@ -38,6 +38,8 @@ struct bitnet_session {
     int32_t              *scr_ids;
     uint64_t              scr_n_screened, scr_n_rescored, scr_n_full; /* bitnet_session_screen_stats */
     char                  errmsg[512];
+    bitnet_spec_params    spec;        /* bitnet_session_set_speculation (lib/gen_spec.c) */
+    size_t                spec_drafted, spec_accepted, spec_steps; /* its totals          */
 };
 
 /* Compute the last token's exact logits if they are still screened (lazily: sampling

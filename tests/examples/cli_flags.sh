@@ -286,6 +286,25 @@ for p in bitnet-cli bitnet-chat bitnet-bench bitnet-perplexity bitnet-tokenize b
     grep -q "^$p: error: unknown option '--bogus'" "$work/b.err" || fail "$p --bogus: [$(head -1 "$work/b.err")]"
 done
 
+
+# speculation: --lookup and -md print exactly the plain greedy text, report drafted
+# tokens in the timing line; a draft model with another vocabulary is refused
+sp_prompt="one two three four one two three four one two three"
+run sp0 "$cli" -m "$model" -p "$sp_prompt" -n 48 --temp 0 --ignore-eos
+expect_ok sp0
+run sp1 "$cli" -m "$model" -p "$sp_prompt" -n 48 --temp 0 --ignore-eos --lookup --draft 6
+expect_ok sp1
+cmp -s "$work/sp0.out" "$work/sp1.out" || fail "--lookup changed the greedy text"
+grep -q "| lookup: .* drafted tokens accepted" "$work/sp1.err" || fail "--lookup: no statistics in the timing line"
+run sp2 "$cli" -m "$model" -p "$sp_prompt" -n 48 --temp 0 --ignore-eos -md "$model" --draft-max 4 --draft-min 1
+expect_ok sp2
+cmp -s "$work/sp0.out" "$work/sp2.out" || fail "-md changed the greedy text"
+grep -q "| draft: .* drafted tokens accepted" "$work/sp2.err" || fail "-md: no statistics in the timing line"
+run sp3 "$cli" -m "$model" -p "x" -n 4 -md "$model_bpe"
+[ "$rc" -eq 1 ] && grep -q "vocabulary" "$work/sp3.err" || fail "-md with another vocabulary: exit $rc [$(head -1 "$work/sp3.err")]"
+run sp4 "$cli" -m "$model" -p "x" -n 4 --draft 0 --lookup
+[ "$rc" -eq 2 ] || fail "--draft 0: exit $rc"
+
 if [ "$failures" -ne 0 ]; then
     echo "cli_flags: $failures check(s) failed" >&2
     exit 1

@@ -42,6 +42,7 @@ typedef struct tm_spec {
     uint64_t    ovr_u;
     float       ovr_f;
     int         vocab_delta;/* tokenizer arrays hold n_vocab + vocab_delta tokens    */
+    int         eos_id;     /* tokenizer.ggml.eos_token_id, 0: 2 (</s>)       */
 } tm_spec;
 
 /* The override of tm_spec, if it names key: 1 written (or left out), 0 not this key, -1 error. */
@@ -157,7 +158,7 @@ static inline int tm_write(const tm_spec *sp, const char *path) {
     if (tm_check(bitnet_gguf_writer_set_array(w, "tokenizer.ggml.token_type", BITNET_GGUF_INT32, ttype, (uint64_t)VT),
                  "token_type")) goto done;
     TM_U32("tokenizer.ggml.bos_token_id", 1);
-    TM_U32("tokenizer.ggml.eos_token_id", 2);
+    TM_U32("tokenizer.ggml.eos_token_id", sp->eos_id ? sp->eos_id : 2);
     TM_U32("tokenizer.ggml.unknown_token_id", 0);
 
     /* tensors */

@@ -346,10 +346,32 @@ typedef struct bitnet_generator_stats {
     size_t n_prompt_cached; 
     size_t n_generated;     
     size_t n_evaluated;     
+    size_t n_drafted;       
+    size_t n_accepted;      
+    size_t n_spec_steps;    
 } bitnet_generator_stats;
 void bitnet_generator_get_stats(const bitnet_generator *g, bitnet_generator_stats *stats,
                                            size_t struct_size);
 void bitnet_generator_free(bitnet_generator *g);
+typedef enum bitnet_spec_mode {
+    BITNET_SPEC_NONE   = 0,
+    BITNET_SPEC_LOOKUP = 1, 
+    BITNET_SPEC_DRAFT  = 2  
+} bitnet_spec_mode;
+typedef struct bitnet_spec_params {
+    size_t          struct_size;
+    int32_t         mode;        
+    int32_t         n_draft_max; 
+    int32_t         n_draft_min; 
+    int32_t         ngram_min;   
+    int32_t         ngram_max;   
+    float           p_min;       
+    bitnet_session *draft;       
+} bitnet_spec_params;
+void bitnet_spec_default_params(bitnet_spec_params *p, size_t struct_size);
+bitnet_status bitnet_session_set_speculation(bitnet_session *s, const bitnet_spec_params *p);
+void bitnet_session_get_spec_stats(const bitnet_session *s, bitnet_generator_stats *stats,
+                                              size_t struct_size);
 typedef struct bitnet_chat_params {
     size_t      struct_size;
     const char *tmpl;                  

@@ -368,6 +368,8 @@ class GenerationStats:
     prompt_tokens: int = 0                    # tokens of the prompt given (0: continued the context)
     cached_tokens: int = 0                    # of those, already in the KV cache: not evaluated again
     completion_tokens: int = 0                # tokens generated
+    drafted_tokens: int = 0                   # speculation: tokens drafted and verified
+    accepted_tokens: int = 0                  # of those, accepted
 
 
 class Session(CompletionMixin):
@@ -439,6 +441,28 @@ class Session(CompletionMixin):
 
     def set_seed(self, seed: int) -> None:
         lib.bitnet_session_set_seed(self._handle(), seed)
+
+    def set_speculation(self, mode: Optional[str] = "lookup", *, draft: Optional["Session"] = None,
+                        n_draft: int = 8, n_draft_min: int = 0, ngram_min: int = 1, ngram_max: int = 4,
+                        p_min: float = 0.5) -> None:
+        """Speculative decoding for the generations that follow (experimental):
+        mode "lookup" (draft from n-grams of the context), "draft" (a session of a smaller
+        model with the same vocabulary drafts; it must stay open while used) or None (off).
+        The output is the same as without (greedy: token for token; sampling: the same
+        distribution).  Session.last_generation reports drafted / accepted tokens."""
+        p = _params("bitnet_spec_params", lib.bitnet_spec_default_params)
+        modes = {None: lib.BITNET_SPEC_NONE, "lookup": lib.BITNET_SPEC_LOOKUP, "draft": lib.BITNET_SPEC_DRAFT}
+        if mode not in modes:
+            raise ValueError("mode must be 'lookup', 'draft' or None, not %r" % (mode,))
+        if (mode == "draft") != (draft is not None):
+            raise ValueError("a draft session goes with mode 'draft' (and only with it)")
+        p.mode = modes[mode]
+        p.n_draft_max, p.n_draft_min, p.ngram_min, p.ngram_max, p.p_min = n_draft, n_draft_min, ngram_min, \
+            ngram_max, p_min
+        if draft is not None:
+            p.draft = draft._handle()
+        _check(lib.bitnet_session_set_speculation(self._handle(), p))
+        self._draft = draft  # keep it alive while this session drafts with it
 
     def eval(self, tokens: Sequence[int]) -> None:
         """Evaluate token ids at the current position (appending to the context)."""
@@ -590,6 +614,8 @@ class Session(CompletionMixin):
                 st = ffi.new("bitnet_generator_stats *")
                 lib.bitnet_generator_get_stats(g.ptr, st, ffi.sizeof("bitnet_generator_stats"))
                 info.cached_tokens = max(0, int(st.n_prompt_cached) - pre)
+                info.drafted_tokens = int(st.n_drafted)
+                info.accepted_tokens = int(st.n_accepted)
                 g.close()
 
     def generate(self, prompt: Prompt = None, *, max_tokens: Optional[int] = 128, stop: Stop = None,

@@ -670,3 +670,28 @@ def test_chat_refuses_nul(bpe_model):
             bpe_model.apply_chat_template([bad])
         with pytest.raises(ValueError):
             bpe_model.session(ctx=64).chat([bad], max_tokens=1)
+
+
+def test_speculation_keeps_greedy_tokens(model):
+    """Lookup and draft-model speculation leave greedy output unchanged and report what
+    they drafted; a draft of another vocabulary size is refused."""
+    prompt = "one two three four one two three four one two"
+    plain = bitnet.Session(model, ctx=256, threads=1)
+    want = list(plain.generate_tokens(prompt, max_tokens=40, temperature=0, ignore_eog=True))
+    look = bitnet.Session(model, ctx=256, threads=1)
+    look.set_speculation("lookup", n_draft=6)
+    assert list(look.generate_tokens(prompt, max_tokens=40, temperature=0, ignore_eog=True)) == want
+    st = look.last_generation
+    assert st.accepted_tokens <= st.drafted_tokens
+    draft = bitnet.Session(model, ctx=256, threads=1)
+    spec = bitnet.Session(model, ctx=256, threads=1)
+    spec.set_speculation("draft", draft=draft, n_draft=4, p_min=0.0)
+    assert list(spec.generate_tokens(prompt, max_tokens=40, temperature=0, ignore_eog=True)) == want
+    assert spec.last_generation.drafted_tokens > 0
+    assert spec.last_generation.accepted_tokens == spec.last_generation.drafted_tokens  # the same model
+    with pytest.raises(ValueError):
+        spec.set_speculation("draft")
+    with pytest.raises(ValueError):
+        spec.set_speculation("other")
+    spec.set_speculation(None)
+    assert list(spec.generate_tokens(prompt, max_tokens=40, temperature=0, ignore_eog=True)) == want
