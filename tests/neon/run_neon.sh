@@ -26,7 +26,7 @@ cmake -S "$src" -B "$bdir" -DCMAKE_TOOLCHAIN_FILE="$here/aarch64-toolchain.cmake
     -DBITNET_WERROR="${BITNET_WERROR:-ON}" >"$bdir/configure.log"
 cmake --build "$bdir" --target bitnet_static -j2 >"$bdir/build.log" 2>&1 || { cat "$bdir/build.log"; exit 1; }
 lib=$(find "$bdir" -name libbitnet.a | head -n 1)
-"$cc" -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-prototypes \
+"$cc" -std=c11 -O2 -D_GNU_SOURCE -DBITNET_EXPERIMENTAL -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-prototypes \
     -I"$here/shim" -I"$src/include" -I"$src/lib" -I"$src/kernels" \
     "$src/tests/unit/test_kernels.c" "$lib" -lm -lpthread -o "$bdir/test_kernels_neon"
 out=$("$qemu" -L /usr/aarch64-linux-gnu "$bdir/test_kernels_neon" 2>&1) || { echo "$out"; echo "neon: FAILED"; exit 1; }
