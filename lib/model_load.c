@@ -754,19 +754,18 @@ static bitnet_status bn_model_load_gguf(bitnet_model *m, const char *path, const
     return BITNET_OK;
 }
 
-bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params, bitnet_model **out) {
-    if (!out) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: out is NULL");
-    *out = NULL;
-    if (!path) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: path is NULL");
+/* The loader body both entry points share: the file at `path`, or (path NULL) the `size`
+ * bytes at `data`, borrowed (mapped = 0). */
+static bitnet_status bn_model_load_from(const char *path, const void *data, size_t size,
+                                        const bitnet_model_params *params, bitnet_model **out) {
     bitnet_model_params p;
     bitnet_model_default_params(&p, sizeof p);
-    bitnet_status pst = bn_params_read(&p, sizeof p, params, "model");
-    if (pst != BITNET_OK) return pst;
-
+    bitnet_status st = bn_params_read(&p, sizeof p, params, "model");
+    if (st != BITNET_OK) return st;
     bitnet_model *m = bn_calloc(1, sizeof *m);
     if (!m) return bn_err(BITNET_E_NOMEM, "out of memory allocating the model");
-    bitnet_status st = bn_gguf_open_file(path, p.use_mmap, &m->gguf);
-    if (st == BITNET_OK) st = bn_model_load_gguf(m, path, &p);
+    st = path ? bn_gguf_open_file(path, p.use_mmap, &m->gguf) : bn_gguf_parse(data, size, &m->gguf);
+    if (st == BITNET_OK) st = bn_model_load_gguf(m, path ? path : "(memory)", &p);
     if (st != BITNET_OK) {
         bitnet_model_free(m);
         return st;
@@ -775,25 +774,19 @@ bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *par
     return BITNET_OK;
 }
 
+bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params, bitnet_model **out) {
+    if (!out) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return bn_err(BITNET_E_INVALID_ARG, "bitnet_model_load: path is NULL");
+    return bn_model_load_from(path, NULL, 0, params, out);
+}
+
 bitnet_status bn_model_load_memory(const void *data, size_t size, const bitnet_model_params *params,
                                    bitnet_model **out) {
     if (!out) return bn_err(BITNET_E_INVALID_ARG, "bn_model_load_memory: out is NULL");
     *out = NULL;
     if (!data) return bn_err(BITNET_E_INVALID_ARG, "bn_model_load_memory: data is NULL");
-    bitnet_model_params p;
-    bitnet_model_default_params(&p, sizeof p);
-    bitnet_status pst = bn_params_read(&p, sizeof p, params, "model");
-    if (pst != BITNET_OK) return pst;
-    bitnet_model *m = bn_calloc(1, sizeof *m);
-    if (!m) return bn_err(BITNET_E_NOMEM, "out of memory allocating the model");
-    bitnet_status st = bn_gguf_parse(data, size, &m->gguf); /* borrowed: mapped = 0 */
-    if (st == BITNET_OK) st = bn_model_load_gguf(m, "(memory)", &p);
-    if (st != BITNET_OK) {
-        bitnet_model_free(m);
-        return st;
-    }
-    *out = m;
-    return BITNET_OK;
+    return bn_model_load_from(NULL, data, size, params, out);
 }
 
 void bitnet_model_free(bitnet_model *m) {
