@@ -945,7 +945,16 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
     }
-    if (fmt == FMT_TABLE) printf("\npeak RSS: %.1f MiB\n", peak_rss_mib());
+    if (fmt == FMT_TABLE) {
+        /* against what must be resident: the weights and one session's KV cache at n_ctx */
+        const double kv_mib = (double)bitnet_model_get_info(m, BITNET_INFO_N_LAYER) * n_ctx *
+                              (double)bitnet_model_get_info(m, BITNET_INFO_N_HEAD_KV) *
+                              (double)bitnet_model_get_info(m, BITNET_INFO_HEAD_DIM) * 2.0 *
+                              (bench_kv == BITNET_KV_F32 ? 4.0 : 2.0) / (1024.0 * 1024.0);
+        const double w_mib = size_mb * 1e6 / (1024.0 * 1024.0), rss = peak_rss_mib();
+        printf("\npeak RSS: %.1f MiB   weights %.1f MiB + KV cache (n_ctx %u) %.1f MiB = %.1f MiB: %+.1f%%\n", rss,
+               w_mib, (unsigned)n_ctx, kv_mib, w_mib + kv_mib, 100.0 * (rss / (w_mib + kv_mib) - 1.0));
+    }
     if (fmt == FMT_MD) printf("\nbuild: libbitnet %s (%u)\n", bitnet_version(), (unsigned)bitnet_version_number());
     bitnet_model_free(m);
     return 0;
