@@ -80,6 +80,8 @@ static void test_stream_equals_buffer(void **state) {
             tm_path(path, sizeof path, "stream");
             assert_int_equal(tm_write(&sp, path), 0);
             for (int k = 0; k < 2; k++) {
+                /* (the scalar kernels' row layout for I2_S and TQ2_0 only: enough for that path) */
+                if (k == 0 && (types[t] == BITNET_TYPE_TQ1_0 || types[t] == BITNET_TYPE_F16)) continue;
                 bitnet_model *a = load(path, 1, isas[k]), *b = load(path, 0, isas[k]);
                 assert_true(a->gguf->mapped == 1); /* (the streamed path needs a mapped file) */
                 same_model(a, b, 1);
