@@ -542,7 +542,10 @@ static bitnet_status bn_dmat_load(bitnet_model *m, bn_loader *L, const bn_gguf_t
     j.m = m;
     j.t = t;
     j.d = d;
-    j.chunk = 256;
+    /* about 256 KiB of the file per range (at least 4 rows: G4X32 groups stay whole), so
+     * the checks and the copy read it from L2 */
+    j.chunk = (int64_t)(((uint64_t)256 << 10) / (d->row_bytes ? d->row_bytes : 1)) / 4 * 4;
+    j.chunk = j.chunk < 4 ? 4 : j.chunk > 256 ? 256 : j.chunk;
     j.fd = L->fd;
     if (L->fd >= 0 && t->size >= BN_PREAD_MIN)
         j.buf = bn_aligned_alloc(64, (size_t)nth * (size_t)j.chunk * (size_t)d->row_bytes); /* NULL: the mapping */
