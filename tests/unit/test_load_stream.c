@@ -3,8 +3,9 @@
  * by tile by the loader's threads (lib/model_load.c bn_tjob_run).  Checked against the
  * whole-buffer path (use_mmap = 0, which decodes the tensor from memory in one piece):
  *  - the same codes, scales and per-block scales for I2_S, TQ2_0 (uniform and mixed
- *    block scales), TQ1_0 and ternary F16, on the scalar and the automatic kernels;
- *  - the same codes across the file types (the weights are the same, test_model_util.h);
+ *    block scales) and ternary F16, on the scalar and the automatic kernels;
+ *  - the same codes for the I2_S and TQ2_0 files (the weights are the same,
+ *    test_model_util.h);
  *  - a hostile byte deep inside a streamed tensor is refused with the row and column
  *    derived by hand from the file layout.
  */
@@ -24,7 +25,7 @@ static void spec(tm_spec *sp, bitnet_type wt) {
     tm_default(sp);
     sp->wtype = wt;
     sp->n_embd = N_EMBD;
-    sp->n_ff = N_FF;
+    sp->n_ff = wt == BITNET_TYPE_F16 ? N_FF / 4 : N_FF; /* (F16: 2 MiB tensors already) */
     sp->n_head = 8;
     sp->n_head_kv = 4;
     sp->n_layer = 1;
@@ -68,7 +69,8 @@ static void same_model(const bitnet_model *a, const bitnet_model *b, int scales)
 
 static void test_stream_equals_buffer(void **state) {
     (void)state;
-    static const bitnet_type types[] = {BITNET_TYPE_I2_S, BITNET_TYPE_TQ2_0, BITNET_TYPE_TQ1_0, BITNET_TYPE_F16};
+    /* (TQ1_0 tensors of this shape stay under 1 MiB: read whole, covered elsewhere) */
+    static const bitnet_type types[] = {BITNET_TYPE_I2_S, BITNET_TYPE_TQ2_0, BITNET_TYPE_F16};
     static const bitnet_isa isas[] = {BITNET_ISA_SCALAR, BITNET_ISA_AUTO};
     bitnet_model *first[2] = {NULL, NULL}; /* the I2_S file's models: every type must decode to them */
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
@@ -81,14 +83,14 @@ static void test_stream_equals_buffer(void **state) {
             assert_int_equal(tm_write(&sp, path), 0);
             for (int k = 0; k < 2; k++) {
                 /* (the scalar kernels' row layout for I2_S and TQ2_0 only: enough for that path) */
-                if (k == 0 && (types[t] == BITNET_TYPE_TQ1_0 || types[t] == BITNET_TYPE_F16)) continue;
+                if (k == 0 && types[t] == BITNET_TYPE_F16) continue;
                 bitnet_model *a = load(path, 1, isas[k]), *b = load(path, 0, isas[k]);
                 assert_true(a->gguf->mapped == 1); /* (the streamed path needs a mapped file) */
                 same_model(a, b, 1);
                 if (mixed) assert_non_null(a->layers[0].wdown.bscale);
                 if (!first[k]) first[k] = a;
                 else {
-                    if (!mixed) same_model(a, first[k], 0);
+                    if (!mixed && types[t] != BITNET_TYPE_F16) same_model(a, first[k], 0); /* (same shape) */
                     bitnet_model_free(a);
                 }
                 bitnet_model_free(b);
@@ -132,7 +134,7 @@ static void test_stream_errors(void **state) {
     /* ternary F16: a value other than 0 and +-s deep inside (row 900 of ffn_up, column 17) */
     tm_spec sp;
     spec(&sp, BITNET_TYPE_F16);
-    sp.poison = "blk.0.ffn_up.weight"; /* {N_EMBD, N_FF}: N_FF rows of N_EMBD */
+    sp.poison = "blk.0.ffn_up.weight"; /* {N_EMBD, N_FF / 4}: 1024 rows of N_EMBD, 2 MiB */
     sp.poison_at = (900 * (size_t)N_EMBD + 17) * 2;
     sp.poison_bytes[0] = 0x00;
     sp.poison_bytes[1] = 0x3e; /* 1.5 */
