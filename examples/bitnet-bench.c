@@ -50,12 +50,15 @@
                                bitnet_session_embed (--embd) */
 #include "bitnet.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_LIST 16
 
@@ -124,6 +127,78 @@ static double bandwidth_gbs(size_t mb) {
     free(buf);
     qsort(r, 7, sizeof r[0], cmp_double);
     return r[3];
+}
+
+/* Milliseconds to map and first touch `bytes` of fresh anonymous memory (huge pages
+ * asked for, as the library's large buffers are): the floor of any load that copies
+ * the weights, and a property of the machine (in VMs the host backs fresh pages). */
+static double touch_ms(size_t bytes) {
+    double t0 = now_s();
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return -1;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    for (size_t i = 0; i < bytes; i += 4096) ((volatile char *)p)[i] = 1;
+    double ms = (now_s() - t0) * 1e3;
+    munmap(p, bytes);
+    return ms;
+}
+
+/* Drop the file's pages from the page cache (a cold load of this file only). */
+static void evict_file(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return;
+    (void)fdatasync(fd);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+/* --load N: N loads of the model, one after the other (each freed before the next). */
+static int run_load(const char *path, const bitnet_model_params *mp, int reps, int cold, int json) {
+    double *ms = malloc((size_t)reps * sizeof *ms);
+    if (!ms) return 1;
+    double size_mb = 0, file_mb = 0;
+    char desc[256] = "", isa[32] = "";
+    FILE *f = fopen(path, "rb");
+    if (f && fseek(f, 0, SEEK_END) == 0) file_mb = (double)ftell(f) / 1e6;
+    if (f) fclose(f);
+    for (int r = 0; r < reps; r++) {
+        if (cold) evict_file(path);
+        bitnet_model *m = NULL;
+        double t0 = now_s();
+        int st = bitnet_model_load(path, mp, &m);
+        ms[r] = (now_s() - t0) * 1e3;
+        if (st != BITNET_OK) {
+            free(ms);
+            ex_die_status("bitnet-bench", path, st);
+            return 1;
+        }
+        size_mb = (double)bitnet_model_get_info(m, BITNET_INFO_SIZE_BYTES) / 1e6;
+        snprintf(desc, sizeof desc, "%s", bitnet_model_desc(m));
+        snprintf(isa, sizeof isa, "%s", bitnet_isa_name((bitnet_isa)bitnet_model_get_info(m, BITNET_INFO_ISA)));
+        bitnet_model_free(m);
+    }
+    const double rss = peak_rss_mib();
+    const double tms = touch_ms((size_t)(size_mb * 1e6));
+    double sorted[1000];
+    memcpy(sorted, ms, (size_t)reps * sizeof *ms);
+    qsort(sorted, (size_t)reps, sizeof sorted[0], cmp_double);
+    const double med = sorted[reps / 2];
+    if (json)
+        printf("{\"test\": \"load\", \"cold\": %d, \"reps\": %d, \"load_ms_median\": %.1f, \"load_ms_min\": %.1f, "
+               "\"load_ms_max\": %.1f, \"file_mb\": %.1f, \"size_mb\": %.1f, \"s_per_gb\": %.3f, "
+               "\"touch_ms\": %.1f, \"peak_rss_mib\": %.1f, \"isa\": \"%s\", \"model\": \"%s\"}\n",
+               cold, reps, med, sorted[0], sorted[reps - 1], file_mb, size_mb, med / size_mb, tms, rss, isa, path);
+    else {
+        printf("model: %s (%s)   kernels: %s   CPU: %s\n", path, desc, isa, bitnet_cpu_features());
+        printf("%s load x %d: median %.1f ms (min %.1f, max %.1f)   file %.1f MB   weights in memory %.1f MB\n",
+               cold ? "cold" : "warm", reps, med, sorted[0], sorted[reps - 1], file_mb, size_mb);
+        printf("  %.3f s per GB of weights   peak RSS %.1f MiB   first touch of %.1f MB of fresh memory: %.1f ms\n",
+               med / size_mb, rss, size_mb, tms);
+    }
+    free(ms);
+    return 0;
 }
 
 typedef struct result {
@@ -498,6 +573,9 @@ static void usage(FILE *f) {
             "                       (embed, token ops, qkv, attention, attn_out, ffn gate/up, ffn down, output)\n"
             "      --embd LIST      also time sentence embeddings of N-token inputs (tokens/s, texts/s),\n"
             "                       e.g. --embd 32,128,512\n"
+            "      --load N         instead: load the model N times (--cold: its file's pages dropped from\n"
+            "                       the page cache before each load); load time, s per GB, peak RSS, and\n"
+            "                       what first touching that much fresh memory costs on this machine\n"
             "      --spec MODE      instead: greedy -n tokens plain vs speculative, MODE lookup or draft\n"
             "                       (-md DRAFT.gguf), on a grounded and an open prompt (first -t value)\n"
             "  -md, --model-draft F the draft model for --spec draft;  --draft N  most drafted tokens\n"
@@ -510,7 +588,7 @@ static void usage(FILE *f) {
 enum { FMT_TABLE, FMT_JSON, FMT_JSONL, FMT_CSV, FMT_MD };
 
 enum { O_MODEL = 1, O_PROMPT, O_GEN, O_THREADS, O_REPS, O_OUTPUT, O_ISA, O_STREAMS, O_BEAMS, O_BANDWIDTH, O_BATCH, O_PROFILE,
-       O_CACHE_TYPE, O_MMAP, O_EMBD, O_GREEDY, O_SCREEN, O_SPEC, O_MD, O_DRAFT };
+       O_CACHE_TYPE, O_MMAP, O_EMBD, O_GREEDY, O_SCREEN, O_SPEC, O_MD, O_DRAFT, O_LOAD, O_COLD };
 
 static const ex_opt bench_opts[] = {
     {O_MODEL, "-m|--model", EX_ARG, NULL},
@@ -527,6 +605,8 @@ static const ex_opt bench_opts[] = {
     {O_BEAMS, "--beams", EX_ARG, NULL},
     {O_EMBD, "--embd", EX_ARG, NULL},
     {O_SPEC, "--spec", EX_ARG, NULL},
+    {O_LOAD, "--load", EX_ARG, NULL},
+    {O_COLD, "--cold", EX_NOARG, NULL},
     {O_MD, "-md|--model-draft", EX_ARG, NULL},
     {O_DRAFT, "--draft|--draft-max|--draft-n", EX_ARG, NULL},
     {O_BANDWIDTH, "--bandwidth", EX_OPTARG, "#"},
@@ -650,7 +730,7 @@ int main(int argc, char **argv) {
     int fmt = FMT_TABLE;
     long long bw_mb = 0;
     const char *spec_mode = NULL, *draft_path = NULL;
-    int n_draft = 0;
+    int n_draft = 0, load_reps = 0, load_cold = 0;
     ex_args a;
     ex_args_init(&a, "bitnet-bench", argc, argv, bench_tables);
     for (int id; (id = ex_args_next(&a)) != EX_END;) {
@@ -686,6 +766,8 @@ int main(int argc, char **argv) {
             break;
         case O_MMAP: use_mmap = (int)ex_int(&a, 0, 1); break;
         case O_SPEC: spec_mode = a.val; break;
+        case O_LOAD: load_reps = (int)ex_int(&a, 1, 1000); break;
+        case O_COLD: load_cold = 1; break;
         case O_MD: draft_path = a.val; break;
         case O_DRAFT: n_draft = (int)ex_int(&a, 1, 64); break;
         default: ex_usage_error("option '%s' does not apply to bitnet-bench", a.opt);
@@ -706,6 +788,7 @@ int main(int argc, char **argv) {
     bitnet_model_default_params(&mp, sizeof mp);
     mp.isa = isa;
     mp.use_mmap = use_mmap;
+    if (load_reps) return run_load(path, &mp, load_reps, load_cold, json);
     bitnet_model *m = NULL;
     double t0 = now_s();
     int st = bitnet_model_load(path, &mp, &m);
@@ -862,7 +945,16 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
     }
-    if (fmt == FMT_TABLE) printf("\npeak RSS: %.1f MiB\n", peak_rss_mib());
+    if (fmt == FMT_TABLE) {
+        /* against what must be resident: the weights and one session's KV cache at n_ctx */
+        const double kv_mib = (double)bitnet_model_get_info(m, BITNET_INFO_N_LAYER) * n_ctx *
+                              (double)bitnet_model_get_info(m, BITNET_INFO_N_HEAD_KV) *
+                              (double)bitnet_model_get_info(m, BITNET_INFO_HEAD_DIM) * 2.0 *
+                              (bench_kv == BITNET_KV_F32 ? 4.0 : 2.0) / (1024.0 * 1024.0);
+        const double w_mib = size_mb * 1e6 / (1024.0 * 1024.0), rss = peak_rss_mib();
+        printf("\npeak RSS: %.1f MiB   weights %.1f MiB + KV cache (n_ctx %u) %.1f MiB = %.1f MiB: %+.1f%%\n", rss,
+               w_mib, (unsigned)n_ctx, kv_mib, w_mib + kv_mib, 100.0 * (rss / (w_mib + kv_mib) - 1.0));
+    }
     if (fmt == FMT_MD) printf("\nbuild: libbitnet %s (%u)\n", bitnet_version(), (unsigned)bitnet_version_number());
     bitnet_model_free(m);
     return 0;

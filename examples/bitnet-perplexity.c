@@ -44,6 +44,10 @@ static void usage(FILE *f) {
                "  -b, --batch-size N   tokens per evaluation step (default 512)\n"
                "  --output-int8        lossy: compute the output layer from its int8 screening copy\n"
                "                       (F16 output layers; docs/performance.md)\n"
+               "  --output-int6        lossy: the same with 6-bit levels (-31..31 per block of 64)\n"
+               "  --agree              with --output-int8/-int6: also run the F16 output layer (a second\n"
+               "                       copy of the model) and report its perplexity, the top-1 agreement\n"
+               "                       and the mean KL divergence F16 || lossy over the scored tokens\n"
                "  --kv-f32             keep the KV cache in f32 (default f16; also -ctk f32 -ctv f32)\n"
                "  --no-mmap, --mlock   read the model into memory / lock it in RAM\n"
                "  --arch NAME          override the architecture decision (bitnet-b1.58, bitnet, llama)\n"
@@ -67,13 +71,15 @@ static void print_eta(double seconds) {
     fprintf(stderr, "%.2f minutes\n", (seconds - 3600.0 * hours) / 60.0);
 }
 
-enum { O_FILE = 1, O_CHUNKS, O_KV_F32, O_OUT_INT8 };
+enum { O_FILE = 1, O_CHUNKS, O_KV_F32, O_OUT_INT8, O_OUT_INT6, O_AGREE };
 
 static const ex_opt ppl_opts[] = {
     {O_FILE, "-f|--file", EX_ARG, NULL},
     {O_CHUNKS, "--chunks", EX_ARG, NULL},
     {O_KV_F32, "--kv-f32", EX_NOARG, NULL},
     {O_OUT_INT8, "--output-int8", EX_NOARG, NULL},
+    {O_OUT_INT6, "--output-int6", EX_NOARG, NULL},
+    {O_AGREE, "--agree", EX_NOARG, NULL},
     {0, NULL, EX_NOARG, NULL},
 };
 
@@ -83,7 +89,7 @@ static const ex_opt *const ppl_tables[] = {ppl_opts,        ex_opts_run,        
 int main(int argc, char **argv) {
     const char *text_path = NULL;
     long long max_chunks = -1;
-    int out_int8 = 0;
+    int out_int8 = 0, agree = 0; /* out_int8: the bitnet_screen_mode (0: off) */
     ex_run run;
     ex_run_init(&run);
     run.n_ctx = 512;
@@ -97,11 +103,14 @@ int main(int argc, char **argv) {
         case O_FILE: text_path = a.val; break;
         case O_CHUNKS: max_chunks = ex_int(&a, -1, 1LL << 40); break;
         case O_KV_F32: run.kv_type = BITNET_KV_F32; break;
-        case O_OUT_INT8: out_int8 = 1; break;
+        case O_OUT_INT8: out_int8 = BITNET_SCREEN_INT8; break;
+        case O_OUT_INT6: out_int8 = BITNET_SCREEN_INT6; break;
+        case O_AGREE: agree = 1; break;
         default: ex_usage_error("option '%s' does not apply to bitnet-perplexity", a.opt);
         }
     }
     if (!run.model || !text_path) ex_usage_error("-m MODEL and -f TEXTFILE are required (see bitnet-perplexity --help)");
+    if (agree && !out_int8) ex_usage_error("--agree compares a lossy output layer: give --output-int8 or --output-int6");
     if (run.n_ctx < 4) ex_usage_error("-c must be at least 4 for perplexity (got %lld)", run.n_ctx);
     if (max_chunks == 0) max_chunks = -1;
     const long long n_ctx = run.n_ctx;
@@ -118,14 +127,20 @@ int main(int argc, char **argv) {
         ex_die_status("bitnet-perplexity", run.model, st);
     }
     ex_run_after_load(&run, m);
-    if (out_int8 && (st = bitnet_model_set_output_screening(m, BITNET_SCREEN_INT8)) != BITNET_OK) {
+    if (out_int8 && (st = bitnet_model_set_output_screening(m, (bitnet_screen_mode)out_int8)) != BITNET_OK) {
         free(text);
         bitnet_model_free(m);
-        ex_die_status("bitnet-perplexity", "--output-int8", st);
+        ex_die_status("bitnet-perplexity", out_int8 == BITNET_SCREEN_INT6 ? "--output-int6" : "--output-int8", st);
     }
     int rc = 1;
     bitnet_token *toks = NULL;
-    bitnet_session *s = NULL;
+    bitnet_session *s = NULL, *s_ref = NULL;
+    bitnet_model *m_ref = NULL; /* --agree: the same model with its F16 output layer */
+    if (agree && (st = bitnet_model_load(run.model, &mp, &m_ref)) != BITNET_OK) {
+        free(text);
+        bitnet_model_free(m);
+        ex_die_status("bitnet-perplexity", run.model, st);
+    }
     size_t n_tok = 0;
     /* tokenize: ask for the size first, then fill */
     fprintf(stderr, "perplexity: tokenizing the input ..\n");
@@ -154,7 +169,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "perplexity: %zu tokens; calculating perplexity over %lld chunks, n_ctx=%lld, batch_size=%u "
                     "(the second half of each chunk is scored)\n",
             n_tok, n_chunks, n_ctx, (unsigned)((long long)sp.n_batch < n_ctx ? (long long)sp.n_batch : n_ctx));
-    if ((st = bitnet_session_create(m, &sp, &s)) != BITNET_OK) {
+    if ((st = bitnet_session_create(m, &sp, &s)) != BITNET_OK ||
+        (m_ref && (st = bitnet_session_create(m_ref, &sp, &s_ref)) != BITNET_OK)) {
         ex_die_status("bitnet-perplexity", "creating the session", st);
         goto done;
     }
@@ -162,8 +178,8 @@ int main(int argc, char **argv) {
     const bitnet_token bos = bitnet_token_bos(m);
     const int add_bos = bos >= 0 && n_tok > 0 && toks[0] == bos;
     const long long first = n_ctx / 2;
-    double sum = 0, sum2 = 0;
-    long long count = 0;
+    double sum = 0, sum2 = 0, sum_ref = 0, sum_kl = 0;
+    long long count = 0, same_top1 = 0;
     /* Progress: like llama-perplexity, the time of one chunk and the ETA after the first;
      * and when stdout (the running values) is not a terminal, a line every 30 seconds. */
     const int quiet_stdout = !isatty(STDOUT_FILENO);
@@ -175,6 +191,10 @@ int main(int argc, char **argv) {
         if (add_bos) chunk[0] = bos; /* every chunk starts like a document */
         bitnet_session_reset(s);
         st = bitnet_session_eval(s, chunk, (size_t)n_ctx);
+        if (st == BITNET_OK && s_ref) {
+            bitnet_session_reset(s_ref);
+            st = bitnet_session_eval(s_ref, chunk, (size_t)n_ctx);
+        }
         chunk[0] = saved;
         if (st != BITNET_OK) {
             ex_die_status("bitnet-perplexity", "evaluating", st);
@@ -193,6 +213,30 @@ int main(int argc, char **argv) {
             double se = 0;
             for (int64_t v = 0; v < n_vocab; v++) se += exp((double)lg[v] - mx);
             double nll = log(se) - ((double)lg[chunk[j + 1]] - mx);
+            if (s_ref) { /* the F16 layer's row: its nll, its argmax, KL(F16 || lossy) */
+                const float *lr;
+                if ((st = bitnet_session_logits(s_ref, (int32_t)j, &lr)) != BITNET_OK) {
+                    ex_die_status("bitnet-perplexity", "reading logits", st);
+                    goto done;
+                }
+                int64_t am = 0, ar = 0;
+                float mr = lr[0];
+                for (int64_t v = 1; v < n_vocab; v++) {
+                    if (lg[v] > lg[am]) am = v;
+                    if (lr[v] > mr) mr = lr[v], ar = v;
+                }
+                double ser = 0;
+                for (int64_t v = 0; v < n_vocab; v++) ser += exp((double)lr[v] - mr);
+                const double lzr = log(ser), lz = log(se);
+                double kl = 0;
+                for (int64_t v = 0; v < n_vocab; v++) {
+                    const double lpr = (double)lr[v] - mr - lzr, lp = (double)lg[v] - mx - lz;
+                    kl += exp(lpr) * (lpr - lp);
+                }
+                sum_ref += lzr - ((double)lr[chunk[j + 1]] - mr);
+                sum_kl += kl;
+                same_top1 += am == ar;
+            }
             sum += nll;
             sum2 += nll * nll;
             count++;
@@ -215,11 +259,17 @@ int main(int argc, char **argv) {
     double err = count > 1 && var > 0 ? sqrt(var / (double)(count - 1)) : 0;
     double ppl = exp(mean);
     printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", ppl, ppl * err);
+    if (s_ref)
+        printf("F16 output layer: PPL = %.4f   top-1 agreement %lld/%lld (%.2f%%)   mean KL(F16 || %s) = %.6f\n",
+               exp(sum_ref / (double)count), same_top1, count, 100.0 * (double)same_top1 / (double)count,
+               out_int8 == BITNET_SCREEN_INT6 ? "int6" : "int8", sum_kl / (double)count);
     rc = 0;
 done:
     bitnet_session_free(s);
+    bitnet_session_free(s_ref);
     free(toks);
     bitnet_model_free(m);
+    bitnet_model_free(m_ref);
     free(text);
     return rc;
 }

@@ -1086,13 +1086,16 @@ BITNET_API bitnet_status bitnet_session_pool(const bitnet_session *s, const bitn
  * bit).  Steps with several logits rows (batches of several sessions, logits_all)
  * compute the full layer.
  * BITNET_SCREEN_INT8 (lossy): logits come from the int8 copy alone, everywhere.
+ * BITNET_SCREEN_INT6 (lossy): the same with 6-bit levels (-31..31, sigma = max|w| / 31),
+ * stored one per byte like INT8 (no memory saved): what 6 bits cost in accuracy.
  * BITNET_SCREEN_OFF frees the copy.  Call it before creating sessions on the model (it
  * is not safe while a session of the model runs).  BITNET_E_UNSUPPORTED when the output
  * layer is not F16 or the model soft-caps its logits. */
 typedef enum bitnet_screen_mode {
     BITNET_SCREEN_OFF   = 0,
     BITNET_SCREEN_EXACT = 1,
-    BITNET_SCREEN_INT8  = 2
+    BITNET_SCREEN_INT8  = 2,
+    BITNET_SCREEN_INT6  = 3
 } bitnet_screen_mode;
 
 BITNET_API bitnet_status bitnet_model_set_output_screening(bitnet_model *m, bitnet_screen_mode mode);

@@ -80,6 +80,7 @@ static void bn_fill(void) {
         if (!k.dense_prep) k.dense_prep = s->dense_prep;
         if (!k.dense_matmul) k.dense_matmul = s->dense_matmul;
         if (!k.screen_matmul) k.screen_matmul = s->screen_matmul;
+        if (!k.screen_quant) k.screen_quant = s->screen_quant;
         bn_filled[i] = k;
     }
 }

@@ -147,6 +147,7 @@ typedef struct bn_smat {
     int64_t rows, cols, cols_pad, nb;
     int8_t *q;     /* 64-byte aligned */
     float  *sigma;
+    int     qmax;  /* the levels: 127 (int8, as above) or 31 (6-bit: sigma = max|w| / 31) */
 } bn_smat;
 
 /* dense_matmul handles tokens in groups of at most this many (its scratch holds one
@@ -209,12 +210,25 @@ typedef struct bn_kernels {
      * per matrix at load; a failure is BITNET_E_NOMEM with a message. */
     bitnet_status (*tmat_repack)(bn_tmat *w);
     bitnet_status (*dmat_repack)(bn_dmat *w);
+
+    /* Building the screening copy: rows [r0, r1) of s (r1 <= round_up(s->rows, 4)) from
+     * the F16 matrix w (either layout; rows >= s->rows are written as zeros) with levels
+     * -qmax..qmax (127: int8; 31: 6-bit): per block sigma = max|w| / qmax (float
+     * division) and q = round-half-even(w * fl(1 / sigma)) clamped to [-qmax, qmax].
+     * Every variant's result is bit-identical to the scalar one (tests/unit/
+     * test_screen_build.c).  scratch holds s->cols_pad floats. */
+    void (*screen_quant)(const bn_dmat *w, int64_t r0, int64_t r1, int qmax, bn_smat *s, float *scratch);
 } bn_kernels;
+
+/* The portable screening-copy builder (kernels/layout.c), the scalar table's. */
+void bn_screen_quant_scalar(const bn_dmat *w, int64_t r0, int64_t r1, int qmax, bn_smat *s, float *scratch);
 
 #if defined(__x86_64__)
 /* The AVX2 screened output layer (kernels/x86_avx2.c), also the AVX-512 table's. */
 void bn_avx2_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs, const float *c,
                            float *s, float *e);
+/* The AVX2 + F16C screening-copy builder (kernels/x86_avx2_screen.c), also AVX-512's. */
+void bn_avx2_screen_quant(const bn_dmat *w, int64_t r0, int64_t r1, int qmax, bn_smat *s, float *scratch);
 #endif
 
 /* The scalar reference table. */

@@ -1,7 +1,8 @@
 /*
  * layout.c -- repacking weights into the layouts that kernel variants prefer
  * (BN_TMAT_G4X256, BN_DMAT_G4X32; see kernels.h), and reading dense rows back in
- * any layout.  Portable C (the loops are written so compilers vectorise them), run
+ * any layout, and building the screening copy of an F16 output layer (the scalar
+ * builder, every variant's oracle).  Portable C (the loops are written so compilers vectorise them), run
  * once per matrix at load time.  Every shape fits: rows are completed to groups of 4
  * with dummy rows and row lengths padded with zero weights, in memory only.
  */
@@ -10,6 +11,7 @@
 #include "internal.h"
 #include "type_table.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -120,4 +122,48 @@ void bn_dmat_row_f32(const bn_dmat *w, int64_t r, float *out) {
         return;
     }
     tr->to_float(w->data + (uint64_t)r * w->row_bytes, out, w->cols);
+}
+
+/* The F16 bytes of row r of w, and the distance between its chunks of 32 values (both
+ * layouts: G4X32 groups, or row-major rows). */
+static const uint8_t *bn_layout_f16_row(const bn_dmat *w, int64_t r, uint64_t *chunk_stride) {
+    if (w->layout == BN_DMAT_G4X32 && r < (w->rows & ~(int64_t)3)) {
+        *chunk_stride = 256;
+        return w->data + (uint64_t)(r / 4) * 4 * w->row_bytes + (uint64_t)(r % 4) * 64;
+    }
+    *chunk_stride = 64;
+    return w->data + (uint64_t)r * w->row_bytes;
+}
+
+void bn_screen_quant_scalar(const bn_dmat *w, int64_t r0, int64_t r1, int qmax, bn_smat *s, float *x) {
+    const float fq = (float)qmax;
+    for (int64_t r = r0; r < r1; r++) {
+        if (r >= s->rows) { /* the dummy rows completing the last group of four */
+            for (int64_t b = 0; b < s->nb; b++) {
+                memset(BN_SMAT_Q(s, r, b), 0, BN_SCREEN_BLOCK);
+                *BN_SMAT_SIGMA(s, r, b) = 0.0f;
+            }
+            continue;
+        }
+        uint64_t cs;
+        const uint8_t *p = bn_layout_f16_row(w, r, &cs);
+        for (int64_t c = 0; c < w->cols; c++) x[c] = bn_f16_to_f32(bn_rd_u16(p + (uint64_t)(c / 32) * cs + 2 * (uint64_t)(c % 32)));
+        for (int64_t c = w->cols; c < s->cols_pad; c++) x[c] = 0.0f;
+        for (int64_t b = 0; b < s->nb; b++) {
+            const float *xb = x + BN_SCREEN_BLOCK * b;
+            int8_t *q = BN_SMAT_Q(s, r, b);
+            float mx = 0.0f;
+            for (int i = 0; i < BN_SCREEN_BLOCK; i++) {
+                const float a = fabsf(xb[i]);
+                mx = a > mx ? a : mx;
+            }
+            const float sg = mx / fq, inv = sg > 0.0f ? 1.0f / sg : 0.0f;
+            *BN_SMAT_SIGMA(s, r, b) = sg;
+            for (int i = 0; i < BN_SCREEN_BLOCK; i++) {
+                float v = rintf(xb[i] * inv); /* round half to even (the default mode); no add to fuse */
+                v = v > fq ? fq : v < -fq ? -fq : v;
+                q[i] = (int8_t)v;
+            }
+        }
+    }
 }

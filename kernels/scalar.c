@@ -334,4 +334,5 @@ const bn_kernels bn_kernels_scalar = {
     .dense_prep = bn_dense_prep_scalar,
     .dense_matmul = bn_dense_matmul_scalar,
     .screen_matmul = bn_screen_matmul_scalar,
+    .screen_quant = bn_screen_quant_scalar,
 };

@@ -486,6 +486,7 @@ const bn_kernels bn_kernels_avx512 = {
     .screen_matmul = bn_avx2_screen_matmul, /* (every AVX-512 CPU this variant runs on has AVX2) */
     .tmat_repack = bn_tmat_repack_g4x256,
     .dmat_repack = bn_dmat_repack_g4x32,
+    .screen_quant = bn_avx2_screen_quant,
 };
 
 #endif /* __x86_64__ */

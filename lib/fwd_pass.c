@@ -708,7 +708,7 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
         if (f->prof) f->prof->ns[BN_PROF_TOTAL] += t_prof - t_start;
         return BITNET_OK;
     }
-    if (m->screen_mode == BITNET_SCREEN_INT8) { /* lossy: the int8 copy's logits */
+    if (m->screen_mode == BITNET_SCREEN_INT8 || m->screen_mode == BITNET_SCREEN_INT6) { /* lossy: the copy's logits */
         bitnet_status st = bn_screen_run(f, f->xprep, p, lg ? lg : single->logits, NULL);
         if (st != BITNET_OK) return st;
     } else {

@@ -237,13 +237,17 @@ static int bn_float_rows(const bn_tsrc *s, int64_t r0, int64_t r1, uint8_t *out,
                 c[i] = (uint8_t)(a == 0 ? 1 : (x >> 31) ? 0 : 2);
             }
         } else {
+            /* 16-bit lanes throughout, branch-free, so the compiler vectorises it */
             const uint16_t sb = (uint16_t)s->s_bits;
             const uint8_t *src = s->data + (uint64_t)r * (uint64_t)ne0 * 2;
+            uint16_t bad16 = 0;
             for (int64_t i = 0; i < ne0; i++) {
                 const uint16_t x = bn_rd_u16(src + 2 * i), a = x & 0x7fffu;
-                bad |= (a != 0) & (a != sb);
-                c[i] = (uint8_t)(a == 0 ? 1 : (x >> 15) ? 0 : 2);
+                const uint16_t nz = a != 0, neg = x >> 15;
+                bad16 |= (uint16_t)(nz & (a != sb));
+                c[i] = (uint8_t)(1 + nz - 2 * (nz & neg)); /* 0: 1, +s: 2, -s: 0 */
             }
+            bad = bad16;
         }
         if (bad) return bn_float_bad(s, r, err);
         bn_pack_x128(c, cols_pad / 128, out + (r - r0) * row_bytes);

@@ -270,8 +270,12 @@ typedef struct bn_tjob {
     int64_t         tile;       /* rows per claimed range (a multiple of 4)      */
     int64_t         rows_pad;   /* round_up(rows, 4)                             */
     int64_t         used;       /* bytes of a row the decoders write             */
-    uint8_t        *buf;        /* per thread: scratch, then a tile of x128 rows */
+    uint8_t        *buf;        /* per thread: scratch, a tile of x128 rows, then
+                                   (streamed) the tile's file bytes              */
     size_t          scratch_per, per;
+    int             fd;         /* streamed: each tile's rows are read with pread */
+    uint64_t        off0, srb;  /* (the tensor's file offset and row size) into   */
+    size_t          tile_per;   /* the thread's buffer, or fd < 0: the mapping    */
     bn_derr        *err;        /* per thread                                    */
     _Atomic int64_t next;
 } bn_tjob;
@@ -282,12 +286,27 @@ static void bn_tjob_task(void *ctx, int ith, int nth) {
     bn_tmat *w = j->w;
     const int64_t rb = w->row_bytes;
     uint8_t *scratch = j->buf + (size_t)ith * j->per, *tilebuf = scratch + j->scratch_per;
+    uint8_t *filebuf = tilebuf + j->tile_per;
     int64_t lo, hi;
     while (bn_claim(&j->next, j->rows_pad, j->tile, &lo, &hi)) {
         uint8_t *out = j->g4 ? tilebuf : w->codes + (size_t)lo * (size_t)rb;
         const int64_t real = hi < w->rows ? hi : w->rows;
         bn_derr e = {0};
-        if (lo < real && bn_tsrc_rows(j->src, lo, real, out, rb, scratch, &e)) {
+        int bad = 0;
+        if (lo < real && j->fd >= 0 &&
+            bn_pread_all(j->fd, filebuf, (uint64_t)(real - lo) * j->srb, j->off0 + (uint64_t)lo * j->srb) == 0) {
+            /* the tile's rows as a tensor of their own (row-contiguous types only) */
+            bn_tsrc ls = *j->src;
+            const int64_t nb = w->cols / 256;
+            ls.data = filebuf;
+            ls.ne1 = real - lo;
+            if (ls.bd) ls.bd += lo * nb, ls.bempty += lo * nb;
+            bad = bn_tsrc_rows(&ls, 0, real - lo, out, rb, scratch, &e);
+            e.row += lo;
+        } else if (lo < real) {
+            bad = bn_tsrc_rows(j->src, lo, real, out, rb, scratch, &e);
+        }
+        if (bad) {
             bn_derr_merge(&j->err[ith], &e);
             continue;
         }
@@ -299,8 +318,26 @@ static void bn_tjob_task(void *ctx, int ith, int nth) {
     }
 }
 
-/* Decode the whole tensor into w (codes allocated, scale fields set by the caller). */
-static bitnet_status bn_tjob_run(bn_pool *pool, const bn_tsrc *src, bn_tmat *w, int g4, const char *name) {
+/* The file bytes of one row of a tensor whose rows are contiguous and independent in the
+ * file (so a range of rows can be read and decoded on its own), or 0. */
+static uint64_t bn_tsrc_row_bytes(const bn_tsrc *src) {
+    switch (src->type) {
+    case BITNET_TYPE_I2_S: return src->ne0 % 128 == 0 ? (uint64_t)src->ne0 / 4 : 0; /* (else rows share blocks) */
+    case BITNET_TYPE_TQ2_0: return (uint64_t)(src->ne0 / 256) * 66;
+    case BITNET_TYPE_TQ1_0: return (uint64_t)(src->ne0 / 256) * 54;
+    case BITNET_TYPE_F32: return (uint64_t)src->ne0 * 4;
+    case BITNET_TYPE_F16:
+    case BITNET_TYPE_BF16: return (uint64_t)src->ne0 * 2;
+    default: return 0;
+    }
+}
+
+/* Decode the whole tensor into w (codes allocated, scale fields set by the caller).
+ * fd >= 0: the tensor's rows are read from the file at off0 tile by tile, by each thread
+ * into its own buffer (the copy runs on every thread, and decoding reads it from the
+ * cache); else src->data is read. */
+static bitnet_status bn_tjob_run(bn_pool *pool, const bn_tsrc *src, bn_tmat *w, int g4, const char *name, int fd,
+                                 uint64_t off0) {
     const int nth = bn_pool_size(pool);
     bn_tjob j;
     memset(&j, 0, sizeof j);
@@ -308,10 +345,18 @@ static bitnet_status bn_tjob_run(bn_pool *pool, const bn_tsrc *src, bn_tmat *w, 
     j.w = w;
     j.g4 = g4;
     j.rows_pad = (w->rows + 3) / 4 * 4;
+    j.srb = fd >= 0 ? bn_tsrc_row_bytes(src) : 0;
+    j.fd = j.srb ? fd : -1;
+    j.off0 = off0;
     j.tile = src->tl ? bn_tl_tile_rows(src) : 16;
+    if (j.fd >= 0) { /* about 256 KiB of file per tile: few reads, and the tile stays in L2 */
+        int64_t t = (int64_t)(((uint64_t)256 << 10) / j.srb) / 4 * 4;
+        j.tile = t < 16 ? 16 : t > 1024 ? 1024 : t;
+    }
     j.used = (w->cols + 127) / 128 * 32;
     j.scratch_per = (bn_tsrc_scratch(src, w->cols_pad) + 63) / 64 * 64;
-    j.per = j.scratch_per + (size_t)j.tile * (size_t)w->row_bytes;
+    j.tile_per = ((size_t)j.tile * (size_t)w->row_bytes + 63) / 64 * 64;
+    j.per = j.scratch_per + j.tile_per + (j.fd >= 0 ? ((size_t)j.tile * (size_t)j.srb + 63) / 64 * 64 : 0);
     j.buf = bn_aligned_alloc(64, (size_t)nth * j.per);
     j.err = bn_calloc((size_t)nth, sizeof *j.err);
     if (!j.buf || !j.err) {
@@ -391,15 +436,21 @@ static bitnet_status bn_tmat_load(bitnet_model *m, bn_loader *L, const char *nam
         st = bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory for %zu bytes", name, nbytes);
         goto fail;
     }
-    src.data = bn_tensor_bytes(m, L, t);
-    if (src.data == t->data) bn_populate(m, t->data, t->size);
-    if ((st = bn_tjob_run(pool, &src, w, g4, name)) != BITNET_OK) goto fail;
+    /* row-contiguous types are read tile by tile on the threads (bn_tjob_run); the
+     * others as a whole, into the loader's buffer, or through the mapping */
+    const uint64_t off0 = (uint64_t)((const uint8_t *)t->data - m->gguf->base);
+    const int stream = L->fd >= 0 && bn_tsrc_row_bytes(&src) != 0 && t->size >= BN_PREAD_MIN;
+    if (!stream) {
+        src.data = bn_tensor_bytes(m, L, t);
+        if (src.data == t->data) bn_populate(m, t->data, t->size);
+    }
+    if ((st = bn_tjob_run(pool, &src, w, g4, name, stream ? L->fd : -1, off0)) != BITNET_OK) goto fail;
     if (src.bd) {
         bn_tq_scales(w, src.bd, src.bempty, n / 256); /* src.bd is now w->bscale, or freed */
         if (w->bscale) { /* per-block scales: the kernels read those rows with the scalar code */
             m->size_bytes += (uint64_t)(n / 256) * sizeof(float);
             BN_LOG_INFO("tensor '%s': block scales differ, using per-block scales", name);
-            if (g4) st = bn_tjob_run(pool, &src, w, 0, name); /* (writes the same scales again) */
+            if (g4) st = bn_tjob_run(pool, &src, w, 0, name, stream ? L->fd : -1, off0); /* (writes the same scales again) */
         }
         src.bd = NULL;
         bn_free(src.bempty);
@@ -491,7 +542,10 @@ static bitnet_status bn_dmat_load(bitnet_model *m, bn_loader *L, const bn_gguf_t
     j.m = m;
     j.t = t;
     j.d = d;
-    j.chunk = 256;
+    /* about 256 KiB of the file per range (at least 4 rows: G4X32 groups stay whole), so
+     * the checks and the copy read it from L2 */
+    j.chunk = (int64_t)(((uint64_t)256 << 10) / (d->row_bytes ? d->row_bytes : 1)) / 4 * 4;
+    j.chunk = j.chunk < 4 ? 4 : j.chunk > 256 ? 256 : j.chunk;
     j.fd = L->fd;
     if (L->fd >= 0 && t->size >= BN_PREAD_MIN)
         j.buf = bn_aligned_alloc(64, (size_t)nth * (size_t)j.chunk * (size_t)d->row_bytes); /* NULL: the mapping */

@@ -269,6 +269,20 @@ run ppl2 "$bin/bitnet-perplexity" -m "$model" -f "$work/ppl.txt" -c 2560 --chunk
 # (the text is shorter than one chunk of 2560: refused before any session exists, so the
 # library's n_ctx warning, given when a session is created, does not appear)
 grep -q "fewer than one chunk of 2560" "$work/ppl2.err" || fail "perplexity -c 2560: no refusal"
+# lossy output layers against the F16 one (--agree): both perplexities, top-1 agreement, KL
+run ppl6 "$bin/bitnet-perplexity" -m "$model" -f "$work/ppl.txt" -c 64 --chunks 2 -t 1 --output-int6 --agree
+expect_ok ppl6
+grep -q "^Final estimate: PPL = " "$work/ppl6.out" || fail "perplexity --output-int6: no final estimate"
+grep -q "^F16 output layer: PPL = [0-9.]*   top-1 agreement [0-9]*/62 (.*)   mean KL(F16 || int6) = [0-9.]*$" \
+    "$work/ppl6.out" || fail "perplexity --agree: [$(tail -1 "$work/ppl6.out")]"
+run ppla "$bin/bitnet-perplexity" -m "$model" -f "$work/ppl.txt" -c 64 --chunks 2 -t 1 --agree
+expect_usage ppla "--agree compares a lossy output layer"
+
+# bitnet-bench --load: repeated loads, one JSON object
+run bload "$bench" -m "$model" --load 2 -o json
+expect_ok bload
+grep -q '^{"test": "load", "cold": 0, "reps": 2, "load_ms_median": [0-9.]*, .*"peak_rss_mib": [0-9.]*' \
+    "$work/bload.out" || fail "bench --load: [$(cat "$work/bload.out")]"
 
 # ---- every program: --version, -h, one error style -------------------------------------------
 version=$(sed -n 's/^#define BITNET_VERSION_STRING "\(.*\)"/\1/p' "$header")

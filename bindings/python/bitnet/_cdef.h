@@ -408,7 +408,8 @@ bitnet_status bitnet_session_pool(const bitnet_session *s, const bitnet_embed_pa
 typedef enum bitnet_screen_mode {
     BITNET_SCREEN_OFF   = 0,
     BITNET_SCREEN_EXACT = 1,
-    BITNET_SCREEN_INT8  = 2
+    BITNET_SCREEN_INT8  = 2,
+    BITNET_SCREEN_INT6  = 3
 } bitnet_screen_mode;
 bitnet_status bitnet_model_set_output_screening(bitnet_model *m, bitnet_screen_mode mode);
 void bitnet_session_screen_stats(const bitnet_session *s, uint64_t *n_screened, uint64_t *n_rescored,
