@@ -23,6 +23,8 @@
 
 #include "x86_common.h"
 
+#include <string.h>
+
 #define BN_AI static inline __attribute__((always_inline))
 
 /* D[r * TB + t] = sum(code * q) of rows j..j+RB-1 against tokens x[0..TB). */
@@ -101,20 +103,77 @@ BN_AI void bn_avx2_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_q
         for (int t = 0; t < TB; t++) D[r * TB + t] = bn_x86_hsum_epi32(acc[r][t]);
 }
 
-/* One row of a G4 group against all tokens, 4 at a time (prefill), or RB rows x 1 token. */
-static void bn_avx2_g4_row_tokens(const bn_tmat *w, int64_t j, const bn_qrow *x, int64_t n_tok, float *y,
-                                  int64_t ldy) {
-    int32_t D[4];
-    int64_t t = 0;
-    for (; t + 4 <= n_tok; t += 4) {
-        bn_avx2_g4_tile(w, j, 1, x + t, 4, D);
-        bn_avx2_store(w, j, 1, x + t, 4, D, y + t * ldy, ldy);
+/* Several tokens: row j of a G4 group against TB tokens over chunks [c0, c1) (at most
+ * eight), the partial sums kept in int16 and added to D[0..TB).  A VPMADDUBSW lane is
+ * u0*s0 + u1*s1 with codes u <= 2 and |s| <= 128, so |lane| <= 512, and 64 of them stay
+ * within int16 (64 * 512 = 32768 is reached only as -32768, which is representable: the
+ * -128 activations that NaN inputs give).  A chunk adds eight lanes (two halves x four
+ * slices) to each accumulator, so eight chunks are summed in int16 before VPMADDWD widens
+ * them: D is the same exact integer as with per-block widening (bit-identical results),
+ * with one multiply fewer per 32 weights x token.  Each unpacked slice of codes feeds the
+ * TB tokens in turn (activations as memory operands), so only the slice and the TB
+ * accumulators are live: 8 tokens fit the 16 registers. */
+BN_AI void bn_avx2_g4_tok(const bn_tmat *w, int64_t j, const bn_qrow *x, const int TB, int64_t c0, int64_t c1,
+                          int32_t *D) {
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const uint8_t *base = w->codes + (j / 4) * 4 * w->row_bytes + (j % 4) * 64;
+    __m256i acc[8];
+    for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_si256();
+    for (int64_t c = c0; c < c1; c++) {
+        for (int h = 0; h < 2; h++) {
+            const __m256i raw = _mm256_load_si256((const __m256i *)(const void *)(base + c * 256 + 32 * h));
+            for (int sl = 0; sl < 4; sl++) {
+                const __m256i k = _mm256_and_si256(_mm256_srli_epi16(raw, 6 - 2 * sl), m3);
+                for (int t = 0; t < TB; t++) {
+                    const int8_t *q = x[t].q + 256 * c + 32 * h + 64 * sl;
+                    acc[t] = _mm256_add_epi16(acc[t], _mm256_maddubs_epi16(k, _mm256_loadu_si256((const __m256i *)(const void *)q)));
+                    /* pin the accumulator to a register: otherwise the compiler regroups
+                     * the int16 additions into trees and spills the partial sums */
+                    __asm__("" : "+x"(acc[t]));
+                }
+            }
+        }
     }
-    switch (n_tok - t) {
-    case 3: bn_avx2_g4_tile(w, j, 1, x + t, 3, D); bn_avx2_store(w, j, 1, x + t, 3, D, y + t * ldy, ldy); break;
-    case 2: bn_avx2_g4_tile(w, j, 1, x + t, 2, D); bn_avx2_store(w, j, 1, x + t, 2, D, y + t * ldy, ldy); break;
-    case 1: bn_avx2_g4_tile(w, j, 1, x + t, 1, D); bn_avx2_store(w, j, 1, x + t, 1, D, y + t * ldy, ldy); break;
-    default: break;
+    for (int t = 0; t < TB; t++) D[t] += bn_x86_hsum_epi32(_mm256_madd_epi16(acc[t], ones));
+}
+
+/* Rows [r0, r1) of a G4X256 matrix against n_tok >= 2 tokens.  Loop order, for the caches:
+ * blocks of BN_AVX2_RB rows (their codes stay in L2), tokens in blocks of eight, columns in
+ * segments of eight chunks (2048 columns: eight tokens' activations, 16 KiB, stay in L1
+ * while every row of the block passes over them), then the rows.  Exact int32 sums per
+ * (row, token) are completed over the segments before the float conversion, so the result
+ * is the reference formula on the same integers whatever the blocking. */
+#define BN_AVX2_RB 128
+static void bn_avx2_g4_multi(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
+                             int64_t ldy) {
+    const int64_t nc = w->cols_pad / 256;
+    int32_t D[BN_AVX2_RB * 8];
+    for (int64_t rs = r0; rs < r1; rs += BN_AVX2_RB) {
+        const int64_t re = rs + BN_AVX2_RB < r1 ? rs + BN_AVX2_RB : r1;
+        for (int64_t t = 0; t < n_tok; t += 8) {
+            const int nt = n_tok - t < 8 ? (int)(n_tok - t) : 8;
+            const bn_qrow *xt = x + t;
+            memset(D, 0, sizeof D);
+            for (int64_t c0 = 0; c0 < nc; c0 += 8) {
+                const int64_t c1 = c0 + 8 < nc ? c0 + 8 : nc;
+                for (int64_t j = rs; j < re; j++) {
+                    int32_t *Dj = D + (j - rs) * 8;
+                    switch (nt) { /* constant TB: the tile is fully unrolled */
+                    case 8: bn_avx2_g4_tok(w, j, xt, 8, c0, c1, Dj); break;
+                    case 7: bn_avx2_g4_tok(w, j, xt, 7, c0, c1, Dj); break;
+                    case 6: bn_avx2_g4_tok(w, j, xt, 6, c0, c1, Dj); break;
+                    case 5: bn_avx2_g4_tok(w, j, xt, 5, c0, c1, Dj); break;
+                    case 4: bn_avx2_g4_tok(w, j, xt, 4, c0, c1, Dj); break;
+                    case 3: bn_avx2_g4_tok(w, j, xt, 3, c0, c1, Dj); break;
+                    case 2: bn_avx2_g4_tok(w, j, xt, 2, c0, c1, Dj); break;
+                    default: bn_avx2_g4_tok(w, j, xt, 1, c0, c1, Dj); break;
+                    }
+                }
+            }
+            for (int64_t j = rs; j < re; j++)
+                for (int u = 0; u < nt; u++)
+                    y[(t + u) * ldy + j] = ((float)D[(j - rs) * 8 + u] - (float)xt[u].sum) / xt[u].a * w->scale;
+        }
     }
 }
 
@@ -137,7 +196,7 @@ static void bn_avx2_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const b
         }
         return;
     }
-    for (; j < r1; j++) bn_avx2_g4_row_tokens(w, j, x, n_tok, y, ldy);
+    bn_avx2_g4_multi(w, r0, r1, x, n_tok, y, ldy);
 }
 
 static void bn_avx2_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,

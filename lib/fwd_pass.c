@@ -122,6 +122,7 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     const int64_t n_q = hp->n_head * hp->head_dim, n_kv = hp->n_head_kv * hp->head_dim;
     const int64_t n_max = bn_max3(hp->n_embd, n_q, hp->n_ff);
     w->n_pad = bn_act_pad(n_max);
+    w->q_stride = w->n_pad + 64;
     bitnet_status st = bn_pool_create(n_threads, &w->pool);
     if (st != BITNET_OK) {
         memset(w, 0, sizeof *w); /* w->m == NULL: not made (sessions retry on their next eval) */
@@ -138,11 +139,11 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     w->g = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
     w->u = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
     w->tmp = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
-    w->qbuf = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
+    w->qbuf = bn_aligned_alloc(64, nb * (size_t)w->q_stride);
     w->qrows = bn_mallocn(nb, sizeof(bn_qrow));
     if (m->norm_in) { /* k and v (and up) get int8 rows of their own */
-        w->qbuf2 = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
-        w->qbuf3 = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
+        w->qbuf2 = bn_aligned_alloc(64, nb * (size_t)w->q_stride);
+        w->qbuf3 = bn_aligned_alloc(64, nb * (size_t)w->q_stride);
         w->qrows2 = bn_mallocn(nb, sizeof(bn_qrow));
         w->qrows3 = bn_mallocn(nb, sizeof(bn_qrow));
         if (!w->qbuf2 || !w->qbuf3 || !w->qrows2 || !w->qrows3) goto nomem;
@@ -155,11 +156,11 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     if (!w->h || !w->xn || !w->q || !w->att || !w->kx || !w->vx || !w->g || !w->u || !w->tmp || !w->qbuf ||
         !w->qrows || !w->xprep || !w->tok_seg || !w->tok_pos || !w->dense_scratch)
         goto nomem;
-    for (size_t t = 0; t < nb; t++) w->qrows[t].q = w->qbuf + t * (size_t)w->n_pad;
+    for (size_t t = 0; t < nb; t++) w->qrows[t].q = w->qbuf + t * (size_t)w->q_stride;
     if (m->norm_in)
         for (size_t t = 0; t < nb; t++) {
-            w->qrows2[t].q = w->qbuf2 + t * (size_t)w->n_pad;
-            w->qrows3[t].q = w->qbuf3 + t * (size_t)w->n_pad;
+            w->qrows2[t].q = w->qbuf2 + t * (size_t)w->q_stride;
+            w->qrows3[t].q = w->qbuf3 + t * (size_t)w->q_stride;
         }
     if ((st = bn_work_reserve_ctx(w, n_ctx)) != BITNET_OK) {
         bn_work_free(w);
