@@ -137,6 +137,38 @@ BN_AI void bn_avx2_g4_tok(const bn_tmat *w, int64_t j, const bn_qrow *x, const i
     for (int t = 0; t < TB; t++) D[t] += bn_x86_hsum_epi32(_mm256_madd_epi16(acc[t], ones));
 }
 
+/* Rows [j, j+RB) of one G4 group against TB tokens over chunks [c0, c1), D[r * ldd + t]: the
+ * same sums as bn_avx2_g4_tok, with each activation slice loaded once into a register and
+ * shared by the RB rows.  For 2-3 tokens, where an unpacked slice feeds too few tokens to
+ * pay for its loads (RB = 2: four rows x three tokens would not fit the registers). */
+BN_AI void bn_avx2_g4_rt(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int64_t c0,
+                         int64_t c1, int32_t *D, int ldd) {
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const uint8_t *base = w->codes + (j / 4) * 4 * w->row_bytes + (j % 4) * 64;
+    __m256i acc[4][4];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_si256();
+    for (int64_t c = c0; c < c1; c++) {
+        for (int h = 0; h < 2; h++) {
+            __m256i raw[4];
+            for (int r = 0; r < RB; r++) raw[r] = _mm256_load_si256((const __m256i *)(const void *)(base + c * 256 + 64 * r + 32 * h));
+            for (int sl = 0; sl < 4; sl++) {
+                __m256i a[4];
+                for (int t = 0; t < TB; t++) a[t] = _mm256_loadu_si256((const __m256i *)(const void *)(x[t].q + 256 * c + 32 * h + 64 * sl));
+                for (int r = 0; r < RB; r++) {
+                    const __m256i k = _mm256_and_si256(_mm256_srli_epi16(raw[r], 6 - 2 * sl), m3);
+                    for (int t = 0; t < TB; t++) {
+                        acc[r][t] = _mm256_add_epi16(acc[r][t], _mm256_maddubs_epi16(k, a[t]));
+                        __asm__("" : "+x"(acc[r][t]));
+                    }
+                }
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) D[r * ldd + t] += bn_x86_hsum_epi32(_mm256_madd_epi16(acc[r][t], ones));
+}
+
 /* Rows [r0, r1) of a G4X256 matrix against n_tok >= 2 tokens.  Loop order, for the caches:
  * blocks of BN_AVX2_RB rows (their codes stay in L2), tokens in blocks of eight, columns in
  * segments of eight chunks (2048 columns: eight tokens' activations, 16 KiB, stay in L1
@@ -156,6 +188,23 @@ static void bn_avx2_g4_multi(const bn_tmat *w, int64_t r0, int64_t r1, const bn_
             memset(D, 0, sizeof D);
             for (int64_t c0 = 0; c0 < nc; c0 += 8) {
                 const int64_t c1 = c0 + 8 < nc ? c0 + 8 : nc;
+                if (nt == 2 || nt == 3) { /* two rows share each activation load (rows pair up inside a group) */
+                    int64_t j = rs;
+                    if (j % 2) {
+                        if (nt == 3) bn_avx2_g4_tok(w, j, xt, 3, c0, c1, D);
+                        else bn_avx2_g4_tok(w, j, xt, 2, c0, c1, D);
+                        j++;
+                    }
+                    for (; j + 2 <= re; j += 2) {
+                        if (nt == 3) bn_avx2_g4_rt(w, j, 2, xt, 3, c0, c1, D + (j - rs) * 8, 8);
+                        else bn_avx2_g4_rt(w, j, 2, xt, 2, c0, c1, D + (j - rs) * 8, 8);
+                    }
+                    if (j < re) {
+                        if (nt == 3) bn_avx2_g4_tok(w, j, xt, 3, c0, c1, D + (j - rs) * 8);
+                        else bn_avx2_g4_tok(w, j, xt, 2, c0, c1, D + (j - rs) * 8);
+                    }
+                    continue;
+                }
                 for (int64_t j = rs; j < re; j++) {
                     int32_t *Dj = D + (j - rs) * 8;
                     switch (nt) { /* constant TB: the tile is fully unrolled */
