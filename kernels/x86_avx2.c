@@ -299,6 +299,12 @@ static void bn_avx2_attention(const float *q, const void *k, const void *v, int 
     bn_x86_attention(q, k, v, kv_f16, n_kv, head_dim, kv_stride, scale, scratch, out);
 }
 
+static void bn_avx2_attention_multi(int nq, const float *const *q, const int64_t *n_kv, const void *k, const void *v,
+                                    int kv_f16, int64_t head_dim, int64_t kv_stride, float scale, float *scratch,
+                                    int64_t sstride, float *const *out) {
+    bn_x86_attention_multi(nq, q, n_kv, k, v, kv_f16, head_dim, kv_stride, scale, scratch, sstride, out);
+}
+
 static void bn_avx2_dense_prep(const bn_dmat *w, const float *x, void *out) { bn_x86_dense_prep(w, x, out); }
 
 /* F16 rows [j, j+RB) of one G4X32 group: per row, elements 32c+[0,8) and +[16,24) go
@@ -422,6 +428,7 @@ const bn_kernels bn_kernels_avx2 = {
     .rmsnorm = bn_avx2_rmsnorm,
     .rope = NULL, /* scalar: a few hundred sin/cos per token */
     .attention = bn_avx2_attention,
+    .attention_multi = bn_avx2_attention_multi,
     .dense_prep = bn_avx2_dense_prep,
     .dense_matmul = bn_avx2_dense_matmul,
     .screen_matmul = bn_avx2_screen_matmul,

@@ -66,7 +66,7 @@ typedef struct bn_work {
     size_t   prep_stride;
     int32_t *tok_seg; /* [n_batch] segment of each token of the step               */
     int32_t *tok_pos; /* [n_batch] position of each token                          */
-    float   *att_scratch;   /* [n_threads][n_ctx]                                   */
+    float   *att_scratch;   /* [n_threads][BN_ATTN_MQ][n_ctx]                       */
     float   *dense_scratch; /* [n_threads][BN_DENSE_TOK * n_embd]                   */
     float   *lbuf;          /* logits of a multi-segment step before they are copied */
     bn_prof *prof;          /* NULL, or where the owner wants time accounted           */

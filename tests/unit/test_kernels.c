@@ -518,6 +518,30 @@ static void check_attention(int kv_f16, int64_t n_kv, int64_t head_dim, const bn
             if (!(fabs(o1[d] - o0[d]) <= tol))
                 fail_msg("%s attention f16=%d n_kv=%lld hd=%lld out[%lld] = %.9g, scalar %.9g", v[kk]->name, kv_f16,
                          (long long)n_kv, (long long)head_dim, (long long)d, (double)o1[d], (double)o0[d]);
+        /* several queries at once (GQA heads, consecutive tokens seeing one position more
+         * each): the same bits as one call per query */
+        if (!v[kk]->attention_multi || head_dim % 8) continue;
+        for (int nq = 1; nq <= BN_ATTN_MQ; nq++) {
+            float qs[BN_ATTN_MQ][BN_MAX_HEAD_DIM], om[BN_ATTN_MQ][BN_MAX_HEAD_DIM];
+            const float *qp[BN_ATTN_MQ];
+            float *op[BN_ATTN_MQ];
+            int64_t nk[BN_ATTN_MQ];
+            float *ms = malloc((size_t)(BN_ATTN_MQ * n_kv) * 4);
+            for (int a = 0; a < nq; a++) {
+                for (int64_t d = 0; d < head_dim; d++) qs[a][d] = a == 0 ? q[d] : rndf(-2.f, 2.f);
+                qp[a] = qs[a];
+                op[a] = om[a];
+                nk[a] = n_kv - (nq - 1 - a) > 0 ? n_kv - (nq - 1 - a) : 1; /* causal: later tokens see more */
+            }
+            v[kk]->attention_multi(nq, qp, nk, k, vv, kv_f16, head_dim, stride, scale, ms, n_kv, op);
+            for (int a = 0; a < nq; a++) {
+                v[kk]->attention(qs[a], k, vv, kv_f16, nk[a], head_dim, stride, scale, scratch, o1);
+                if (memcmp(o1, om[a], (size_t)head_dim * 4) != 0)
+                    fail_msg("%s attention_multi nq=%d query %d (n_kv %lld, hd %lld, f16 %d) differs from attention",
+                             v[kk]->name, nq, a, (long long)nk[a], (long long)head_dim, kv_f16);
+            }
+            free(ms);
+        }
     }
     free(k);
     free(vv);
@@ -529,7 +553,7 @@ static void test_attention(void **state) {
     const bn_kernels *v[16];
     int nv = variants(v);
     static const int64_t nkv[] = {1, 2, 5, 17, 100, 700};
-    static const int64_t hd[] = {64, 80, 100, 128};
+    static const int64_t hd[] = {64, 80, 96, 100, 128, 136};
     for (int f16 = 0; f16 < 2; f16++)
         for (size_t a = 0; a < sizeof nkv / sizeof nkv[0]; a++)
             for (size_t b = 0; b < sizeof hd / sizeof hd[0]; b++) check_attention(f16, nkv[a], hd[b], v, nv);
