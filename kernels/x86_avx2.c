@@ -12,9 +12,14 @@
  * the same integers, and the result is bit-identical to kernels/scalar.c.
  *
  * Blocking: one token (decode) runs 4 rows at a time so every activation load feeds
- * four rows; several tokens (prefill) run 1 row x 4 tokens, so a block of codes is
- * unpacked once and used for four tokens while it sits in registers.  The row's codes
- * (row_bytes, 640 bytes for 2560 columns) stay in L1 across the token tiles.
+ * four rows.  Several tokens (prefill, batched decoding, speculation) on the G4X256
+ * layout run bn_avx2_g4_multi: one row x up to 8 tokens (2-3 tokens: two rows sharing the
+ * activation loads), partial sums kept in int16 for eight chunks before they are widened
+ * (one multiply per 32 weights x token instead of 1.25), inside a cache blocking of rows
+ * (codes in L2), tokens and 2048-column segments (the tokens' activations in L1).  Measured
+ * on Zen 3 (tests/bench/bench_kernels.c, one thread, matrices in L3): about 60 weight x token
+ * products per ns at one token, 85-110 from eight tokens on, where the earlier 1 x 4 tile
+ * gave 65-70, and 40-50 at 128 tokens (it re-read every token's activations from L2 per row).
  */
 #if defined(__x86_64__)
 #if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
