@@ -42,6 +42,7 @@
 #define BN_TMAT_PAD   256 /* loaded rows are padded to a multiple of this      */
 #define BN_TQ_BLOCK   256 /* elements per scale block of TQ1_0/TQ2_0 files  */
 #define BN_MAX_HEAD_DIM 512 /* the loader refuses larger heads                 */
+#define BN_ATTN_MQ 4        /* most queries per attention_multi call           */
 
 /* Alternative layouts a kernel variant may repack into at load (tmat_repack):
  *
@@ -182,6 +183,16 @@ typedef struct bn_kernels {
      * n_kv floats. */
     void (*attention)(const float *q, const void *k, const void *v, int kv_f16, int64_t n_kv,
                       int64_t head_dim, int64_t kv_stride, float scale, float *scratch, float *out);
+
+    /* Optional (NULL: the caller makes nq attention() calls).  nq <= BN_ATTN_MQ queries
+     * q[a] (head_dim floats each; query heads of one KV head, and/or consecutive tokens
+     * of one sequence) against the same k, v: query a sees the first n_kv[a] positions,
+     * its probabilities go to scratch + a * sstride, its result to out[a].  The results
+     * are the same bits as nq attention() calls of this variant (batched decoding and
+     * prefill rely on it).  Only called with head_dim % 8 == 0. */
+    void (*attention_multi)(int nq, const float *const *q, const int64_t *n_kv, const void *k, const void *v,
+                            int kv_f16, int64_t head_dim, int64_t kv_stride, float scale, float *scratch,
+                            int64_t sstride, float *const *out);
 
     /* Dense matrices.  dense_prep converts one activation row to what the matrix type
      * multiplies with (F16 weights: f16 activations; BF16: bf16; Q8_0: Q8_0 blocks;

@@ -146,6 +146,21 @@ static inline float bn_x86_kv1(const void *p, int64_t i, int f16) {
     return f16 ? bn_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
+/* scores s[0..n) with maximum mx -> probabilities (rounded to f16 for an f16 cache). */
+static inline void bn_x86_softmax(float *s, int64_t n, float mx, int kv_f16) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float e = expf(s[i] - mx);
+        s[i] = e;
+        sum += (double)e;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) {
+        s[i] *= inv;
+        if (kv_f16) s[i] = bn_f16_to_f32(bn_f32_to_f16(s[i]));
+    }
+}
+
 static inline void bn_x86_attention(const float *q, const void *k, const void *v, int kv_f16, int64_t n_kv,
                                     int64_t head_dim, int64_t kv_stride, float scale, float *scratch,
                                     float *out) {
@@ -169,17 +184,7 @@ static inline void bn_x86_attention(const float *q, const void *k, const void *v
         scratch[i] = s * scale;
         if (scratch[i] > mx) mx = scratch[i];
     }
-    double sum = 0;
-    for (int64_t i = 0; i < n_kv; i++) {
-        float e = expf(scratch[i] - mx);
-        scratch[i] = e;
-        sum += (double)e;
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n_kv; i++) {
-        scratch[i] *= inv;
-        if (kv_f16) scratch[i] = bn_f16_to_f32(bn_f32_to_f16(scratch[i]));
-    }
+    bn_x86_softmax(scratch, n_kv, mx, kv_f16);
     /* out = P . V, 64 output dims at a time held in registers while streaming V rows */
     int64_t d = 0;
     for (; d + 64 <= d8; d += 64) {
@@ -203,6 +208,89 @@ static inline void bn_x86_attention(const float *q, const void *k, const void *v
         float acc = 0;
         for (int64_t i = 0; i < n_kv; i++) acc += scratch[i] * bn_x86_kv1(vb + (size_t)(i * kv_stride) * esz, d, kv_f16);
         out[d] = acc;
+    }
+}
+
+/* Up to BN_ATTN_MQ queries against the same keys and values (kernels.h, attention_multi):
+ * every query's scores, softmax and weighted sum are computed with exactly the operations,
+ * in exactly the order, of bn_x86_attention above (the same FMA lanes over the head
+ * dimension, the same sequential sums over positions), so the results are the same bits;
+ * what is shared is each key and value row's load and f16 conversion.  head_dim must be
+ * a multiple of 8 (the caller falls back to single queries otherwise). */
+static inline void bn_x86_attention_multi(int nq, const float *const *q, const int64_t *n_kv, const void *k,
+                                          const void *v, int kv_f16, int64_t head_dim, int64_t kv_stride,
+                                          float scale, float *scratch, int64_t sstride, float *const *out) {
+    float qr[BN_ATTN_MQ][BN_MAX_HEAD_DIM];
+    float mx[BN_ATTN_MQ];
+    const size_t esz = kv_f16 ? 2 : 4;
+    const uint8_t *kb = k, *vb = v;
+    int64_t nmax = 0, nmin = INT64_MAX;
+    for (int a = 0; a < nq; a++) {
+        for (int64_t d = 0; d < head_dim; d++) qr[a][d] = kv_f16 ? bn_f16_to_f32(bn_f32_to_f16(q[a][d])) : q[a][d];
+        mx[a] = -INFINITY;
+        if (n_kv[a] > nmax) nmax = n_kv[a];
+        if (n_kv[a] < nmin) nmin = n_kv[a];
+    }
+    for (int64_t i = 0; i < nmax; i++) {
+        const void *kr = kb + (size_t)(i * kv_stride) * esz;
+        __m256 a0[BN_ATTN_MQ], a1[BN_ATTN_MQ];
+        for (int a = 0; a < nq; a++) a0[a] = a1[a] = _mm256_setzero_ps();
+        int64_t d = 0;
+        for (; d + 16 <= head_dim; d += 16) {
+            const __m256 k0 = bn_x86_ld_kv(kr, d, kv_f16), k1 = bn_x86_ld_kv(kr, d + 8, kv_f16);
+            for (int a = 0; a < nq; a++) {
+                a0[a] = _mm256_fmadd_ps(_mm256_loadu_ps(qr[a] + d), k0, a0[a]);
+                a1[a] = _mm256_fmadd_ps(_mm256_loadu_ps(qr[a] + d + 8), k1, a1[a]);
+            }
+        }
+        for (; d < head_dim; d += 8) {
+            const __m256 k0 = bn_x86_ld_kv(kr, d, kv_f16);
+            for (int a = 0; a < nq; a++) a0[a] = _mm256_fmadd_ps(_mm256_loadu_ps(qr[a] + d), k0, a0[a]);
+        }
+        for (int a = 0; a < nq; a++)
+            if (i < n_kv[a]) {
+                float *sc = scratch + a * sstride;
+                sc[i] = bn_x86_hsum_ps(_mm256_add_ps(a0[a], a1[a])) * scale;
+                if (sc[i] > mx[a]) mx[a] = sc[i];
+            }
+    }
+    for (int a = 0; a < nq; a++) bn_x86_softmax(scratch + a * sstride, n_kv[a], mx[a], kv_f16);
+    /* out = P . V: 32 dims of two queries at a time; each lane still sums its positions
+     * in order from 0, as the single-query loop does */
+    for (int a = 0; a < nq; a += 2) {
+        const int nb = nq - a < 2 ? 1 : 2;
+        const float *p0 = scratch + a * sstride, *p1 = scratch + (a + nb - 1) * sstride;
+        const int64_t n0 = n_kv[a], n1 = n_kv[a + nb - 1], nlo = n0 < n1 ? n0 : n1;
+        for (int64_t d = 0; d < head_dim; d += 32) {
+            const int nc = head_dim - d >= 32 ? 4 : (int)((head_dim - d) / 8);
+            __m256 c0[4], c1[4];
+            for (int c = 0; c < 4; c++) c0[c] = c1[c] = _mm256_setzero_ps();
+            int64_t i = 0;
+            for (; i < nlo; i++) {
+                const void *vr = vb + (size_t)(i * kv_stride) * esz;
+                const __m256 w0 = _mm256_set1_ps(p0[i]), w1 = _mm256_set1_ps(p1[i]);
+                for (int c = 0; c < nc; c++) {
+                    const __m256 vv = bn_x86_ld_kv(vr, d + 8 * c, kv_f16);
+                    c0[c] = _mm256_fmadd_ps(w0, vv, c0[c]);
+                    if (nb == 2) c1[c] = _mm256_fmadd_ps(w1, vv, c1[c]);
+                }
+            }
+            for (int64_t i0 = i; i0 < n0; i0++) {
+                const void *vr = vb + (size_t)(i0 * kv_stride) * esz;
+                for (int c = 0; c < nc; c++)
+                    c0[c] = _mm256_fmadd_ps(_mm256_set1_ps(p0[i0]), bn_x86_ld_kv(vr, d + 8 * c, kv_f16), c0[c]);
+            }
+            if (nb == 2)
+                for (int64_t i1 = i; i1 < n1; i1++) {
+                    const void *vr = vb + (size_t)(i1 * kv_stride) * esz;
+                    for (int c = 0; c < nc; c++)
+                        c1[c] = _mm256_fmadd_ps(_mm256_set1_ps(p1[i1]), bn_x86_ld_kv(vr, d + 8 * c, kv_f16), c1[c]);
+                }
+            for (int c = 0; c < nc; c++) {
+                _mm256_storeu_ps(out[a] + d + 8 * c, c0[c]);
+                if (nb == 2) _mm256_storeu_ps(out[a + 1] + d + 8 * c, c1[c]);
+            }
+        }
     }
 }
 

@@ -55,7 +55,10 @@ typedef struct bn_work {
     float   *g, *u;   /* [n_batch][n_ff]                                            */
     float   *tmp;     /* [n_batch][n_embd]                                          */
     int64_t  n_pad;   /* bn_act_pad(n_max)                                         */
-    int8_t  *qbuf;    /* [n_batch][n_pad]                                           */
+    int64_t  q_stride; /* bytes between tokens' int8 rows: n_pad + 64, so that the
+                          rows of a multi-token tile never sit 4 KiB apart (they would
+                          all map to the same L1 sets: n_pad is often 4096)           */
+    int8_t  *qbuf;    /* [n_batch][q_stride]                                        */
     bn_qrow *qrows;   /* [n_batch]                                                  */
     int8_t  *qbuf2, *qbuf3;   /* models with per-projection input norms: the own int8  */
     bn_qrow *qrows2, *qrows3; /* rows of k and v (qbuf2 also up's); NULL otherwise     */
@@ -63,7 +66,7 @@ typedef struct bn_work {
     size_t   prep_stride;
     int32_t *tok_seg; /* [n_batch] segment of each token of the step               */
     int32_t *tok_pos; /* [n_batch] position of each token                          */
-    float   *att_scratch;   /* [n_threads][n_ctx]                                   */
+    float   *att_scratch;   /* [n_threads][BN_ATTN_MQ][n_ctx]                       */
     float   *dense_scratch; /* [n_threads][BN_DENSE_TOK * n_embd]                   */
     float   *lbuf;          /* logits of a multi-segment step before they are copied */
     bn_prof *prof;          /* NULL, or where the owner wants time accounted           */

@@ -122,6 +122,7 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     const int64_t n_q = hp->n_head * hp->head_dim, n_kv = hp->n_head_kv * hp->head_dim;
     const int64_t n_max = bn_max3(hp->n_embd, n_q, hp->n_ff);
     w->n_pad = bn_act_pad(n_max);
+    w->q_stride = w->n_pad + 64;
     bitnet_status st = bn_pool_create(n_threads, &w->pool);
     if (st != BITNET_OK) {
         memset(w, 0, sizeof *w); /* w->m == NULL: not made (sessions retry on their next eval) */
@@ -138,11 +139,11 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     w->g = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
     w->u = bn_mallocn(nb * (size_t)hp->n_ff, sizeof(float));
     w->tmp = bn_mallocn(nb * (size_t)hp->n_embd, sizeof(float));
-    w->qbuf = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
+    w->qbuf = bn_aligned_alloc(64, nb * (size_t)w->q_stride);
     w->qrows = bn_mallocn(nb, sizeof(bn_qrow));
     if (m->norm_in) { /* k and v (and up) get int8 rows of their own */
-        w->qbuf2 = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
-        w->qbuf3 = bn_aligned_alloc(64, nb * (size_t)w->n_pad);
+        w->qbuf2 = bn_aligned_alloc(64, nb * (size_t)w->q_stride);
+        w->qbuf3 = bn_aligned_alloc(64, nb * (size_t)w->q_stride);
         w->qrows2 = bn_mallocn(nb, sizeof(bn_qrow));
         w->qrows3 = bn_mallocn(nb, sizeof(bn_qrow));
         if (!w->qbuf2 || !w->qbuf3 || !w->qrows2 || !w->qrows3) goto nomem;
@@ -155,11 +156,11 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     if (!w->h || !w->xn || !w->q || !w->att || !w->kx || !w->vx || !w->g || !w->u || !w->tmp || !w->qbuf ||
         !w->qrows || !w->xprep || !w->tok_seg || !w->tok_pos || !w->dense_scratch)
         goto nomem;
-    for (size_t t = 0; t < nb; t++) w->qrows[t].q = w->qbuf + t * (size_t)w->n_pad;
+    for (size_t t = 0; t < nb; t++) w->qrows[t].q = w->qbuf + t * (size_t)w->q_stride;
     if (m->norm_in)
         for (size_t t = 0; t < nb; t++) {
-            w->qrows2[t].q = w->qbuf2 + t * (size_t)w->n_pad;
-            w->qrows3[t].q = w->qbuf3 + t * (size_t)w->n_pad;
+            w->qrows2[t].q = w->qbuf2 + t * (size_t)w->q_stride;
+            w->qrows3[t].q = w->qbuf3 + t * (size_t)w->q_stride;
         }
     if ((st = bn_work_reserve_ctx(w, n_ctx)) != BITNET_OK) {
         bn_work_free(w);
@@ -173,7 +174,7 @@ nomem:
 
 bitnet_status bn_work_reserve_ctx(bn_work *w, uint32_t n_ctx) {
     if (n_ctx <= w->n_ctx && w->att_scratch) return BITNET_OK;
-    float *p = bn_mallocn((size_t)bn_pool_size(w->pool) * n_ctx, sizeof(float));
+    float *p = bn_mallocn((size_t)bn_pool_size(w->pool) * BN_ATTN_MQ * n_ctx, sizeof(float));
     if (!p) return bn_err(BITNET_E_NOMEM, "out of memory for attention scratch of %u positions", n_ctx);
     bn_free(w->att_scratch);
     w->att_scratch = p;
@@ -275,23 +276,59 @@ static void bn_attn_task(void *ctx, int ith, int nth) {
     bn_attn_job *j = ctx;
     bn_work *w = j->w;
     const bn_hparams *hp = &w->m->hp;
+    const bn_kernels *K = w->k;
     const int64_t hd = hp->head_dim, n_q = hp->n_head * hd, grp = hp->n_head / hp->n_head_kv;
     const float scale = hp->kq_scale;
     const int swa = w->m->layers[j->l].swa;
-    float *scratch = w->att_scratch + (size_t)ith * w->n_ctx;
-    const int64_t items = j->n_tok * hp->n_head, chunk = items / ((int64_t)nth * 16) + 1;
+    float *scratch = w->att_scratch + (size_t)ith * BN_ATTN_MQ * w->n_ctx;
+    /* An item: hb query heads of one KV head x tb consecutive tokens (at most BN_ATTN_MQ
+     * queries), so attention_multi shares each key/value row among them. */
+    const int multi = K->attention_multi && hd % 8 == 0;
+    const int64_t hb = !multi ? 1 : grp < BN_ATTN_MQ ? grp : BN_ATTN_MQ, tb = multi ? BN_ATTN_MQ / hb : 1;
+    const int64_t hblk = (grp + hb - 1) / hb, tblk = (j->n_tok + tb - 1) / tb;
+    const int64_t items = tblk * hp->n_head_kv * hblk, chunk = items / ((int64_t)nth * 16) + 1;
     int64_t lo, hi;
     while (bn_claim(&j->next, items, chunk, &lo, &hi))
-      for (int64_t i = lo; i < hi; i++) {
-        int64_t t = i / hp->n_head, h = i % hp->n_head, kvh = h / grp;
-        const bn_kv *kv = j->seg[w->tok_seg[t]].kv;
-        const size_t esz = kv->kv_f16 ? 2u : 4u;
-        const int64_t p1 = w->tok_pos[t], p0 = swa && p1 >= hp->n_swa ? p1 - hp->n_swa + 1 : 0;
-        const size_t first = (size_t)p0 * (size_t)kv->n_kv + (size_t)(kvh * hd);
-        const uint8_t *kb = (const uint8_t *)kv->kc[j->l] + first * esz;
-        const uint8_t *vb = (const uint8_t *)kv->vc[j->l] + first * esz;
-        w->k->attention(w->q + t * n_q + h * hd, kb, vb, kv->kv_f16, p1 - p0 + 1, hd, kv->n_kv, scale, scratch,
-                        w->att + t * n_q + h * hd);
+      for (int64_t it = lo; it < hi; it++) {
+        const int64_t tbi = it / (hp->n_head_kv * hblk), rest = it % (hp->n_head_kv * hblk);
+        const int64_t kvh = rest / hblk, h0 = kvh * grp + (rest % hblk) * hb;
+        const int64_t h1 = h0 + hb < (kvh + 1) * grp ? h0 + hb : (kvh + 1) * grp;
+        const int64_t t0 = tbi * tb, t1 = t0 + tb < j->n_tok ? t0 + tb : j->n_tok;
+        const float *qp[BN_ATTN_MQ];
+        float *op[BN_ATTN_MQ];
+        int64_t nkv[BN_ATTN_MQ];
+        int nq = 0;
+        const uint8_t *kb = NULL, *vb = NULL;
+        int kv_f16 = 0;
+        int64_t g_seg = -1, g_p0 = -1;
+        for (int64_t t = t0; t <= t1; t++) {
+            const bn_kv *kv = t < t1 ? j->seg[w->tok_seg[t]].kv : NULL;
+            const int64_t p1 = t < t1 ? w->tok_pos[t] : 0;
+            const int64_t p0 = swa && p1 >= hp->n_swa ? p1 - hp->n_swa + 1 : 0;
+            /* flush the queries gathered so far at the end or when the keys differ */
+            if (nq && (t == t1 || w->tok_seg[t] != g_seg || p0 != g_p0)) {
+                if (multi)
+                    K->attention_multi(nq, qp, nkv, kb, vb, kv_f16, hd, j->seg[g_seg].kv->n_kv, scale, scratch,
+                                       (int64_t)w->n_ctx, op);
+                else
+                    for (int a = 0; a < nq; a++)
+                        K->attention(qp[a], kb, vb, kv_f16, nkv[a], hd, j->seg[g_seg].kv->n_kv, scale, scratch, op[a]);
+                nq = 0;
+            }
+            if (t == t1) break;
+            const size_t esz = kv->kv_f16 ? 2u : 4u;
+            const size_t first = (size_t)p0 * (size_t)kv->n_kv + (size_t)(kvh * hd);
+            kb = (const uint8_t *)kv->kc[j->l] + first * esz;
+            vb = (const uint8_t *)kv->vc[j->l] + first * esz;
+            kv_f16 = kv->kv_f16;
+            g_seg = w->tok_seg[t];
+            g_p0 = p0;
+            for (int64_t h = h0; h < h1; h++) {
+                qp[nq] = w->q + t * n_q + h * hd;
+                op[nq] = w->att + t * n_q + h * hd;
+                nkv[nq++] = p1 - p0 + 1;
+            }
+        }
       }
 }
 

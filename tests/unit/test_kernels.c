@@ -75,7 +75,14 @@ static void fill_floats(float *x, int64_t n, int kind) {
     if (kind == 3 && n > 2) { x[n / 2] = NAN; x[0] = 1000.f; }               /* NaN ignored   */
     if (kind == 4 && n > 1) x[n - 1] = INFINITY;                             /* a = 0         */
     if (kind == 5) for (int64_t i = 0; i < n; i++) x[i] = (float)((int)rndf(-5.f, 5.f)) * 0.5f; /* ties */
+    if (kind == 6) for (int64_t i = 0; i < n; i++) x[i] = 1.f;   /* q = 127 everywhere  */
+    if (kind == 7) for (int64_t i = 0; i < n; i++) x[i] = -1.f;  /* q = -127 everywhere */
+    if (kind == 8) for (int64_t i = 0; i < n; i++) x[i] = NAN;   /* q = -128 everywhere */
 }
+
+/* Overrides for the extreme-value ternary cases: every code (-1: random) and every
+ * activation row's fill kind (-1: the usual mix). */
+static int g_code = -1, g_fill = -1;
 
 /* ---- act_quant --------------------------------------------------------------------------- */
 
@@ -137,7 +144,7 @@ static void tmat_make(tcase *c, int64_t rows, int64_t cols, int per_block) {
     memset(w->codes, 0x55, (size_t)(rows * w->row_bytes)); /* code 1 everywhere = padding */
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t e = 0; e < cols; e++) {
-            int code = (int)(rnd() % 3);
+            int code = g_code >= 0 ? g_code : (int)(rnd() % 3);
             c->vals[r * cols + e] = (int8_t)(code - 1);
             int64_t b = e / 128, i = e % 128;
             uint8_t *byte = w->codes + r * w->row_bytes + 32 * b + i % 32;
@@ -168,7 +175,7 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
     float *xf = malloc((size_t)cols * sizeof *xf);
     for (int64_t t = 0; t < n_tok; t++) {
         x[t].q = malloc((size_t)n_pad);
-        fill_floats(xf, cols, t % 3 == 2 ? 5 : 0);
+        fill_floats(xf, cols, g_fill >= 0 ? g_fill : t % 3 == 2 ? 5 : 0);
         s->act_quant(xf, cols, n_pad, &x[t]);
     }
     const int64_t ldy = rows + 3;
@@ -241,6 +248,26 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
     tmat_free(&c);
 }
 
+/* The largest partial sums the integer kernels can meet: every weight +1 or -1 against
+ * activations all 127, all -127 or all -128 (NaN inputs), over 4096 columns (a kernel
+ * that sums int16 lanes over several blocks must not overflow anywhere: the -128 case
+ * with codes +1 reaches the int16 limit exactly in a lane summed over 2048 columns). */
+static void test_ternary_extremes(void **state) {
+    (void)state;
+    const bn_kernels *v[16];
+    int nv = variants(v);
+    static const int codes[] = {2, 0}, fills[] = {6, 7, 8};
+    static const int64_t toks[] = {1, 2, 8, 9};
+    for (size_t a = 0; a < 2; a++)
+        for (size_t b = 0; b < 3; b++)
+            for (size_t c = 0; c < sizeof toks / sizeof toks[0]; c++) {
+                g_code = codes[a];
+                g_fill = fills[b];
+                check_ternary(8, 4096, toks[c], 0, v, nv);
+            }
+    g_code = g_fill = -1;
+}
+
 static void test_ternary_matmul(void **state) {
     (void)state;
     const bn_kernels *v[16];
@@ -255,6 +282,7 @@ static void test_ternary_matmul(void **state) {
     check_ternary(33, 2560, 13, 0, v, nv);
     check_ternary(16, 6912, 2, 0, v, nv);
     check_ternary(36, 2560, 13, 0, v, nv); /* repackable shapes (rows % 4, cols % 256) */
+    check_ternary(260, 4352, 19, 0, v, nv); /* several row blocks, token blocks and column segments */
     check_ternary(8, 1000, 5, 0, v, nv);
     check_ternary(12, 6912, 1, 0, v, nv);
     /* the 3B shape's rows (3200, 8640: not multiples of 256) and odd row counts, which
@@ -490,6 +518,30 @@ static void check_attention(int kv_f16, int64_t n_kv, int64_t head_dim, const bn
             if (!(fabs(o1[d] - o0[d]) <= tol))
                 fail_msg("%s attention f16=%d n_kv=%lld hd=%lld out[%lld] = %.9g, scalar %.9g", v[kk]->name, kv_f16,
                          (long long)n_kv, (long long)head_dim, (long long)d, (double)o1[d], (double)o0[d]);
+        /* several queries at once (GQA heads, consecutive tokens seeing one position more
+         * each): the same bits as one call per query */
+        if (!v[kk]->attention_multi || head_dim % 8) continue;
+        for (int nq = 1; nq <= BN_ATTN_MQ; nq++) {
+            float qs[BN_ATTN_MQ][BN_MAX_HEAD_DIM], om[BN_ATTN_MQ][BN_MAX_HEAD_DIM];
+            const float *qp[BN_ATTN_MQ];
+            float *op[BN_ATTN_MQ];
+            int64_t nk[BN_ATTN_MQ];
+            float *ms = malloc((size_t)(BN_ATTN_MQ * n_kv) * 4);
+            for (int a = 0; a < nq; a++) {
+                for (int64_t d = 0; d < head_dim; d++) qs[a][d] = a == 0 ? q[d] : rndf(-2.f, 2.f);
+                qp[a] = qs[a];
+                op[a] = om[a];
+                nk[a] = n_kv - (nq - 1 - a) > 0 ? n_kv - (nq - 1 - a) : 1; /* causal: later tokens see more */
+            }
+            v[kk]->attention_multi(nq, qp, nk, k, vv, kv_f16, head_dim, stride, scale, ms, n_kv, op);
+            for (int a = 0; a < nq; a++) {
+                v[kk]->attention(qs[a], k, vv, kv_f16, nk[a], head_dim, stride, scale, scratch, o1);
+                if (memcmp(o1, om[a], (size_t)head_dim * 4) != 0)
+                    fail_msg("%s attention_multi nq=%d query %d (n_kv %lld, hd %lld, f16 %d) differs from attention",
+                             v[kk]->name, nq, a, (long long)nk[a], (long long)head_dim, kv_f16);
+            }
+            free(ms);
+        }
     }
     free(k);
     free(vv);
@@ -501,7 +553,7 @@ static void test_attention(void **state) {
     const bn_kernels *v[16];
     int nv = variants(v);
     static const int64_t nkv[] = {1, 2, 5, 17, 100, 700};
-    static const int64_t hd[] = {64, 80, 100, 128};
+    static const int64_t hd[] = {64, 80, 96, 100, 128, 136};
     for (int f16 = 0; f16 < 2; f16++)
         for (size_t a = 0; a < sizeof nkv / sizeof nkv[0]; a++)
             for (size_t b = 0; b < sizeof hd / sizeof hd[0]; b++) check_attention(f16, nkv[a], hd[b], v, nv);
@@ -599,7 +651,7 @@ static void test_select(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select),         cmocka_unit_test(test_act_quant), cmocka_unit_test(test_ternary_matmul),
+        cmocka_unit_test(test_select),         cmocka_unit_test(test_act_quant), cmocka_unit_test(test_ternary_matmul), cmocka_unit_test(test_ternary_extremes),
         cmocka_unit_test(test_dense),          cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_attention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
