@@ -40,6 +40,15 @@
  * every 16th step (the 2nd and 3rd at first) is a plain one.  This never changes the
  * tokens (greedy output is the same whatever is drafted); with sampling it would make
  * the tokens a seed gives depend on timing, so sampling uses only the counts above.
+ *
+ * The caller evaluating (bitnet_generator_draft, for a batched server).  The step is
+ * split in two: bn_spec_plan decides the draft exactly as bn_spec_step would and hands
+ * it out; the caller evaluates [t, d0, .., d(k-1)] itself (in a batch with other
+ * sessions' tokens, every row's logits kept); bn_spec_planned_done, from the following
+ * bitnet_generator_next, checks that the context holds exactly those tokens and applies
+ * the same acceptance, rollback and adaptation (bn_spec_accept).  The greedy timing then
+ * spans from the plan to the verification, i.e. includes the other sessions' share of
+ * the batched step.
  */
 #include "gen_spec.h"
 
@@ -69,6 +78,12 @@ struct bn_spec {
     double             plain_ns, plain_n, spec_ns, spec_tok;
     size_t             since_plain; /* greedy: verification steps since the last plain one */
     size_t             tpause_len;  /* greedy: the last pause for being slower than plain   */
+    /* bn_spec_plan: a step the caller evaluates */
+    int                planned;
+    uint32_t           plan_P;
+    size_t             plan_k;
+    bitnet_token       plan_pending;
+    double             plan_t0;
 };
 
 static double bn_spec_now_ns(void) {
@@ -340,17 +355,16 @@ static void bn_spec_adapt(bn_spec *sp, size_t k, size_t kept) {
     }
 }
 
-bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, bitnet_token pending,
-                           size_t k_limit, size_t *n_eval) {
-    *n_eval = 0;
-    bn_spec_clear(sp);
+/* Decide the draft for a step of `pending` at position P = s->n_past (at most k_limit
+ * tokens; into sp->draft): its length, 0 for a plain step. */
+static bitnet_status bn_spec_make_draft(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp,
+                                        bitnet_token pending, size_t k_limit, size_t *k_out) {
     const uint32_t P = s->n_past;
-    const int32_t nv = sp->n_vocab;
     const int greedy = smp->temperature <= 0.0f;
-    bitnet_status st;
     size_t k = 0;
-    const double t0 = greedy ? bn_spec_now_ns() : 0.0; /* drafting included */
+    *k_out = 0;
     if (k_limit > s->n_ctx - P - 1) k_limit = s->n_ctx - P - 1; /* room for pending and the draft */
+    if (k_limit > BN_SPEC_MAX_DRAFT) k_limit = BN_SPEC_MAX_DRAFT;
     if (sp->pause) {
         sp->pause--;
     } else if (greedy && (sp->plain_n < 0.5 ? sp->since_plain >= 2 : sp->since_plain >= 16)) {
@@ -361,25 +375,31 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
         sp->ctx[P] = pending;
         if (sp->p.mode == BITNET_SPEC_LOOKUP) {
             k = bn_spec_lookup(sp, sp->ctx, (size_t)P + 1, want);
-        } else if ((st = bn_spec_draft_model(sp, smp, sp->ctx, (size_t)P + 1, want, &k)) != BITNET_OK) {
-            return st;
+        } else {
+            bitnet_status st = bn_spec_draft_model(sp, smp, sp->ctx, (size_t)P + 1, want, &k);
+            if (st != BITNET_OK) return st;
         }
         if (k < (size_t)sp->p.n_draft_min) k = 0;
     }
-    if (k == 0) { /* a plain step */
-        st = bitnet_session_eval(s, &pending, 1);
-        if (st == BITNET_OK) *n_eval = 1;
-        if (st == BITNET_OK && greedy) {
-            sp->plain_ns = 0.75 * sp->plain_ns + (bn_spec_now_ns() - t0);
-            sp->plain_n = 0.75 * sp->plain_n + 1.0;
-            sp->since_plain = 0;
-        }
-        return st;
-    }
-    sp->step[0] = pending;
-    memcpy(sp->step + 1, sp->draft, k * sizeof *sp->draft);
-    if ((st = bn_spec_eval_all(s, sp->step, k + 1)) != BITNET_OK) return st;
-    *n_eval = k + 1;
+    *k_out = k;
+    return BITNET_OK;
+}
+
+/* Greedy: a plain step of dt ns. */
+static void bn_spec_plain_done(bn_spec *sp, double dt) {
+    sp->plain_ns = 0.75 * sp->plain_ns + dt;
+    sp->plain_n = 0.75 * sp->plain_n + 1.0;
+    sp->since_plain = 0;
+}
+
+/* The acceptance rule over the rows s->logits[0..k] of an eval of [pending, draft[0..k)]
+ * at position P (k >= 1), the rollback of the rejected drafts, the queue, the adaptation
+ * (t0: when the step began, greedy timing). */
+static bitnet_status bn_spec_accept(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, uint32_t P,
+                                    size_t k, double t0) {
+    const int32_t nv = sp->n_vocab;
+    const int greedy = smp->temperature <= 0.0f;
+    bitnet_status st;
     sp->steps++;
     sp->drafted += k;
     size_t kept = 0;
@@ -405,7 +425,7 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
         const float *q = sp->p.mode == BITNET_SPEC_DRAFT ? sp->q + i * (size_t)nv : NULL;
         const double pdv = sp->pd[d], qdv = q ? q[d] : 1.0;
         const double u = bn_rng_uniform(s->rng);
-        
+
         if (qdv > 0.0 && u * qdv < pdv) { kept++; continue; }
         /* rejected: draw from max(0, p - q), normalised */
         double total = 0.0;
@@ -438,4 +458,69 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
         bn_spec_adapt_time(sp, bn_spec_now_ns() - t0, kept);
     }
     return BITNET_OK;
+}
+
+bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, bitnet_token pending,
+                           size_t k_limit, size_t *n_eval) {
+    *n_eval = 0;
+    bn_spec_clear(sp);
+    sp->planned = 0;
+    const uint32_t P = s->n_past;
+    const int greedy = smp->temperature <= 0.0f;
+    const double t0 = greedy ? bn_spec_now_ns() : 0.0; /* drafting included */
+    size_t k = 0;
+    bitnet_status st = bn_spec_make_draft(sp, s, smp, pending, k_limit, &k);
+    if (st != BITNET_OK) return st;
+    if (k == 0) { /* a plain step */
+        st = bitnet_session_eval(s, &pending, 1);
+        if (st == BITNET_OK) *n_eval = 1;
+        if (st == BITNET_OK && greedy) bn_spec_plain_done(sp, bn_spec_now_ns() - t0);
+        return st;
+    }
+    sp->step[0] = pending;
+    memcpy(sp->step + 1, sp->draft, k * sizeof *sp->draft);
+    if ((st = bn_spec_eval_all(s, sp->step, k + 1)) != BITNET_OK) return st;
+    *n_eval = k + 1;
+    return bn_spec_accept(sp, s, smp, P, k, t0);
+}
+
+bitnet_status bn_spec_plan(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, bitnet_token pending,
+                           size_t k_limit, bitnet_token *out, size_t *k_out) {
+    bn_spec_clear(sp);
+    sp->planned = 0;
+    const int greedy = smp->temperature <= 0.0f;
+    const double t0 = greedy ? bn_spec_now_ns() : 0.0;
+    size_t k = 0;
+    bitnet_status st = bn_spec_make_draft(sp, s, smp, pending, k_limit, &k);
+    if (st != BITNET_OK) return st;
+    memcpy(out, sp->draft, k * sizeof *out);
+    sp->planned = 1;
+    sp->plan_P = s->n_past;
+    sp->plan_k = k;
+    sp->plan_pending = pending;
+    sp->plan_t0 = t0;
+    *k_out = k;
+    return BITNET_OK;
+}
+
+bitnet_status bn_spec_planned_done(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, int *verified) {
+    *verified = 0;
+    if (!sp || !sp->planned) return BITNET_OK;
+    sp->planned = 0;
+    const uint32_t P = sp->plan_P;
+    const size_t k = sp->plan_k;
+    const int greedy = smp->temperature <= 0.0f;
+    if (s->n_past == P + 1 && s->tokens[P] == sp->plan_pending) { /* the token alone */
+        if (k == 0 && greedy) bn_spec_plain_done(sp, bn_spec_now_ns() - sp->plan_t0);
+        return BITNET_OK; /* (drafts left out by the caller: nothing to verify) */
+    }
+    if (k == 0 || s->n_past != P + 1 + k) return BITNET_OK; /* not evaluated as planned: the caller's checks */
+    if (s->tokens[P] != sp->plan_pending || memcmp(s->tokens + P + 1, sp->draft, k * sizeof *sp->draft) != 0)
+        return bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: the context's last %zu tokens are not the ones "
+                      "bitnet_generator_draft asked to evaluate", k + 1);
+    if (!s->logits_kept_all || s->n_logits < (int64_t)(k + 1))
+        return bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: the %zu tokens bitnet_generator_draft asked "
+                      "for were evaluated without the logits of every one (BITNET_BATCH_LOGITS_ALL)", k + 1);
+    *verified = 1;
+    return bn_spec_accept(sp, s, smp, P, k, sp->plan_t0);
 }
