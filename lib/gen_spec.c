@@ -33,7 +33,8 @@
  * kept.  After two steps in a row keeping nothing, drafting pauses for 1, 2, 4, ... 64
  * tokens (doubling while it keeps failing, reset by a step that keeps something), so a
  * source that never predicts (random text) costs a verification of one or two extra
- * tokens only every so often.  With greedy sampling the steps are also timed: when
+ * tokens only every so often.  A draft model that proposes nothing (its first token
+ * below p_min) counts as a failed step too: its evaluation was paid for.  With greedy sampling the steps are also timed: when
  * verification steps (drafting included) yield fewer tokens per second than plain
  * steps -- drafts accepted too rarely for what a k-token step costs on this machine and
  * model -- drafting pauses the same way (2, 4, ... 64 tokens); to know the plain rate,
@@ -380,6 +381,9 @@ static bitnet_status bn_spec_make_draft(bn_spec *sp, bitnet_session *s, const bi
             if (st != BITNET_OK) return st;
         }
         if (k < (size_t)sp->p.n_draft_min) k = 0;
+        /* a draft model that proposes nothing still cost its evaluation: count the step as
+         * a failed one so that drafting pauses when this keeps happening */
+        if (k == 0 && sp->p.mode == BITNET_SPEC_DRAFT) bn_spec_adapt(sp, 1, 0);
     }
     *k_out = k;
     return BITNET_OK;
