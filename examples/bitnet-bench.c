@@ -499,6 +499,8 @@ static int run_spec(const bitnet_model *m, const char *mode, const char *draft_p
     if (p_min >= 0.0) sp.p_min = (float)p_min;
     if (!lookup) {
         if ((st = bitnet_model_load(draft_path, mp, &dm)) != BITNET_OK) ex_die_status("bitnet-bench", draft_path, st);
+        if (bench_screen && (st = bitnet_model_set_output_screening(dm, (bitnet_screen_mode)bench_screen)) != BITNET_OK)
+            ex_die_status("bitnet-bench", "--screen: the draft model", st);
         if ((st = bitnet_session_create(dm, &pp, &ds)) != BITNET_OK)
             ex_die_status("bitnet-bench", "--spec: the draft session", st);
         sp.draft = ds;

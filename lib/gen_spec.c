@@ -264,7 +264,11 @@ static bitnet_status bn_spec_draft_model(bn_spec *sp, const bitnet_sampler_param
     const int32_t nv = sp->n_vocab;
     for (size_t i = 0; i < k; i++) {
         const float *logits = NULL;
-        if ((st = bitnet_session_logits(ds, -1, &logits)) != BITNET_OK) return st;
+        /* greedy without p_min needs the draft's choice only: its screened logits when its
+         * model screens the output layer (exact for every token that can be chosen) */
+        if (greedy && sp->p.p_min <= 0.0f) st = bn_session_sample_logits(ds, smp, &logits);
+        else st = bitnet_session_logits(ds, -1, &logits);
+        if (st != BITNET_OK) return st;
         bitnet_token d;
         if (greedy) {
             size_t nc = 0;
