@@ -28,19 +28,23 @@
  * same sampler params; it stops early when its most likely token has probability below
  * p_min.
  *
- * Adaptive length.  k starts at n_draft_max; after a step with every draft kept it
- * doubles (up to n_draft_max), otherwise it becomes (kept + 1), halved when nothing was
- * kept.  After two steps in a row keeping nothing, drafting pauses for 1, 2, 4, ... 64
- * tokens (doubling while it keeps failing, reset by a step that keeps something), so a
- * source that never predicts (random text) costs a verification of one or two extra
- * tokens only every so often.  A draft model that proposes nothing (its first token
- * below p_min) counts as a failed step too: its evaluation was paid for.  With greedy sampling the steps are also timed: when
- * verification steps (drafting included) yield fewer tokens per second than plain
- * steps -- drafts accepted too rarely for what a k-token step costs on this machine and
- * model -- drafting pauses the same way (2, 4, ... 64 tokens); to know the plain rate,
- * every 16th step (the 2nd and 3rd at first) is a plain one.  This never changes the
- * tokens (greedy output is the same whatever is drafted); with sampling it would make
- * the tokens a seed gives depend on timing, so sampling uses only the counts above.
+ * Adaptive length.  k starts at n_draft_max / 2 (at least 1: a first draft that fails
+ * costs less); after a step with every draft kept it doubles (up to n_draft_max),
+ * otherwise it becomes (kept + 1), halved when nothing was kept.  After two steps in a
+ * row keeping nothing, drafting pauses for 1, 2, 4, ... 64 tokens (doubling while it
+ * keeps failing, reset by a step that keeps something), so a source that never predicts
+ * (random text) costs a verification of one or two extra tokens only every so often.  A
+ * draft model that proposes nothing (its first token below p_min) counts as a failed
+ * step too: its evaluation was paid for.  With greedy sampling the steps are also timed:
+ * when verification steps (drafting included; decayed sums of their times and tokens)
+ * yield more than 3% fewer tokens per second than plain steps (the median of the last
+ * five plain steps' times, so that one step slowed down or sped up by other work on the
+ * machine does not decide), twice in a row -- drafts accepted too rarely for what a
+ * k-token step costs on this machine and model -- drafting pauses the same way (2, 4,
+ * ... 64 tokens); to know the plain rate, every 16th step (the 2nd and 3rd at first) is
+ * a plain one, and the steps of a pause are timed too.  This never changes the tokens
+ * (greedy output is the same whatever is drafted); with sampling it would make the
+ * tokens a seed gives depend on timing, so sampling uses only the counts above.
  *
  * The caller evaluating (bitnet_generator_draft, for a batched server).  The step is
  * split in two: bn_spec_plan decides the draft exactly as bn_spec_step would and hands
@@ -57,6 +61,8 @@
 
 #include <math.h>
 #include <time.h>
+
+#define BN_SPEC_PLAIN_WIN 5
 
 struct bn_spec {
     bitnet_spec_params p;
@@ -75,8 +81,12 @@ struct bn_spec {
     size_t             q_head, q_n, q_ctx; /* queue[q_head..q_n); the first q_ctx of those
                                               are in the context                           */
     size_t             drafted, accepted, steps;
-    /* greedy: measured throughput, plain steps against verification steps (decayed sums) */
-    double             plain_ns, plain_n, spec_ns, spec_tok;
+    /* greedy: measured throughput, plain steps (the last few times) against verification
+     * steps (decayed sums) */
+    double             plain_t[BN_SPEC_PLAIN_WIN];
+    size_t             plain_cnt;
+    double             spec_ns, spec_tok;
+    int                slow_run;    /* greedy: verification steps in a row slower than plain */
     size_t             since_plain; /* greedy: verification steps since the last plain one */
     size_t             tpause_len;  /* greedy: the last pause for being slower than plain   */
     /* bn_spec_plan: a step the caller evaluates */
@@ -179,7 +189,7 @@ bitnet_status bn_spec_create(bitnet_session *s, bn_spec **out) {
     if (!sp) return bn_err(BITNET_E_NOMEM, "out of memory for speculation state");
     sp->p = *p;
     sp->n_vocab = (int32_t)s->m->hp.n_vocab;
-    sp->k_cur = (size_t)p->n_draft_max;
+    sp->k_cur = p->n_draft_max > 1 ? (size_t)p->n_draft_max / 2 : 1;
     sp->ctx = bn_mallocn((size_t)s->n_ctx + 1, sizeof *sp->ctx);
     sp->pd = bn_mallocn((size_t)sp->n_vocab, sizeof *sp->pd);
     sp->cand = bn_mallocn((size_t)sp->n_vocab, sizeof *sp->cand);
@@ -328,15 +338,33 @@ static bitnet_token bn_spec_draw_dense(const float *w, int32_t n, double total, 
 /* Greedy: after a verification step, compare the tokens per second of verification steps
  * with those of plain steps (both measured here, decayed); when speculation is the slower
  * one, pause it as after a failure.  The tokens are the same either way. */
+/* The median of the plain steps' times kept (the typical cost of a token: one step slowed
+ * down or sped up by other work on the machine does not move it). */
+static double bn_spec_plain_median(const bn_spec *sp) {
+    double v[BN_SPEC_PLAIN_WIN];
+    size_t n = sp->plain_cnt < BN_SPEC_PLAIN_WIN ? sp->plain_cnt : BN_SPEC_PLAIN_WIN;
+    memcpy(v, sp->plain_t, n * sizeof *v);
+    for (size_t i = 1; i < n; i++) /* insertion sort: at most BN_SPEC_PLAIN_WIN values */
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void bn_spec_adapt_time(bn_spec *sp, double dt, size_t kept) {
     sp->spec_ns = 0.75 * sp->spec_ns + dt;
     sp->spec_tok = 0.75 * sp->spec_tok + (double)(kept + 1);
-    if (sp->plain_n < 1.0 || sp->pause) return; /* nothing to compare with yet */
-    const double plain_rate = sp->plain_n / sp->plain_ns, spec_rate = sp->spec_tok / sp->spec_ns;
-    if (spec_rate < plain_rate) {
+    if (sp->plain_cnt == 0 || sp->pause) return; /* nothing to compare with yet */
+    const double plain_rate = 1.0 / bn_spec_plain_median(sp), spec_rate = sp->spec_tok / sp->spec_ns;
+    /* slower by more than noise, twice in a row: pause */
+    if (spec_rate < 0.97 * plain_rate && ++sp->slow_run >= 2) {
+        sp->slow_run = 0;
         sp->tpause_len = sp->tpause_len ? (sp->tpause_len * 2 > 64 ? 64 : sp->tpause_len * 2) : 2;
         if (sp->pause < sp->tpause_len) sp->pause = sp->tpause_len;
-    } else {
+    } else if (spec_rate >= 0.97 * plain_rate) {
+        sp->slow_run = 0;
         sp->tpause_len = 0;
     }
 }
@@ -372,7 +400,7 @@ static bitnet_status bn_spec_make_draft(bn_spec *sp, bitnet_session *s, const bi
     if (k_limit > BN_SPEC_MAX_DRAFT) k_limit = BN_SPEC_MAX_DRAFT;
     if (sp->pause) {
         sp->pause--;
-    } else if (greedy && (sp->plain_n < 0.5 ? sp->since_plain >= 2 : sp->since_plain >= 16)) {
+    } else if (greedy && (sp->plain_cnt == 0 ? sp->since_plain >= 2 : sp->since_plain >= 16)) {
         /* a plain step now and then, to know what plain decoding costs */
     } else if (k_limit > 0) {
         size_t want = sp->k_cur < k_limit ? sp->k_cur : k_limit;
@@ -395,8 +423,7 @@ static bitnet_status bn_spec_make_draft(bn_spec *sp, bitnet_session *s, const bi
 
 /* Greedy: a plain step of dt ns. */
 static void bn_spec_plain_done(bn_spec *sp, double dt) {
-    sp->plain_ns = 0.75 * sp->plain_ns + dt;
-    sp->plain_n = 0.75 * sp->plain_n + 1.0;
+    sp->plain_t[sp->plain_cnt++ % BN_SPEC_PLAIN_WIN] = dt;
     sp->since_plain = 0;
 }
 

@@ -95,3 +95,22 @@ def test_lookup_sampling_runs(plain_and_lookup):
     r1, r2 = parallel(look, [b, b])
     assert r1["usage"]["completion_tokens"] == 40 and r1["choices"][0]["text"] == r2["choices"][0]["text"]
     assert r1["timings"]["draft_n"] > 0
+
+
+def test_draft_model_greedy_identical(model, plain_and_lookup):
+    """-md: every slot drafts with its own session of the draft model (here the model
+    itself, so drafts are almost always kept)."""
+    plain, _ = plain_and_lookup
+    srv = Server(model, ["-np", "3", "-c", "512", "-t", "2", "--timeout", "120", "-md", model, "--draft", "4",
+                         "--draft-p-min", "0"])
+    try:
+        bodies = [body(p, max_tokens=24) for p in PROMPTS[:6]]
+        want = [r["choices"][0]["text"] for r in parallel(plain, bodies)]
+        got = parallel(srv, bodies)
+        assert [r["choices"][0]["text"] for r in got] == want
+        drafted = sum(r["timings"]["draft_n"] for r in got)
+        accepted = sum(r["timings"]["draft_n_accepted"] for r in got)
+        assert drafted > 0 and accepted >= 0.9 * drafted
+        assert srv.metrics()["bitnet_spec_accepted_tokens_total"] == accepted
+    finally:
+        assert srv.stop() == 0, srv.output()
