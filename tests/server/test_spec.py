@@ -3,6 +3,7 @@ batched forward step as the other slots' tokens, so greedy text must be exactly 
 of a server without speculation, for concurrent requests too; the drafted / accepted
 counts are reported per response (usage.completion_tokens_details, timings) and in
 /metrics.  Servers on 127.0.0.1, requests bounded in count and time."""
+import os
 import threading
 
 import pytest
@@ -15,8 +16,15 @@ PROMPTS = ["Item %d: the cat sat on the mat. The cat sat on the mat. The cat sat
            for i in range(4)] + ["An unrepeated prompt: quick brown foxes vex jumpy dwarves."]
 
 
+# ThreadSanitizer builds (server_http_tsan) run the server about 30x slower: less work there.
+TSAN = "TSAN_OPTIONS" in os.environ
+N_TOK = 16 if TSAN else 40
+if TSAN:
+    PROMPTS = PROMPTS[:3] + PROMPTS[5:7]
+
+
 def body(p, **kw):
-    b = {"prompt": p, "max_tokens": 40, "temperature": 0}
+    b = {"prompt": p, "max_tokens": N_TOK, "temperature": 0}
     b.update(kw)
     return b
 
@@ -25,20 +33,20 @@ def parallel(server, bodies):
     got = [None] * len(bodies)
 
     def worker(i):
-        st, _, r = server.post("/v1/completions", bodies[i], timeout=120)
+        st, _, r = server.post("/v1/completions", bodies[i], timeout=600)
         got[i] = r if st == 200 else (st, r)
 
     th = [threading.Thread(target=worker, args=(i,)) for i in range(len(bodies))]
     for t in th:
         t.start()
     for t in th:
-        t.join(120)
+        t.join(600)
     return got
 
 
 @pytest.fixture(scope="module")
 def plain_and_lookup(model):
-    args = ["-np", "4", "-c", "512", "-t", "2", "--timeout", "120"]
+    args = ["-np", "4", "-c", "512", "-t", "2", "--timeout", "600"]
     a = Server(model, args)
     b = Server(model, args + ["--lookup", "--draft", "6"])
     yield a, b
@@ -58,7 +66,7 @@ def test_lookup_greedy_identical_concurrent(plain_and_lookup):
     for r in got:
         u, t = r["usage"], r["timings"]
         d = u["completion_tokens_details"]
-        assert u["completion_tokens"] == t["predicted_n"] == 40
+        assert u["completion_tokens"] == t["predicted_n"] == N_TOK
         assert t["draft_n_accepted"] == d["accepted_prediction_tokens"] <= t["draft_n"]
         assert d["rejected_prediction_tokens"] == t["draft_n"] - t["draft_n_accepted"]
         drafted += t["draft_n"]
@@ -93,7 +101,7 @@ def test_lookup_sampling_runs(plain_and_lookup):
     _, look = plain_and_lookup
     b = body(PROMPTS[1], temperature=0.8, seed=42)
     r1, r2 = parallel(look, [b, b])
-    assert r1["usage"]["completion_tokens"] == 40 and r1["choices"][0]["text"] == r2["choices"][0]["text"]
+    assert r1["usage"]["completion_tokens"] == N_TOK and r1["choices"][0]["text"] == r2["choices"][0]["text"]
     assert r1["timings"]["draft_n"] > 0
 
 
@@ -101,10 +109,10 @@ def test_draft_model_greedy_identical(model, plain_and_lookup):
     """-md: every slot drafts with its own session of the draft model (here the model
     itself, so drafts are almost always kept)."""
     plain, _ = plain_and_lookup
-    srv = Server(model, ["-np", "3", "-c", "512", "-t", "2", "--timeout", "120", "-md", model, "--draft", "4",
+    srv = Server(model, ["-np", "3", "-c", "512", "-t", "2", "--timeout", "600", "-md", model, "--draft", "4",
                          "--draft-p-min", "0"])
     try:
-        bodies = [body(p, max_tokens=24) for p in PROMPTS[:6]]
+        bodies = [body(p, max_tokens=min(N_TOK, 24)) for p in PROMPTS[:6]]
         want = [r["choices"][0]["text"] for r in parallel(plain, bodies)]
         got = parallel(srv, bodies)
         assert [r["choices"][0]["text"] for r in got] == want
