@@ -476,8 +476,8 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int run_spec(const bitnet_model *m, const char *mode, const char *draft_path, int n_draft, int n, int threads,
-                    int reps, const bitnet_model_params *mp) {
+static int run_spec(const bitnet_model *m, const char *mode, const char *draft_path, int n_draft, double p_min, int n,
+                    int threads, int reps, const bitnet_model_params *mp) {
     int lookup = strcmp(mode, "lookup") == 0;
     if (!lookup && strcmp(mode, "draft") != 0) ex_usage_error("--spec: lookup or draft, not '%s'", mode);
     if (!lookup && !draft_path) ex_usage_error("--spec draft needs -md DRAFT.gguf");
@@ -496,8 +496,11 @@ static int run_spec(const bitnet_model *m, const char *mode, const char *draft_p
     bitnet_spec_default_params(&sp, sizeof sp);
     sp.mode = lookup ? BITNET_SPEC_LOOKUP : BITNET_SPEC_DRAFT;
     if (n_draft > 0) sp.n_draft_max = n_draft;
+    if (p_min >= 0.0) sp.p_min = (float)p_min;
     if (!lookup) {
         if ((st = bitnet_model_load(draft_path, mp, &dm)) != BITNET_OK) ex_die_status("bitnet-bench", draft_path, st);
+        if (bench_screen && (st = bitnet_model_set_output_screening(dm, (bitnet_screen_mode)bench_screen)) != BITNET_OK)
+            ex_die_status("bitnet-bench", "--screen: the draft model", st);
         if ((st = bitnet_session_create(dm, &pp, &ds)) != BITNET_OK)
             ex_die_status("bitnet-bench", "--spec: the draft session", st);
         sp.draft = ds;
@@ -510,8 +513,9 @@ static int run_spec(const bitnet_model *m, const char *mode, const char *draft_p
                  *b = malloc((size_t)n * sizeof *b);
     double *tp = malloc((size_t)reps * sizeof *tp), *ts = malloc((size_t)reps * sizeof *ts);
     if (!prompt || !a || !b || !tp || !ts) ex_fail("out of memory");
-    printf("speculation: %s%s%s, draft up to %d tokens, %d greedy tokens, %d threads, %d runs each\n\n", mode,
-           lookup ? "" : " with ", lookup ? "" : draft_path, sp.n_draft_max, n, threads, reps);
+    printf("speculation: %s%s%s, draft up to %d tokens%s, %d greedy tokens, %d threads, %d runs each\n\n", mode,
+           lookup ? "" : " with ", lookup ? "" : draft_path, sp.n_draft_max, p_min >= 0.0 && !lookup ? " (p-min set)" : "",
+           n, threads, reps);
     printf("| prompt   | plain t/s | spec t/s | ratio | drafted | accepted | rate  | identical |\n");
     printf("|----------|----------:|---------:|------:|--------:|---------:|------:|-----------|\n");
     for (int kind = 0; kind < 2; kind++) {
@@ -577,8 +581,9 @@ static void usage(FILE *f) {
             "                       the page cache before each load); load time, s per GB, peak RSS, and\n"
             "                       what first touching that much fresh memory costs on this machine\n"
             "      --spec MODE      instead: greedy -n tokens plain vs speculative, MODE lookup or draft\n"
-            "                       (-md DRAFT.gguf), on a grounded and an open prompt (first -t value)\n"
+            "                       (-md DRAFT.gguf), on a grounded and an open prompt (each -t value)\n"
             "  -md, --model-draft F the draft model for --spec draft;  --draft N  most drafted tokens\n"
+            "      --draft-p-min P  the draft model stops below probability P (library default 0.5)\n"
             "  -v, --verbose        library log messages;  --version  the version\n"
             "LISTs are comma-separated, e.g. -p 128,512 -t 1,2.  llama-bench's GPU options (-ngl, -fa,\n"
             "-sm, -mg, -ts, -nkvo) are accepted and have no effect.\n",
@@ -588,7 +593,7 @@ static void usage(FILE *f) {
 enum { FMT_TABLE, FMT_JSON, FMT_JSONL, FMT_CSV, FMT_MD };
 
 enum { O_MODEL = 1, O_PROMPT, O_GEN, O_THREADS, O_REPS, O_OUTPUT, O_ISA, O_STREAMS, O_BEAMS, O_BANDWIDTH, O_BATCH, O_PROFILE,
-       O_CACHE_TYPE, O_MMAP, O_EMBD, O_GREEDY, O_SCREEN, O_SPEC, O_MD, O_DRAFT, O_LOAD, O_COLD };
+       O_CACHE_TYPE, O_MMAP, O_EMBD, O_GREEDY, O_SCREEN, O_SPEC, O_MD, O_DRAFT, O_LOAD, O_COLD, O_P_MIN };
 
 static const ex_opt bench_opts[] = {
     {O_MODEL, "-m|--model", EX_ARG, NULL},
@@ -609,6 +614,7 @@ static const ex_opt bench_opts[] = {
     {O_COLD, "--cold", EX_NOARG, NULL},
     {O_MD, "-md|--model-draft", EX_ARG, NULL},
     {O_DRAFT, "--draft|--draft-max|--draft-n", EX_ARG, NULL},
+    {O_P_MIN, "--draft-p-min", EX_ARG, NULL},
     {O_BANDWIDTH, "--bandwidth", EX_OPTARG, "#"},
     {O_BATCH, "-b|--batch-size|-ub|--ubatch-size", EX_ARG, NULL},
     {O_CACHE_TYPE, "-ctk|--cache-type-k|-ctv|--cache-type-v", EX_ARG, NULL},
@@ -731,6 +737,7 @@ int main(int argc, char **argv) {
     long long bw_mb = 0;
     const char *spec_mode = NULL, *draft_path = NULL;
     int n_draft = 0, load_reps = 0, load_cold = 0;
+    double p_min = -1.0;
     ex_args a;
     ex_args_init(&a, "bitnet-bench", argc, argv, bench_tables);
     for (int id; (id = ex_args_next(&a)) != EX_END;) {
@@ -770,6 +777,10 @@ int main(int argc, char **argv) {
         case O_COLD: load_cold = 1; break;
         case O_MD: draft_path = a.val; break;
         case O_DRAFT: n_draft = (int)ex_int(&a, 1, 64); break;
+        case O_P_MIN:
+            p_min = ex_float(&a);
+            if (!(p_min >= 0.0 && p_min <= 1.0)) ex_usage_error("--draft-p-min: %s is not in [0, 1]", a.val);
+            break;
         default: ex_usage_error("option '%s' does not apply to bitnet-bench", a.opt);
         }
     }
@@ -807,7 +818,9 @@ int main(int argc, char **argv) {
     }
     if (spec_mode) {
         printf("model: %s (%s)   CPU: %s\n", path, bitnet_model_desc(m), bitnet_cpu_features());
-        int rc = run_spec(m, spec_mode, draft_path, n_draft, tg[0] > 0 ? tg[0] : 128, th[0], reps, &mp);
+        int rc = 0; /* one table per thread count */
+        for (int i = 0; i < n_th && rc == 0; i++)
+            rc = run_spec(m, spec_mode, draft_path, n_draft, p_min, tg[0] > 0 ? tg[0] : 128, th[i], reps, &mp);
         bitnet_model_free(m);
         return rc;
     }

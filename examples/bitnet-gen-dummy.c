@@ -486,12 +486,20 @@ static void usage(FILE *f) {
             "  --vocab-kind spm|bpe           vocabulary kind (default: the preset's)\n"
             "  --layers N --embd N --heads N --heads-kv N --ff N --vocab N --ctx N   custom dims\n"
             "  --seed N                       RNG seed (default 0)\n"
+            "  --layer-scale X                scale every layer's output projections (attn_output,\n"
+            "                                 ffn_down) by X (default 1).  Small X (0.001) makes the layers\n"
+            "                                 add little to the residual stream: the model is then close to\n"
+            "                                 a fixed bigram map from its embedding and output layer, greedy\n"
+            "                                 text falls into loops, and a model with fewer layers and the same\n"
+            "                                 seed (same embedding, output and first layers) agrees with it\n"
+            "                                 often -- an artificial model for measuring speculative decoding,\n"
+            "                                 not a language model\n"
             "  -q, --quiet                    no progress output\n"
             "  -h, --help                     this text;  --version  the version\n");
 }
 
 enum { O_OUT = 1, O_SIZE, O_ARCH, O_TYPE, O_EMBD_TYPE, O_VOCAB_KIND, O_LAYERS, O_EMBD, O_HEADS, O_HEADS_KV, O_FF,
-       O_VOCAB, O_CTX, O_SEED, O_QUIET };
+       O_VOCAB, O_CTX, O_SEED, O_QUIET, O_LAYER_SCALE };
 
 static const ex_opt gd_opts[] = {
     {O_OUT, "-o|--outfile", EX_ARG, NULL},
@@ -508,6 +516,7 @@ static const ex_opt gd_opts[] = {
     {O_VOCAB, "--vocab", EX_ARG, NULL},
     {O_CTX, "--ctx", EX_ARG, NULL},
     {O_SEED, "--seed", EX_ARG, NULL},
+    {O_LAYER_SCALE, "--layer-scale", EX_ARG, NULL},
     {O_QUIET, "-q|--quiet", EX_NOARG, NULL},
     {0, NULL, EX_NOARG, NULL},
 };
@@ -521,6 +530,7 @@ int main(int argc, char **argv) {
     int layers = -1, embd = -1, heads = -1, heads_kv = -1, ff = -1, n_vocab = -1, ctx = -1, quiet = 0;
     bitnet_type wtype = BITNET_TYPE_I2_S, etype = BITNET_TYPE_F16;
     uint64_t seed = 0;
+    double layer_scale = 1.0;
     static const bitnet_type wtypes[] = {BITNET_TYPE_I2_S, BITNET_TYPE_TQ2_0, BITNET_TYPE_TQ1_0, BITNET_TYPE_F16};
     static const bitnet_type etypes[] = {BITNET_TYPE_F16, BITNET_TYPE_Q8_0, BITNET_TYPE_Q6_K, BITNET_TYPE_F32};
     ex_args a;
@@ -551,6 +561,10 @@ int main(int argc, char **argv) {
         case O_VOCAB: n_vocab = (int)ex_int(&a, 260, 1 << 22); break;
         case O_CTX: ctx = (int)ex_int(&a, 1, 1 << 24); break;
         case O_SEED: seed = (uint64_t)ex_int(&a, 0, INT64_MAX); break;
+        case O_LAYER_SCALE:
+            layer_scale = ex_float(&a);
+            if (!(layer_scale > 0.0 && layer_scale <= 1.0)) ex_usage_error("--layer-scale must be in (0, 1], got '%s'", a.val);
+            break;
         case O_QUIET: quiet = 1; break;
         default: ex_usage_error("option '%s' does not apply to bitnet-gen-dummy", a.opt);
         }
@@ -641,9 +655,13 @@ int main(int argc, char **argv) {
     bitnet_gguf_writer *w = NULL;
     check(bitnet_gguf_writer_create(&w), "creating the writer");
     check(bitnet_gguf_writer_set_str(w, "general.architecture", s.arch, strlen(s.arch)), "general.architecture");
-    char name[96];
-    snprintf(name, sizeof name, "bitnet-dummy %s %dL %dd seed %llu", s.arch, s.layers, s.embd,
-             (unsigned long long)seed);
+    char name[128];
+    if (layer_scale != 1.0)
+        snprintf(name, sizeof name, "bitnet-dummy %s %dL %dd seed %llu layer-scale %g", s.arch, s.layers, s.embd,
+                 (unsigned long long)seed, layer_scale);
+    else
+        snprintf(name, sizeof name, "bitnet-dummy %s %dL %dd seed %llu", s.arch, s.layers, s.embd,
+                 (unsigned long long)seed);
     check(bitnet_gguf_writer_set_str(w, "general.name", name, strlen(name)), "general.name");
     set_u32(w, s.arch, "vocab_size", (uint32_t)s.vocab);
     set_u32(w, s.arch, "context_length", (uint32_t)s.ctx);
@@ -714,6 +732,10 @@ int main(int argc, char **argv) {
             rng r;
             rng_seed(&r, seed, 0xfeed0000ull + i);
             double sc = (0.8 + 0.4 * rng_uniform(&r)) / sqrt(0.6 * (double)t->ne[0]);
+            const size_t nl = strlen(t->name);
+            if ((nl > 18 && !strcmp(t->name + nl - 18, "attn_output.weight")) ||
+                (nl > 15 && !strcmp(t->name + nl - 15, "ffn_down.weight")))
+                sc *= layer_scale; /* --layer-scale */
             float sf = (float)sc;
             uint16_t h;
             check(bitnet_quantize(BITNET_TYPE_F16, &sf, 1, 1, &h, sizeof h, NULL), "f16 scale");

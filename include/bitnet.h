@@ -937,7 +937,8 @@ BITNET_API void bitnet_generator_free(bitnet_generator *g);
  * The session's context after generation is what it is without speculation (every
  * returned token, logits of the last current).  The caller must not evaluate returned
  * tokens itself while speculation is on (they may already be in the context): leave
- * that to next (BITNET_E_INVALID_ARG otherwise). */
+ * that to next (BITNET_E_INVALID_ARG otherwise), or ask bitnet_generator_draft (below)
+ * what to evaluate. */
 
 typedef enum bitnet_spec_mode {
     BITNET_SPEC_NONE   = 0,
@@ -973,6 +974,26 @@ BITNET_API bitnet_status bitnet_session_set_speculation(bitnet_session *s, const
  * bitnet_generator_stats, the others zero). */
 BITNET_API void bitnet_session_get_spec_stats(const bitnet_session *s, bitnet_generator_stats *stats,
                                               size_t struct_size);
+
+/* Speculation with the caller evaluating (a batched server: every session's token and
+ * draft verified in one bitnet_batch_eval).  After next returned a token (step.token
+ * >= 0), this fills tokens[0..*n_tokens) with what the caller is to evaluate into the
+ * session before the following next:
+ *   *n_tokens == 0: nothing -- the token is already in the context (decided by an
+ *                   earlier verification), or the caller has evaluated it;
+ *   *n_tokens == 1: the token alone (tokens[0]), as without speculation;
+ *   *n_tokens  > 1: the token, then a draft of *n_tokens - 1 tokens, evaluated in one
+ *                   eval keeping every token's logits (BITNET_BATCH_LOGITS_ALL, or a
+ *                   session with params.logits_all).
+ * The following next verifies the draft with the acceptance rule above, rolls rejected
+ * drafts out of the KV cache and returns the decided tokens one by one (for those the
+ * next call here says 0).  Evaluating only tokens[0] is allowed too (the draft is then
+ * dropped); other tokens, or the draft without every row's logits, are
+ * BITNET_E_INVALID_ARG at next.  Drafts are at most cap - 1 tokens (cap >= 1, else
+ * BITNET_E_BUFFER_TOO_SMALL).  Without speculation on the session the answer is the
+ * token alone.  Nothing to evaluate before the first next or after the end (0). */
+BITNET_API bitnet_status bitnet_generator_draft(bitnet_generator *g, bitnet_token *tokens, size_t cap,
+                                                size_t *n_tokens);
 
 /* --- chat: render and tokenize a conversation safely ------------------------------------ */
 

@@ -366,25 +366,35 @@ static bitnet_status bn_gen_begin(bitnet_generator *g) {
     return BITNET_OK;
 }
 
+/* Speculation: the most tokens a draft for the pending token may have -- none once the
+ * end is decided, none past max_tokens. */
+static size_t bn_gen_draft_limit(const bitnet_generator *g) {
+    if (g->state == BN_GEN_FINISH) return 0;
+    if (g->max_tokens >= 0)
+        return (size_t)g->max_tokens > g->n_generated ? (size_t)g->max_tokens - g->n_generated - 1 : 0;
+    return SIZE_MAX;
+}
+
 /* Bring the token returned last into the context, unless the caller has done so. */
 static bitnet_status bn_gen_commit(bitnet_generator *g) {
     if (!g->has_pending) return BITNET_OK;
     size_t n = 0;
     const bitnet_token *toks = bn_session_tokens(g->s, &n);
     bitnet_status st = BITNET_OK;
+    int verified = 0;
     if (g->pending_in_ctx) { /* speculation: decided and evaluated in an earlier step */
         if (n != g->expect_n)
             st = bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: the session changed between calls: with "
                         "speculation the context must stay at %u tokens between calls (returned tokens may "
                         "already be in it: leave their evaluation to next), but it holds %zu", g->expect_n, n);
+    } else if (g->spec && (st = bn_spec_planned_done(g->spec, g->s, &g->sp, &verified)) != BITNET_OK) {
+        /* the caller evaluated other tokens than bitnet_generator_draft asked for */
+    } else if (verified) {
+        /* the caller evaluated the token and its draft: verified, decided tokens queued */
     } else if (n == g->pending_pos && g->spec) {
-        /* verify a draft together with it; no draft once the end is decided or when no
-         * more tokens may follow */
-        size_t k_limit = SIZE_MAX, n_eval = 0;
-        if (g->state == BN_GEN_FINISH) k_limit = 0;
-        else if (g->max_tokens >= 0)
-            k_limit = (size_t)g->max_tokens > g->n_generated ? (size_t)g->max_tokens - g->n_generated - 1 : 0;
-        st = bn_spec_step(g->spec, g->s, &g->sp, g->pending, k_limit, &n_eval);
+        /* verify a draft together with it */
+        size_t n_eval = 0;
+        st = bn_spec_step(g->spec, g->s, &g->sp, g->pending, bn_gen_draft_limit(g), &n_eval);
         g->n_evaluated += n_eval;
     } else if (n == g->pending_pos) {
         st = bn_gen_eval1(g, g->pending);
@@ -396,6 +406,36 @@ static bitnet_status bn_gen_commit(bitnet_generator *g) {
     }
     if (st == BITNET_OK) g->has_pending = 0;
     return st;
+}
+
+bitnet_status bitnet_generator_draft(bitnet_generator *g, bitnet_token *tokens, size_t cap, size_t *n_tokens) {
+    if (n_tokens) *n_tokens = 0;
+    if (!g) return bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_draft: generator is NULL");
+    if (!n_tokens || (cap && !tokens))
+        return bn_session_fail(g->s, bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_draft: %s is NULL",
+                                            n_tokens ? "tokens" : "n_tokens"));
+    if (g->state == BN_GEN_FAILED) return bn_session_fail(g->s, bn_err(g->fail_st, "%s", g->fail_msg));
+    if (!g->has_pending || g->pending_in_ctx) return BITNET_OK; /* nothing to evaluate */
+    size_t n = 0;
+    (void)bn_session_tokens(g->s, &n);
+    if (n != g->pending_pos) {
+        if (n == (size_t)g->pending_pos + 1) return BITNET_OK; /* the caller has evaluated it already */
+        return bn_session_fail(g->s, bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_draft: the session changed "
+                                            "since the last next: token %d belongs at position %u, but the context "
+                                            "holds %zu tokens", (int)g->pending, g->pending_pos, n));
+    }
+    if (cap == 0)
+        return bn_session_fail(g->s, bn_err(BITNET_E_BUFFER_TOO_SMALL, "bitnet_generator_draft: cap is 0: room "
+                                            "for at least the token itself is needed"));
+    tokens[0] = g->pending;
+    *n_tokens = 1;
+    if (!g->spec) return BITNET_OK;
+    size_t k_limit = bn_gen_draft_limit(g), k = 0;
+    if (k_limit > cap - 1) k_limit = cap - 1;
+    bitnet_status st = bn_spec_plan(g->spec, g->s, &g->sp, g->pending, k_limit, tokens + 1, &k);
+    if (st != BITNET_OK) return bn_gen_fail(g, st);
+    *n_tokens = 1 + k;
+    return BITNET_OK;
 }
 
 /* Where the next token comes from: the queue of tokens a speculative step decided (*in_ctx:

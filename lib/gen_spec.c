@@ -28,18 +28,32 @@
  * same sampler params; it stops early when its most likely token has probability below
  * p_min.
  *
- * Adaptive length.  k starts at n_draft_max; after a step with every draft kept it
- * doubles (up to n_draft_max), otherwise it becomes (kept + 1), halved when nothing was
- * kept.  After two steps in a row keeping nothing, drafting pauses for 1, 2, 4, ... 64
- * tokens (doubling while it keeps failing, reset by a step that keeps something), so a
- * source that never predicts (random text) costs a verification of one or two extra
- * tokens only every so often.  With greedy sampling the steps are also timed: when
- * verification steps (drafting included) yield fewer tokens per second than plain
- * steps -- drafts accepted too rarely for what a k-token step costs on this machine and
- * model -- drafting pauses the same way (2, 4, ... 64 tokens); to know the plain rate,
- * every 16th step (the 2nd and 3rd at first) is a plain one.  This never changes the
- * tokens (greedy output is the same whatever is drafted); with sampling it would make
- * the tokens a seed gives depend on timing, so sampling uses only the counts above.
+ * Adaptive length.  k starts at n_draft_max / 2 (at least 1: a first draft that fails
+ * costs less); after a step with every draft kept it doubles (up to n_draft_max),
+ * otherwise it becomes (kept + 1), halved when nothing was kept.  After two steps in a
+ * row keeping nothing, drafting pauses for 1, 2, 4, ... 64 tokens (doubling while it
+ * keeps failing, reset by a step that keeps something), so a source that never predicts
+ * (random text) costs a verification of one or two extra tokens only every so often.  A
+ * draft model that proposes nothing (its first token below p_min) counts as a failed
+ * step too: its evaluation was paid for.  With greedy sampling the steps are also timed:
+ * when verification steps (drafting included; decayed sums of their times and tokens)
+ * yield more than 3% fewer tokens per second than plain steps (the median of the last
+ * five plain steps' times, so that one step slowed down or sped up by other work on the
+ * machine does not decide), twice in a row -- drafts accepted too rarely for what a
+ * k-token step costs on this machine and model -- drafting pauses the same way (2, 4,
+ * ... 64 tokens); to know the plain rate, every 16th step (the 2nd and 3rd at first) is
+ * a plain one, and the steps of a pause are timed too.  This never changes the tokens
+ * (greedy output is the same whatever is drafted); with sampling it would make the
+ * tokens a seed gives depend on timing, so sampling uses only the counts above.
+ *
+ * The caller evaluating (bitnet_generator_draft, for a batched server).  The step is
+ * split in two: bn_spec_plan decides the draft exactly as bn_spec_step would and hands
+ * it out; the caller evaluates [t, d0, .., d(k-1)] itself (in a batch with other
+ * sessions' tokens, every row's logits kept); bn_spec_planned_done, from the following
+ * bitnet_generator_next, checks that the context holds exactly those tokens and applies
+ * the same acceptance, rollback and adaptation (bn_spec_accept).  The greedy timing then
+ * spans from the plan to the verification, i.e. includes the other sessions' share of
+ * the batched step.
  */
 #include "gen_spec.h"
 
@@ -47,6 +61,8 @@
 
 #include <math.h>
 #include <time.h>
+
+#define BN_SPEC_PLAIN_WIN 5
 
 struct bn_spec {
     bitnet_spec_params p;
@@ -65,10 +81,20 @@ struct bn_spec {
     size_t             q_head, q_n, q_ctx; /* queue[q_head..q_n); the first q_ctx of those
                                               are in the context                           */
     size_t             drafted, accepted, steps;
-    /* greedy: measured throughput, plain steps against verification steps (decayed sums) */
-    double             plain_ns, plain_n, spec_ns, spec_tok;
+    /* greedy: measured throughput, plain steps (the last few times) against verification
+     * steps (decayed sums) */
+    double             plain_t[BN_SPEC_PLAIN_WIN];
+    size_t             plain_cnt;
+    double             spec_ns, spec_tok;
+    int                slow_run;    /* greedy: verification steps in a row slower than plain */
     size_t             since_plain; /* greedy: verification steps since the last plain one */
     size_t             tpause_len;  /* greedy: the last pause for being slower than plain   */
+    /* bn_spec_plan: a step the caller evaluates */
+    int                planned;
+    uint32_t           plan_P;
+    size_t             plan_k;
+    bitnet_token       plan_pending;
+    double             plan_t0;
 };
 
 static double bn_spec_now_ns(void) {
@@ -163,7 +189,7 @@ bitnet_status bn_spec_create(bitnet_session *s, bn_spec **out) {
     if (!sp) return bn_err(BITNET_E_NOMEM, "out of memory for speculation state");
     sp->p = *p;
     sp->n_vocab = (int32_t)s->m->hp.n_vocab;
-    sp->k_cur = (size_t)p->n_draft_max;
+    sp->k_cur = p->n_draft_max > 1 ? (size_t)p->n_draft_max / 2 : 1;
     sp->ctx = bn_mallocn((size_t)s->n_ctx + 1, sizeof *sp->ctx);
     sp->pd = bn_mallocn((size_t)sp->n_vocab, sizeof *sp->pd);
     sp->cand = bn_mallocn((size_t)sp->n_vocab, sizeof *sp->cand);
@@ -248,7 +274,11 @@ static bitnet_status bn_spec_draft_model(bn_spec *sp, const bitnet_sampler_param
     const int32_t nv = sp->n_vocab;
     for (size_t i = 0; i < k; i++) {
         const float *logits = NULL;
-        if ((st = bitnet_session_logits(ds, -1, &logits)) != BITNET_OK) return st;
+        /* greedy without p_min needs the draft's choice only: its screened logits when its
+         * model screens the output layer (exact for every token that can be chosen) */
+        if (greedy && sp->p.p_min <= 0.0f) st = bn_session_sample_logits(ds, smp, &logits);
+        else st = bitnet_session_logits(ds, -1, &logits);
+        if (st != BITNET_OK) return st;
         bitnet_token d;
         if (greedy) {
             size_t nc = 0;
@@ -308,15 +338,33 @@ static bitnet_token bn_spec_draw_dense(const float *w, int32_t n, double total, 
 /* Greedy: after a verification step, compare the tokens per second of verification steps
  * with those of plain steps (both measured here, decayed); when speculation is the slower
  * one, pause it as after a failure.  The tokens are the same either way. */
+/* The median of the plain steps' times kept (the typical cost of a token: one step slowed
+ * down or sped up by other work on the machine does not move it). */
+static double bn_spec_plain_median(const bn_spec *sp) {
+    double v[BN_SPEC_PLAIN_WIN];
+    size_t n = sp->plain_cnt < BN_SPEC_PLAIN_WIN ? sp->plain_cnt : BN_SPEC_PLAIN_WIN;
+    memcpy(v, sp->plain_t, n * sizeof *v);
+    for (size_t i = 1; i < n; i++) /* insertion sort: at most BN_SPEC_PLAIN_WIN values */
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void bn_spec_adapt_time(bn_spec *sp, double dt, size_t kept) {
     sp->spec_ns = 0.75 * sp->spec_ns + dt;
     sp->spec_tok = 0.75 * sp->spec_tok + (double)(kept + 1);
-    if (sp->plain_n < 1.0 || sp->pause) return; /* nothing to compare with yet */
-    const double plain_rate = sp->plain_n / sp->plain_ns, spec_rate = sp->spec_tok / sp->spec_ns;
-    if (spec_rate < plain_rate) {
+    if (sp->plain_cnt == 0 || sp->pause) return; /* nothing to compare with yet */
+    const double plain_rate = 1.0 / bn_spec_plain_median(sp), spec_rate = sp->spec_tok / sp->spec_ns;
+    /* slower by more than noise, twice in a row: pause */
+    if (spec_rate < 0.97 * plain_rate && ++sp->slow_run >= 2) {
+        sp->slow_run = 0;
         sp->tpause_len = sp->tpause_len ? (sp->tpause_len * 2 > 64 ? 64 : sp->tpause_len * 2) : 2;
         if (sp->pause < sp->tpause_len) sp->pause = sp->tpause_len;
-    } else {
+    } else if (spec_rate >= 0.97 * plain_rate) {
+        sp->slow_run = 0;
         sp->tpause_len = 0;
     }
 }
@@ -340,20 +388,19 @@ static void bn_spec_adapt(bn_spec *sp, size_t k, size_t kept) {
     }
 }
 
-bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, bitnet_token pending,
-                           size_t k_limit, size_t *n_eval) {
-    *n_eval = 0;
-    bn_spec_clear(sp);
+/* Decide the draft for a step of `pending` at position P = s->n_past (at most k_limit
+ * tokens; into sp->draft): its length, 0 for a plain step. */
+static bitnet_status bn_spec_make_draft(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp,
+                                        bitnet_token pending, size_t k_limit, size_t *k_out) {
     const uint32_t P = s->n_past;
-    const int32_t nv = sp->n_vocab;
     const int greedy = smp->temperature <= 0.0f;
-    bitnet_status st;
     size_t k = 0;
-    const double t0 = greedy ? bn_spec_now_ns() : 0.0; /* drafting included */
+    *k_out = 0;
     if (k_limit > s->n_ctx - P - 1) k_limit = s->n_ctx - P - 1; /* room for pending and the draft */
+    if (k_limit > BN_SPEC_MAX_DRAFT) k_limit = BN_SPEC_MAX_DRAFT;
     if (sp->pause) {
         sp->pause--;
-    } else if (greedy && (sp->plain_n < 0.5 ? sp->since_plain >= 2 : sp->since_plain >= 16)) {
+    } else if (greedy && (sp->plain_cnt == 0 ? sp->since_plain >= 2 : sp->since_plain >= 16)) {
         /* a plain step now and then, to know what plain decoding costs */
     } else if (k_limit > 0) {
         size_t want = sp->k_cur < k_limit ? sp->k_cur : k_limit;
@@ -361,25 +408,33 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
         sp->ctx[P] = pending;
         if (sp->p.mode == BITNET_SPEC_LOOKUP) {
             k = bn_spec_lookup(sp, sp->ctx, (size_t)P + 1, want);
-        } else if ((st = bn_spec_draft_model(sp, smp, sp->ctx, (size_t)P + 1, want, &k)) != BITNET_OK) {
-            return st;
+        } else {
+            bitnet_status st = bn_spec_draft_model(sp, smp, sp->ctx, (size_t)P + 1, want, &k);
+            if (st != BITNET_OK) return st;
         }
         if (k < (size_t)sp->p.n_draft_min) k = 0;
+        /* a draft model that proposes nothing still cost its evaluation: count the step as
+         * a failed one so that drafting pauses when this keeps happening */
+        if (k == 0 && sp->p.mode == BITNET_SPEC_DRAFT) bn_spec_adapt(sp, 1, 0);
     }
-    if (k == 0) { /* a plain step */
-        st = bitnet_session_eval(s, &pending, 1);
-        if (st == BITNET_OK) *n_eval = 1;
-        if (st == BITNET_OK && greedy) {
-            sp->plain_ns = 0.75 * sp->plain_ns + (bn_spec_now_ns() - t0);
-            sp->plain_n = 0.75 * sp->plain_n + 1.0;
-            sp->since_plain = 0;
-        }
-        return st;
-    }
-    sp->step[0] = pending;
-    memcpy(sp->step + 1, sp->draft, k * sizeof *sp->draft);
-    if ((st = bn_spec_eval_all(s, sp->step, k + 1)) != BITNET_OK) return st;
-    *n_eval = k + 1;
+    *k_out = k;
+    return BITNET_OK;
+}
+
+/* Greedy: a plain step of dt ns. */
+static void bn_spec_plain_done(bn_spec *sp, double dt) {
+    sp->plain_t[sp->plain_cnt++ % BN_SPEC_PLAIN_WIN] = dt;
+    sp->since_plain = 0;
+}
+
+/* The acceptance rule over the rows s->logits[0..k] of an eval of [pending, draft[0..k)]
+ * at position P (k >= 1), the rollback of the rejected drafts, the queue, the adaptation
+ * (t0: when the step began, greedy timing). */
+static bitnet_status bn_spec_accept(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, uint32_t P,
+                                    size_t k, double t0) {
+    const int32_t nv = sp->n_vocab;
+    const int greedy = smp->temperature <= 0.0f;
+    bitnet_status st;
     sp->steps++;
     sp->drafted += k;
     size_t kept = 0;
@@ -405,7 +460,7 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
         const float *q = sp->p.mode == BITNET_SPEC_DRAFT ? sp->q + i * (size_t)nv : NULL;
         const double pdv = sp->pd[d], qdv = q ? q[d] : 1.0;
         const double u = bn_rng_uniform(s->rng);
-        
+
         if (qdv > 0.0 && u * qdv < pdv) { kept++; continue; }
         /* rejected: draw from max(0, p - q), normalised */
         double total = 0.0;
@@ -438,4 +493,69 @@ bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_
         bn_spec_adapt_time(sp, bn_spec_now_ns() - t0, kept);
     }
     return BITNET_OK;
+}
+
+bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, bitnet_token pending,
+                           size_t k_limit, size_t *n_eval) {
+    *n_eval = 0;
+    bn_spec_clear(sp);
+    sp->planned = 0;
+    const uint32_t P = s->n_past;
+    const int greedy = smp->temperature <= 0.0f;
+    const double t0 = greedy ? bn_spec_now_ns() : 0.0; /* drafting included */
+    size_t k = 0;
+    bitnet_status st = bn_spec_make_draft(sp, s, smp, pending, k_limit, &k);
+    if (st != BITNET_OK) return st;
+    if (k == 0) { /* a plain step */
+        st = bitnet_session_eval(s, &pending, 1);
+        if (st == BITNET_OK) *n_eval = 1;
+        if (st == BITNET_OK && greedy) bn_spec_plain_done(sp, bn_spec_now_ns() - t0);
+        return st;
+    }
+    sp->step[0] = pending;
+    memcpy(sp->step + 1, sp->draft, k * sizeof *sp->draft);
+    if ((st = bn_spec_eval_all(s, sp->step, k + 1)) != BITNET_OK) return st;
+    *n_eval = k + 1;
+    return bn_spec_accept(sp, s, smp, P, k, t0);
+}
+
+bitnet_status bn_spec_plan(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, bitnet_token pending,
+                           size_t k_limit, bitnet_token *out, size_t *k_out) {
+    bn_spec_clear(sp);
+    sp->planned = 0;
+    const int greedy = smp->temperature <= 0.0f;
+    const double t0 = greedy ? bn_spec_now_ns() : 0.0;
+    size_t k = 0;
+    bitnet_status st = bn_spec_make_draft(sp, s, smp, pending, k_limit, &k);
+    if (st != BITNET_OK) return st;
+    memcpy(out, sp->draft, k * sizeof *out);
+    sp->planned = 1;
+    sp->plan_P = s->n_past;
+    sp->plan_k = k;
+    sp->plan_pending = pending;
+    sp->plan_t0 = t0;
+    *k_out = k;
+    return BITNET_OK;
+}
+
+bitnet_status bn_spec_planned_done(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, int *verified) {
+    *verified = 0;
+    if (!sp || !sp->planned) return BITNET_OK;
+    sp->planned = 0;
+    const uint32_t P = sp->plan_P;
+    const size_t k = sp->plan_k;
+    const int greedy = smp->temperature <= 0.0f;
+    if (s->n_past == P + 1 && s->tokens[P] == sp->plan_pending) { /* the token alone */
+        if (k == 0 && greedy) bn_spec_plain_done(sp, bn_spec_now_ns() - sp->plan_t0);
+        return BITNET_OK; /* (drafts left out by the caller: nothing to verify) */
+    }
+    if (k == 0 || s->n_past != P + 1 + k) return BITNET_OK; /* not evaluated as planned: the caller's checks */
+    if (s->tokens[P] != sp->plan_pending || memcmp(s->tokens + P + 1, sp->draft, k * sizeof *sp->draft) != 0)
+        return bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: the context's last %zu tokens are not the ones "
+                      "bitnet_generator_draft asked to evaluate", k + 1);
+    if (!s->logits_kept_all || s->n_logits < (int64_t)(k + 1))
+        return bn_err(BITNET_E_INVALID_ARG, "bitnet_generator_next: the %zu tokens bitnet_generator_draft asked "
+                      "for were evaluated without the logits of every one (BITNET_BATCH_LOGITS_ALL)", k + 1);
+    *verified = 1;
+    return bn_spec_accept(sp, s, smp, P, k, sp->plan_t0);
 }

@@ -31,6 +31,18 @@ void          bn_spec_free(bn_spec *sp);
 bitnet_status bn_spec_step(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, bitnet_token pending,
                            size_t k_limit, size_t *n_eval);
 
+/* The same step with the caller evaluating (bitnet_generator_draft): decide the draft
+ * for pending (at position s->n_past, at most k_limit tokens) into out[0..*k) and
+ * remember the step; the caller then evaluates [pending, out[0..*k)] with the logits of
+ * every token (or pending alone).  bn_spec_planned_done, when next commits, verifies a
+ * draft evaluated as planned (*verified = 1; the queue as after bn_spec_step); when the
+ * context holds pending alone it only records the step (*verified = 0, the caller's
+ * usual checks follow); the planned tokens without every row's logits, or other tokens
+ * there, are BITNET_E_INVALID_ARG. */
+bitnet_status bn_spec_plan(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, bitnet_token pending,
+                           size_t k_limit, bitnet_token *out, size_t *k);
+bitnet_status bn_spec_planned_done(bn_spec *sp, bitnet_session *s, const bitnet_sampler_params *smp, int *verified);
+
 /* The queue of decided tokens. */
 size_t       bn_spec_queued(const bn_spec *sp);
 size_t       bn_spec_queued_in_ctx(const bn_spec *sp);

@@ -58,35 +58,42 @@ int ex_spec_apply(const ex_args *a, int id, ex_spec *sp) {
 
 int ex_spec_on(const ex_spec *sp) { return sp->lookup || sp->draft_model; }
 
-void ex_spec_setup(ex_spec *sp, const ex_run *run, bitnet_session *s) {
-    if (!ex_spec_on(sp)) return;
+void ex_spec_params(ex_spec *sp, const ex_run *run, bitnet_spec_params *p) {
     if (sp->lookup && sp->draft_model) ex_usage_error("--lookup and -md exclude each other: choose one draft source");
-    bitnet_spec_params p;
-    bitnet_spec_default_params(&p, sizeof p);
-    p.mode = sp->lookup ? BITNET_SPEC_LOOKUP : BITNET_SPEC_DRAFT;
-    if (sp->n_draft > 0) p.n_draft_max = (int32_t)sp->n_draft;
-    if (sp->n_draft_min >= 0) p.n_draft_min = (int32_t)sp->n_draft_min;
-    if (p.n_draft_min > p.n_draft_max)
-        ex_usage_error("--draft-min %d is larger than --draft %d", (int)p.n_draft_min, (int)p.n_draft_max);
+    bitnet_spec_default_params(p, sizeof *p);
+    p->mode = sp->lookup ? BITNET_SPEC_LOOKUP : BITNET_SPEC_DRAFT;
+    if (sp->n_draft > 0) p->n_draft_max = (int32_t)sp->n_draft;
+    if (sp->n_draft_min >= 0) p->n_draft_min = (int32_t)sp->n_draft_min;
+    if (p->n_draft_min > p->n_draft_max)
+        ex_usage_error("--draft-min %d is larger than --draft %d", (int)p->n_draft_min, (int)p->n_draft_max);
     if (sp->ngram_max > 0) {
-        p.ngram_max = (int32_t)sp->ngram_max;
-        if (p.ngram_min > p.ngram_max) p.ngram_min = p.ngram_max;
+        p->ngram_max = (int32_t)sp->ngram_max;
+        if (p->ngram_min > p->ngram_max) p->ngram_min = p->ngram_max;
     }
-    if (sp->p_min >= 0) p.p_min = (float)sp->p_min;
-    if (sp->draft_model) {
+    if (sp->p_min >= 0) p->p_min = (float)sp->p_min;
+    if (sp->draft_model && !sp->dm) {
         bitnet_model_params mp;
         bitnet_model_default_params(&mp, sizeof mp);
         ex_run_model_params(run, &mp);
         bitnet_status st = bitnet_model_load(sp->draft_model, &mp, &sp->dm);
         if (st != BITNET_OK)
             ex_fail("-md %s: %s: %s", sp->draft_model, bitnet_strerror(st), bitnet_last_error());
+    }
+}
+
+void ex_spec_setup(ex_spec *sp, const ex_run *run, bitnet_session *s) {
+    if (!ex_spec_on(sp)) return;
+    bitnet_spec_params p;
+    ex_spec_params(sp, run, &p);
+    if (sp->draft_model) {
         bitnet_session_params pp;
         bitnet_session_default_params(&pp, sizeof pp);
         ex_run_session_params(run, &pp);
         pp.n_ctx = bitnet_session_n_ctx(s);
         pp.logits_all = 0;
         pp.embeddings = 0;
-        if ((st = bitnet_session_create(sp->dm, &pp, &sp->ds)) != BITNET_OK)
+        bitnet_status st = bitnet_session_create(sp->dm, &pp, &sp->ds);
+        if (st != BITNET_OK)
             ex_fail("-md %s: creating its session: %s: %s", sp->draft_model, bitnet_strerror(st), bitnet_last_error());
         p.draft = sp->ds;
     }

@@ -6,6 +6,10 @@
 #ifndef BN_EXAMPLES_SPEC_H
 #define BN_EXAMPLES_SPEC_H
 
+#ifndef BITNET_EXPERIMENTAL
+#define BITNET_EXPERIMENTAL /* bitnet_spec_params */
+#endif
+#include "bitnet.h" /* (again, if opts.h came first: now with the experimental part) */
 #include "opts.h"
 
 enum { EX_SPEC_FIRST = 1300 /* .. 1399 */ };
@@ -29,6 +33,10 @@ void ex_spec_init(ex_spec *sp);
 int  ex_spec_apply(const ex_args *a, int id, ex_spec *sp);
 /* Whether any speculation was asked for. */
 int  ex_spec_on(const ex_spec *sp);
+/* The library params the options ask for (mode LOOKUP or DRAFT; p.draft not set), and
+ * the draft model loaded into sp->dm (with run's model settings) for -md; exit(2/1) with
+ * a message on bad options or a model that does not load. */
+void ex_spec_params(ex_spec *sp, const ex_run *run, bitnet_spec_params *p);
 /* Load the draft model (with run's model settings) and set speculation up on s; exit(1)
  * with a message on failure (a draft model with another vocabulary included). */
 void ex_spec_setup(ex_spec *sp, const ex_run *run, bitnet_session *s);

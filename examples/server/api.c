@@ -477,7 +477,32 @@ static json_object *usage(const srv_job *j) {
     json_object_object_add(u, "total_tokens", json_object_new_int64((int64_t)(j->n_prompt + j->n_generated)));
     json_object_object_add(d, "cached_tokens", json_object_new_int64((int64_t)j->n_cached));
     json_object_object_add(u, "prompt_tokens_details", d);
+    /* speculation: drafted tokens the model accepted / rejected (OpenAI's names for
+     * predicted-output tokens; 0 without speculation) */
+    json_object *cd = json_object_new_object();
+    json_object_object_add(cd, "accepted_prediction_tokens", json_object_new_int64((int64_t)j->n_accepted));
+    json_object_object_add(cd, "rejected_prediction_tokens",
+                           json_object_new_int64((int64_t)(j->n_drafted - j->n_accepted)));
+    json_object_object_add(u, "completion_tokens_details", cd);
     return u;
+}
+
+/* llama-server-like timings: prompt (queued to first token) and generation, drafts. */
+static json_object *timings(const srv_job *j) {
+    json_object *t = json_object_new_object();
+    const double first = j->t_first > 0 ? j->t_first : j->t_end, end = j->t_end > 0 ? j->t_end : first;
+    const double prompt_ms = first > j->t_start ? (first - j->t_start) * 1e3 : 0.0,
+                 gen_ms = end > first ? (end - first) * 1e3 : 0.0;
+    json_object_object_add(t, "prompt_n", json_object_new_int64((int64_t)(j->n_prompt - j->n_cached)));
+    json_object_object_add(t, "prompt_ms", json_object_new_double(prompt_ms));
+    json_object_object_add(t, "predicted_n", json_object_new_int64((int64_t)j->n_generated));
+    json_object_object_add(t, "predicted_ms", json_object_new_double(gen_ms));
+    json_object_object_add(t, "predicted_per_second",
+                           json_object_new_double(gen_ms > 0 && j->n_generated > 1
+                                                      ? (double)(j->n_generated - 1) * 1e3 / gen_ms : 0.0));
+    json_object_object_add(t, "draft_n", json_object_new_int64((int64_t)j->n_drafted));
+    json_object_object_add(t, "draft_n_accepted", json_object_new_int64((int64_t)j->n_accepted));
+    return t;
 }
 
 static json_object *envelope(const srv_ctx *c, const srv_job *j, const char *object) {
@@ -555,6 +580,7 @@ char *srv_api_result(const srv_ctx *c, srv_job *j) {
     json_object_array_add(choices, ch);
     json_object_object_add(o, "choices", choices);
     json_object_object_add(o, "usage", usage(j));
+    json_object_object_add(o, "timings", timings(j));
     return dump(o);
 }
 
@@ -583,6 +609,7 @@ char *srv_api_usage_chunk(const srv_ctx *c, srv_job *j) {
     json_object *o = envelope(c, j, j->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion");
     json_object_object_add(o, "choices", json_object_new_array());
     json_object_object_add(o, "usage", usage(j));
+    json_object_object_add(o, "timings", timings(j));
     return dump(o);
 }
 

@@ -281,6 +281,12 @@ static char *metrics_text(srv_ctx *c) {
     BN_M("bitnet_queue_length", "gauge", "Requests waiting for a slot.", "%d", m.queue_len);
     BN_M("bitnet_active_slots", "gauge", "Slots running a request.", "%d", m.active_slots);
     BN_M("bitnet_slots", "gauge", "Slots (parallel sequences).", "%d", m.n_slots);
+    BN_M("bitnet_spec_drafted_tokens_total", "counter", "Speculation: drafted tokens verified.", "%llu",
+         (unsigned long long)m.drafted_tokens);
+    BN_M("bitnet_spec_accepted_tokens_total", "counter", "Speculation: drafted tokens accepted.", "%llu",
+         (unsigned long long)m.accepted_tokens);
+    BN_M("bitnet_spec_steps_total", "counter", "Speculation: verification steps (a token and its draft).", "%llu",
+         (unsigned long long)m.spec_steps);
     BN_M("bitnet_decode_tokens_per_second", "gauge", "Generated tokens per second over the last seconds.", "%.2f", m.decode_tps);
 #undef BN_M
     fclose(f);

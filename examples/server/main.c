@@ -12,6 +12,7 @@
 #include "server.h"
 
 #include "opts.h"
+#include "spec.h"
 
 #include <microhttpd.h>
 #include <signal.h>
@@ -41,8 +42,9 @@ static void usage(FILE *f) {
             "      --chat-template T     template name or text instead of the model's\n"
             "      --isa NAME            kernel variant (%s)\n"
             "%s"
+            "Speculation (every slot; greedy output unchanged, sampled output keeps its distribution):\n%s"
             "Sampling defaults for fields a request leaves out:\n%s",
-            ex_isa_names(), ex_run_help, ex_sampling_help);
+            ex_isa_names(), ex_run_help, ex_spec_help, ex_sampling_help);
 }
 
 static char *read_key_file(const char *path) {
@@ -80,8 +82,8 @@ static const ex_opt srv_opts[] = {
     {EX_IGNORED_SILENT, "-cb|--cont-batching", EX_NOARG, NULL}, /* always on */
     {0, NULL, EX_NOARG, NULL},
 };
-static const ex_opt *const srv_tables[] = {srv_opts,        ex_opts_run,         ex_opts_sampling, ex_opts_std,
-                                           ex_opts_log,     ex_opts_ignored,     ex_opts_unsupported, NULL};
+static const ex_opt *const srv_tables[] = {srv_opts,    ex_opts_run,     ex_opts_sampling,    ex_opts_spec, ex_opts_std,
+                                           ex_opts_log, ex_opts_ignored, ex_opts_unsupported, NULL};
 
 int main(int argc, char **argv) {
     srv_config cfg = {0};
@@ -100,10 +102,13 @@ int main(int argc, char **argv) {
     const char *isa_name = NULL;
     ex_run run;
     ex_run_init(&run);
+    ex_spec spec;
+    ex_spec_init(&spec);
     ex_args a;
     ex_args_init(&a, "bitnet-server", argc, argv, srv_tables);
     for (int id; (id = ex_args_next(&a)) != EX_END;) {
-        if (ex_run_apply(&a, id, &run) || ex_sampling_apply(&a, id, &cfg.sampler)) continue;
+        if (ex_run_apply(&a, id, &run) || ex_sampling_apply(&a, id, &cfg.sampler) || ex_spec_apply(&a, id, &spec))
+            continue;
         switch (id) {
         case EX_HELP: usage(stdout); return 0;
         case EX_POSITIONAL: ex_usage_error("unexpected argument '%s' (see bitnet-server --help)", a.val);
@@ -151,6 +156,12 @@ int main(int argc, char **argv) {
     bitnet_model *m = NULL;
     if (bitnet_model_load(cfg.model_path, &mp, &m) != BITNET_OK) ex_fail("%s: %s", cfg.model_path, bitnet_last_error());
     ex_run_after_load(&run, m);
+    bitnet_spec_default_params(&cfg.spec, sizeof cfg.spec);
+    if (ex_spec_on(&spec)) {
+        /* the params and the draft model; every slot gets its own draft session */
+        ex_spec_params(&spec, &run, &cfg.spec);
+        cfg.draft_model = spec.dm;
+    }
     const char *base = strrchr(cfg.model_path, '/');
     srv_ctx ctx = {&cfg, m, cfg.alias ? cfg.alias : base ? base + 1 : cfg.model_path, NULL};
     if (srv_sched_start(&cfg, m, &ctx.sched) != 0) {
@@ -163,6 +174,7 @@ int main(int argc, char **argv) {
         ex_error("%s", err);
         srv_sched_shutdown(ctx.sched, 0);
         srv_sched_free(ctx.sched);
+        ex_spec_free(&spec);
         bitnet_model_free(m);
         return 1;
     }
@@ -170,6 +182,9 @@ int main(int argc, char **argv) {
             bitnet_model_desc(m), cfg.n_slots, srv_sched_n_ctx(ctx.sched),
             bitnet_isa_name((bitnet_isa)bitnet_model_get_info(m, BITNET_INFO_ISA)), ctx.model_id,
             cfg.api_key ? ", API key required" : "");
+    if (cfg.spec.mode != BITNET_SPEC_NONE)
+        fprintf(stderr, "bitnet-server: speculation: %s, drafts of up to %d tokens\n",
+                cfg.draft_model ? "draft model" : "lookup (n-gram)", (int)cfg.spec.n_draft_max);
     fprintf(stderr, "bitnet-server: listening on http://%s:%d\n", cfg.host, cfg.port);
     fflush(stderr);
 
@@ -186,6 +201,7 @@ int main(int argc, char **argv) {
     for (double t0 = srv_now(); srv_http_inflight > 0 && srv_now() - t0 < 10;) usleep(10000);
     MHD_stop_daemon(d);
     srv_sched_free(ctx.sched);
+    ex_spec_free(&spec);
     bitnet_model_free(m);
     fprintf(stderr, "bitnet-server: stopped\n");
     return 0;

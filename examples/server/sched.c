@@ -32,6 +32,8 @@
 #include <string.h>
 #include <time.h>
 
+#define SRV_STEP_MAX 65 /* a token and a draft of at most 64 */
+
 typedef struct srv_slot {
     bitnet_session   *s;
     srv_job          *j;        /* NULL: free                                   */
@@ -41,6 +43,9 @@ typedef struct srv_slot {
     bitnet_token      pending;  /* returned by the generator, to evaluate (-1)  */
     size_t            step_n;   /* tokens this slot put into the current step    */
     double            last_used;
+    bitnet_session   *ds;       /* -md: the slot's draft-model session            */
+    size_t            drafted, accepted, spec_steps; /* the generator's, counted   */
+    bitnet_token      toks[SRV_STEP_MAX]; /* what the slot evaluates this step     */
 } srv_slot;
 
 struct srv_sched {
@@ -145,8 +150,8 @@ static void srv_job_finish(srv_job *j, const char *finish) {
 }
 
 /* Append generated text (len may be 0) and count one generated token when `token`;
- * 0 on success, -1 out of memory. */
-static int srv_job_emit(srv_job *j, const char *text, size_t len, int token) {
+ * record the speculation counters (st, may be NULL); 0 on success, -1 out of memory. */
+static int srv_job_emit(srv_job *j, const char *text, size_t len, int token, const bitnet_generator_stats *st) {
     int rc = 0;
     pthread_mutex_lock(&j->mu);
     if (j->out_len + len + 1 > j->out_cap) {
@@ -155,6 +160,10 @@ static int srv_job_emit(srv_job *j, const char *text, size_t len, int token) {
         char *p = realloc(j->out, cap);
         if (!p) rc = -1;
         else j->out = p, j->out_cap = cap;
+    }
+    if (st) {
+        j->n_drafted = st->n_drafted;
+        j->n_accepted = st->n_accepted;
     }
     if (rc == 0) {
         memcpy(j->out + j->out_len, text, len);
@@ -234,6 +243,7 @@ static int srv_slot_start(srv_sched *sc, srv_slot *sl) {
     gp.stop = (const char *const *)j->stop;
     gp.n_stop = j->n_stop;
     bitnet_session_set_seed(sl->s, j->has_seed ? j->seed : (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull + ++sc->seed_ctr);
+    sl->drafted = sl->accepted = sl->spec_steps = 0;
     if (bitnet_generator_create(sl->s, &j->sp, &gp, NULL, 0, &sl->g) != BITNET_OK) {
         srv_job_fail(j, 500, "server_error", "generator: %s", bitnet_session_last_error(sl->s));
         return -1;
@@ -262,7 +272,9 @@ static int srv_slot_next(srv_sched *sc, srv_slot *sl) {
         srv_slot_release(sc, sl);
         return 1;
     }
-    if (srv_job_emit(j, step.text, step.len, step.token >= 0) != 0) {
+    bitnet_generator_stats gs;
+    bitnet_generator_get_stats(sl->g, &gs, sizeof gs);
+    if (srv_job_emit(j, step.text, step.len, step.token >= 0, &gs) != 0) {
         srv_job_fail(j, 500, "server_error", "out of memory for the generated text");
         srv_slot_release(sc, sl);
         return 1;
@@ -274,7 +286,13 @@ static int srv_slot_next(srv_sched *sc, srv_slot *sl) {
     }
     pthread_mutex_lock(&sc->mu);
     sc->met.generated_tokens++;
+    sc->met.drafted_tokens += gs.n_drafted - sl->drafted;
+    sc->met.accepted_tokens += gs.n_accepted - sl->accepted;
+    sc->met.spec_steps += gs.n_spec_steps - sl->spec_steps;
     pthread_mutex_unlock(&sc->mu);
+    sl->drafted = gs.n_drafted;
+    sl->accepted = gs.n_accepted;
+    sl->spec_steps = gs.n_spec_steps;
     sl->pending = step.token;
     return 0;
 }
@@ -420,13 +438,26 @@ static void *srv_sched_main(void *arg) {
             srv_slot *sl = &sc->slots[i];
             sl->step_n = 0;
             if (!sl->j || sl->prefill || sl->pending < 0) continue;
-            if (bitnet_batch_add(sc->batch, sl->s, &sl->pending, 1, 0) != BITNET_OK) {
+            /* what to evaluate: the token (and with speculation a draft to verify with it),
+             * or nothing when speculation decided it already -- then it is returned now */
+            size_t n = 0;
+            for (;;) {
+                size_t cap = budget > SRV_STEP_MAX ? SRV_STEP_MAX : budget > 1 ? budget : 1;
+                if (bitnet_generator_draft(sl->g, sl->toks, cap, &n) != BITNET_OK) {
+                    srv_job_fail(sl->j, 500, "server_error", "generation failed: %s", bitnet_session_last_error(sl->s));
+                    srv_slot_release(sc, sl);
+                    break;
+                }
+                if (n > 0 || srv_slot_next(sc, sl)) break;
+            }
+            if (!sl->j || n == 0) continue;
+            if (bitnet_batch_add(sc->batch, sl->s, sl->toks, n, n > 1 ? BITNET_BATCH_LOGITS_ALL : 0) != BITNET_OK) {
                 srv_job_fail(sl->j, 500, "server_error", "%s", bitnet_session_last_error(sl->s));
                 srv_slot_release(sc, sl);
                 continue;
             }
-            sl->step_n = 1;
-            budget = budget > 0 ? budget - 1 : 0;
+            sl->step_n = n;
+            budget = budget > n ? budget - n : 0;
             n_in_step++;
         }
         /* prompts: oldest job first */
@@ -531,6 +562,22 @@ int srv_sched_start(const srv_config *cfg, const bitnet_model *m, srv_sched **ou
         sc->slots[i].pending = -1;
     }
     sc->n_ctx = bitnet_session_n_ctx(sc->slots[0].s);
+    if (cfg->spec.mode != BITNET_SPEC_NONE) { /* every slot speculates (its own draft session with -md) */
+        for (int i = 0; i < sc->n_slots; i++) {
+            bitnet_spec_params p = cfg->spec;
+            if (cfg->draft_model) {
+                bitnet_session_params dp;
+                bitnet_session_default_params(&dp, sizeof dp);
+                dp.n_ctx = sc->n_ctx;
+                if (cfg->kv_type >= 0) dp.kv_type = (bitnet_kv_type)cfg->kv_type;
+                dp.n_threads = (uint32_t)cfg->n_threads;
+                if (bitnet_session_create(cfg->draft_model, &dp, &sc->slots[i].ds) != BITNET_OK) return -1;
+                p.draft = sc->slots[i].ds;
+            }
+            if (bitnet_session_set_speculation(sc->slots[i].s, &p) != BITNET_OK) return -1;
+        }
+    }
+    sc->met.spec_mode = cfg->spec.mode;
     sp.embeddings = 1;
     if (bitnet_session_create(m, &sp, &sc->emb) != BITNET_OK) return -1;
     bitnet_batch_params bp;
@@ -588,7 +635,10 @@ void srv_sched_shutdown(srv_sched *sc, double grace) {
 
 void srv_sched_free(srv_sched *sc) {
     if (!sc) return;
-    for (int i = 0; i < sc->n_slots; i++) bitnet_session_free(sc->slots[i].s);
+    for (int i = 0; i < sc->n_slots; i++) {
+        bitnet_session_free(sc->slots[i].s);
+        bitnet_session_free(sc->slots[i].ds);
+    }
     bitnet_session_free(sc->emb);
     bitnet_batch_free(sc->batch);
     free(sc->slots);

@@ -47,6 +47,8 @@ typedef struct srv_config {
     int         verbose;
     bitnet_isa  isa;
     bitnet_sampler_params sampler; /* defaults for fields a request leaves out          */
+    bitnet_spec_params    spec;    /* speculation of every slot (mode NONE: off)         */
+    bitnet_model         *draft_model; /* -md: the draft model (a session of it per slot) */
 } srv_config;
 
 /* ---- jobs ----------------------------------------------------------------------------- */
@@ -90,6 +92,8 @@ typedef struct srv_job {
     size_t                out_len, out_cap;
     size_t                n_generated;
     size_t                n_cached;      /* prompt tokens found in the slot's cache     */
+    size_t                n_drafted;     /* speculation: drafted tokens verified          */
+    size_t                n_accepted;    /* of those, accepted                            */
     const char           *finish;        /* "stop", "length", ... when DONE             */
     int                   http_status;   /* when FAILED                                 */
     char                  err_type[40];
@@ -112,6 +116,8 @@ typedef struct srv_metrics {
     uint64_t responses_4xx, responses_5xx;
     uint64_t prompt_tokens, cached_tokens, generated_tokens;
     uint64_t steps;            /* forward steps                                       */
+    uint64_t drafted_tokens, accepted_tokens, spec_steps; /* speculation               */
+    int      spec_mode;        /* a bitnet_spec_mode                                   */
     uint64_t cancelled, timeouts;
     int      queue_len, active_slots, n_slots;
     double   decode_tps;       /* generated tokens/s over the last few seconds          */

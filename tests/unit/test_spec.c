@@ -16,6 +16,13 @@
  *     below 3.6 / sqrt(N) (0.08 for N = 2000; sampling noise alone gives about
  *     0.03-0.05 there).  The same statistics computed against the draft model's own
  *     distribution must reject, so the test can tell the two apart.
+ *
+ * The models are small (one layer, 128 wide, 256 FFN, 300 tokens) so that the sanitizer
+ * builds' scalar kernels stay quick; that does not weaken the tests: exactness is a
+ * property of every prompt and step, and the sampling tests' power comes from the
+ * number of samples (N) and the draft's acceptance rate (the near draft keeps about 40%
+ * of its drafts, so the rejection branch -- drawing from max(0, p - q) -- runs thousands
+ * of times), not from the model's size.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +48,7 @@
 #define N_GREEDY_SEEDS 16
 #define N_SAMPLES      2000
 #endif
+#define BITNET_SPEC_TEST_CAP 65 /* a token and the longest draft */
 
 typedef struct fixture {
     char          path[512], path2[512], path3[512], path4[512];
@@ -49,7 +57,7 @@ typedef struct fixture {
     bitnet_model *other;  /* another seed, same vocabulary            */
     bitnet_model *wrongv; /* another vocabulary size                  */
     bitnet_model *fast;   /* target with the automatic kernels        */
-    bitnet_model *near;   /* the target's embeddings and output layer, other FFNs: a
+    bitnet_model *near;   /* the target's embeddings, output layer and FFN, other K/V: a
                              draft that agrees often but not always          */
 } fixture;
 
@@ -73,16 +81,18 @@ static int setup(void **state) {
      * repeat their last token greedily; this one wanders into loops and out of them */
     sp.arch = "llama";
     sp.with_output = 1;
-    tm_path(f->path, sizeof f->path, "spec_a");
-    if (tm_write(&sp, f->path) != 0) return -1;
-    sp.n_ff = 384;
-    tm_path(f->path4, sizeof f->path4, "spec_d");
-    if (tm_write(&sp, f->path4) != 0) return -1;
-    sp.n_ff = 512;
-    sp.seed = 11;
+    /* small enough that the sanitizer builds' scalar kernels stay quick */
     sp.n_embd = 128;
     sp.n_head = 2;
     sp.n_head_kv = 1;
+    sp.n_ff = 256;
+    tm_path(f->path, sizeof f->path, "spec_a");
+    if (tm_write(&sp, f->path) != 0) return -1;
+    sp.n_head_kv = 2; /* other K/V projections */
+    tm_path(f->path4, sizeof f->path4, "spec_d");
+    if (tm_write(&sp, f->path4) != 0) return -1;
+    sp.n_head_kv = 1;
+    sp.seed = 11;
     tm_path(f->path2, sizeof f->path2, "spec_b");
     if (tm_write(&sp, f->path2) != 0) return -1;
     sp.n_vocab = 301;
@@ -392,6 +402,10 @@ static void test_eog(void **state) {
         ts.seed = 3;
         ts.arch = "llama";
         ts.with_output = 1;
+        ts.n_embd = 128; /* the fixture's target shape */
+        ts.n_head = 2;
+        ts.n_head_kv = 1;
+        ts.n_ff = 256;
         ts.eos_id = eos;
         char path[512];
         tm_path(path, sizeof path, "spec_eos");
@@ -482,6 +496,182 @@ static void test_params(void **state) {
     bitnet_session_free(ok);
 }
 
+/* ---- the caller evaluating (bitnet_generator_draft, as bitnet-server does) ----------------- */
+
+/* Generate on several sessions at once, the caller evaluating every token and draft in
+ * one bitnet_batch step per round (r[i]: as gen() fills it). */
+static void gen_batched(const bitnet_model *m, int n, const bitnet_model *draft_m, const bitnet_spec_params *spp,
+                        uint64_t seed0, const bitnet_sampler_params *smp, const bitnet_generate_params *gp,
+                        bitnet_token prompts[][80], const size_t *np, run *r) {
+    enum { MAXS = 4 };
+    assert_true(n <= MAXS);
+    bitnet_session *s[MAXS], *ds[MAXS] = {NULL};
+    bitnet_generator *g[MAXS];
+    int done[MAXS] = {0};
+    bitnet_batch_params bp;
+    bitnet_batch_default_params(&bp, sizeof bp);
+    bp.n_threads = 1;
+    bitnet_batch *b = NULL;
+    assert_int_equal(bitnet_batch_create(m, &bp, &b), BITNET_OK);
+    for (int i = 0; i < n; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        s[i] = new_session(m, 512, seed0 + (uint64_t)i);
+        bitnet_spec_params p = spp[i];
+        if (p.mode == BITNET_SPEC_DRAFT) {
+            ds[i] = new_session(draft_m, 512, seed0 + 1000 + (uint64_t)i);
+            p.draft = ds[i];
+        }
+        assert_int_equal(bitnet_session_set_speculation(s[i], &p), BITNET_OK);
+        assert_int_equal(bitnet_generator_create(s[i], smp, gp, prompts[i], np[i], &g[i]), BITNET_OK);
+    }
+    for (int left = n; left > 0;) {
+        for (int i = 0; i < n; i++) {
+            if (done[i]) continue;
+            for (;;) { /* next until there is something to evaluate */
+                bitnet_generator_step step;
+                assert_int_equal(bitnet_generator_next(g[i], &step), BITNET_OK);
+                if (step.token >= 0) {
+                    assert_true(r[i].n_tok < 600);
+                    r[i].tok[r[i].n_tok++] = step.token;
+                }
+                assert_true(r[i].n_text + step.len < sizeof r[i].text);
+                memcpy(r[i].text + r[i].n_text, step.text, step.len);
+                r[i].n_text += step.len;
+                if (step.reason != BITNET_STOP_NONE) {
+                    r[i].reason = step.reason;
+                    done[i] = 1;
+                    left--;
+                    break;
+                }
+                bitnet_token t[BITNET_SPEC_TEST_CAP];
+                size_t nt = 0;
+                assert_int_equal(bitnet_generator_draft(g[i], t, BITNET_SPEC_TEST_CAP, &nt), BITNET_OK);
+                assert_true(nt == 0 || t[0] == step.token);
+                if (nt == 0) continue; /* decided by the last verification: already in */
+                assert_int_equal(bitnet_batch_add(b, s[i], t, nt, nt > 1 ? BITNET_BATCH_LOGITS_ALL : 0), BITNET_OK);
+                break;
+            }
+        }
+        if (bitnet_batch_n_tokens(b)) assert_int_equal(bitnet_batch_eval(b), BITNET_OK);
+    }
+    for (int i = 0; i < n; i++) {
+        bitnet_generator_get_stats(g[i], &r[i].st, sizeof r[i].st);
+        bitnet_generator_free(g[i]);
+        r[i].n_past = bitnet_session_n_past(s[i]);
+        const float *l = NULL;
+        r[i].has_logits = bitnet_session_logits(s[i], -1, &l) == BITNET_OK;
+        if (r[i].has_logits) memcpy(r[i].logits, l, 300 * sizeof(float));
+        bitnet_session_free(s[i]);
+        bitnet_session_free(ds[i]);
+    }
+    bitnet_batch_free(b);
+}
+
+/* Greedy: four sessions in one batch (lookup with two draft lengths, draft models: the
+ * same file -- a perfect draft -- or another model) give exactly the plain tokens, text
+ * and final context. */
+static void test_caller_evaluates(void **state) {
+    fixture *f = *state;
+    bitnet_generate_params gp;
+    bitnet_generate_default_params(&gp, sizeof gp);
+    gp.ignore_eog = 1;
+    size_t drafted = 0, accepted = 0, verified_other = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        bitnet_token prompts[4][80];
+        size_t np[4];
+        bitnet_spec_params sp[4];
+        for (int i = 0; i < 4; i++) np[i] = make_prompt(seed * 4 + (uint64_t)i, prompts[i]);
+        sp[0] = spec(BITNET_SPEC_LOOKUP, 8);
+        sp[1] = spec(BITNET_SPEC_DRAFT, 5);
+        sp[2] = spec(BITNET_SPEC_DRAFT, 3);
+        sp[2].p_min = 0.0f;
+        sp[3] = spec(BITNET_SPEC_LOOKUP, 2 + (int)seed);
+        gp.max_tokens = 25 + (int32_t)seed * 7;
+        bitnet_sampler_params smp = greedy(seed == 2 ? 1.3f : 1.0f);
+        run got[4], want;
+        /* sessions 1 and 2 draft with the same model file or another one: split the
+         * runs so both draft sources are seen (the helper takes one draft model) */
+        gen_batched(f->m, 4, seed == 3 ? f->other : f->same, sp, seed, &smp, &gp, prompts, np, got);
+        for (int i = 0; i < 4; i++) {
+            gen(f->m, NULL, NULL, 512, seed + (uint64_t)i, &smp, &gp, prompts[i], np[i], 0, &want);
+            assert_same(&want, &got[i]);
+            drafted += got[i].st.n_drafted;
+            accepted += got[i].st.n_accepted;
+            if (seed == 3 && i >= 1 && i <= 2) verified_other += got[i].st.n_drafted - got[i].st.n_accepted;
+        }
+    }
+    print_message("caller evaluating: %zu drafted, %zu accepted; another model's drafts rejected: %zu\n", drafted,
+                  accepted, verified_other);
+    assert_true(accepted > 20 && accepted < drafted);
+    assert_true(verified_other > 0);
+}
+
+/* The contract: what next says when the caller evaluates otherwise than asked. */
+static void test_caller_contract(void **state) {
+    fixture *f = *state;
+    bitnet_token prompt[200];
+    size_t np = make_prompt(1, prompt);
+    bitnet_sampler_params smp = greedy(1.0f);
+    bitnet_generate_params gp;
+    bitnet_generate_default_params(&gp, sizeof gp);
+    gp.max_tokens = 30;
+    gp.ignore_eog = 1;
+    run plain;
+    gen(f->m, NULL, NULL, 512, 1, &smp, &gp, prompt, np, 0, &plain);
+    for (size_t i = 0; i < plain.n_tok; i++) prompt[np++] = plain.tok[i]; /* lookup finds the rest */
+    gen(f->m, NULL, NULL, 512, 1, &smp, &gp, prompt, np, 0, &plain);
+    for (int variant = 0; variant < 3; variant++) {
+        bitnet_session *s = new_session(f->m, 512, 1);
+        bitnet_spec_params p = spec(BITNET_SPEC_LOOKUP, 8);
+        assert_int_equal(bitnet_session_set_speculation(s, &p), BITNET_OK);
+        bitnet_generator *g = NULL;
+        assert_int_equal(bitnet_generator_create(s, &smp, &gp, prompt, np, &g), BITNET_OK);
+        bitnet_token t[16];
+        size_t nt = 99;
+        assert_int_equal(bitnet_generator_draft(g, t, 16, &nt), BITNET_OK); /* before the first next */
+        assert_int_equal(nt, 0);
+        bitnet_generator_step step;
+        bitnet_status st = BITNET_OK;
+        size_t n_tok = 0, drafts_seen = 0;
+        bitnet_token toks[64];
+        while ((st = bitnet_generator_next(g, &step)) == BITNET_OK && step.token >= 0) {
+            toks[n_tok++] = step.token;
+            assert_int_equal(bitnet_generator_draft(g, t, 0, &nt), BITNET_E_BUFFER_TOO_SMALL);
+            assert_int_equal(bitnet_generator_draft(g, t, 16, &nt), BITNET_OK);
+            if (nt == 0) continue;
+            if (nt > 1) drafts_seen++;
+            if (variant == 0) { /* only the token: allowed, the draft is dropped */
+                assert_int_equal(bitnet_session_eval(s, t, 1), BITNET_OK);
+            } else if (variant == 1 && nt > 1) { /* the draft without every row's logits */
+                assert_int_equal(bitnet_session_eval(s, t, nt), BITNET_OK);
+            } else if (variant == 2 && nt > 1) { /* other tokens than asked */
+                t[nt - 1] = (bitnet_token)((t[nt - 1] + 1) % 300);
+                bitnet_batch_params bp;
+                bitnet_batch_default_params(&bp, sizeof bp);
+                bitnet_batch *b = NULL;
+                assert_int_equal(bitnet_batch_create(f->m, &bp, &b), BITNET_OK);
+                assert_int_equal(bitnet_batch_add(b, s, t, nt, BITNET_BATCH_LOGITS_ALL), BITNET_OK);
+                assert_int_equal(bitnet_batch_eval(b), BITNET_OK);
+                bitnet_batch_free(b);
+            } else {
+                assert_int_equal(bitnet_session_eval(s, t, 1), BITNET_OK);
+            }
+        }
+        if (variant == 0) {
+            assert_int_equal(st, BITNET_OK);
+            assert_int_equal(n_tok, plain.n_tok);
+            assert_memory_equal(toks, plain.tok, n_tok * sizeof *toks);
+            assert_true(drafts_seen > 0);
+        } else {
+            assert_int_equal(st, BITNET_E_INVALID_ARG);
+            assert_non_null(strstr(bitnet_session_last_error(s), variant == 1 ? "logits" : "bitnet_generator_draft"));
+            assert_int_equal(bitnet_generator_draft(g, t, 16, &nt), BITNET_E_INVALID_ARG); /* failed for good */
+        }
+        bitnet_generator_free(g);
+        bitnet_session_free(s);
+    }
+}
+
 /* ---- the sampling distribution ------------------------------------------------------------- */
 
 #define DEPTH 5
@@ -553,9 +743,9 @@ static const double CHI2_999[32] = {0,     10.83, 13.82, 16.27, 18.47, 20.52, 22
                                     46.80, 48.27, 49.73, 51.18, 52.62, 54.05, 55.48, 56.89, 58.30, 59.70,
                                     61.10};
 
-static void sample_counts(const fixture *f, const bitnet_model *draft_m, int mode, const bitnet_token *prompt,
-                          size_t np, bitnet_token seqs[][DEPTH], int ncell, int n, int *count, size_t *drafted,
-                          size_t *accepted) {
+static void sample_counts(const fixture *f, const bitnet_model *draft_m, int mode, int caller,
+                          const bitnet_token *prompt, size_t np, bitnet_token seqs[][DEPTH], int ncell, int n,
+                          int *count, size_t *drafted, size_t *accepted) {
     bitnet_sampler_params smp;
     bitnet_sampler_default_params(&smp, sizeof smp);
     smp.temperature = TEMP;
@@ -574,6 +764,13 @@ static void sample_counts(const fixture *f, const bitnet_model *draft_m, int mod
         sp.draft = ds;
     }
     if (mode != BITNET_SPEC_NONE) assert_int_equal(bitnet_session_set_speculation(s, &sp), BITNET_OK);
+    bitnet_batch *b = NULL;
+    if (caller) {
+        bitnet_batch_params bp;
+        bitnet_batch_default_params(&bp, sizeof bp);
+        bp.n_threads = 1;
+        assert_int_equal(bitnet_batch_create(f->fast, &bp, &b), BITNET_OK);
+    }
     memset(count, 0, (size_t)ncell * sizeof *count);
     for (int it = 0; it < n; it++) {
         bitnet_session_set_seed(s, 1000003ull * (uint64_t)it + 17);
@@ -587,6 +784,14 @@ static void sample_counts(const fixture *f, const bitnet_model *draft_m, int mod
             assert_int_equal(bitnet_generator_next(g, &step), BITNET_OK);
             if (step.token >= 0) got[ng++] = step.token;
             if (step.reason != BITNET_STOP_NONE) break;
+            if (b) { /* the caller evaluates what bitnet_generator_draft asks for, batched */
+                bitnet_token t[BITNET_SPEC_TEST_CAP];
+                size_t nt = 0;
+                assert_int_equal(bitnet_generator_draft(g, t, BITNET_SPEC_TEST_CAP, &nt), BITNET_OK);
+                if (nt == 0) continue;
+                assert_int_equal(bitnet_batch_add(b, s, t, nt, nt > 1 ? BITNET_BATCH_LOGITS_ALL : 0), BITNET_OK);
+                assert_int_equal(bitnet_batch_eval(b), BITNET_OK);
+            }
         }
         bitnet_generator_stats st;
         bitnet_generator_get_stats(g, &st, sizeof st);
@@ -600,11 +805,12 @@ static void sample_counts(const fixture *f, const bitnet_model *draft_m, int mod
         assert_true(cell >= 0); /* only top-k tokens can come out */
         count[cell]++;
     }
+    bitnet_batch_free(b);
     bitnet_session_free(s);
     bitnet_session_free(ds);
 }
 
-static void check_distribution(void **state, const bitnet_model *draft_m, int mode) {
+static void check_distribution(void **state, const bitnet_model *draft_m, int mode, int caller) {
     fixture *f = *state;
     /* the model's own greedy continuation of a short prompt: it runs into a loop, which
      * lookup drafts from */
@@ -630,7 +836,7 @@ static void check_distribution(void **state, const bitnet_model *draft_m, int mo
     exact_tree(f->fast, prompt, np, seqs, prob);
     int count[NCELL];
     size_t drafted = 0, accepted = 0;
-    sample_counts(f, draft_m, mode, prompt, np, seqs, NCELL, N, count, &drafted, &accepted);
+    sample_counts(f, draft_m, mode, caller, prompt, np, seqs, NCELL, N, count, &drafted, &accepted);
     int df = 0;
     double x2 = chi2(prob, count, NCELL, N, &df), tv = 0;
     for (int c = 0; c < NCELL; c++) tv += fabs(count[c] / (double)N - prob[c]) / 2;
@@ -643,10 +849,14 @@ static void check_distribution(void **state, const bitnet_model *draft_m, int mo
     assert_true(tv < 3.6 / sqrt((double)N)); /* 0.08 at N = 2000 */
 }
 
-static void test_sampling_lookup(void **state) { check_distribution(state, NULL, BITNET_SPEC_LOOKUP); }
+/* Lookup through the generator's own evaluation; the draft model with the caller
+ * evaluating in a batch (bitnet_generator_draft).  Both paths run the same drafting and
+ * acceptance code (lib/gen_spec.c) and differ only in who evaluates the k + 1 tokens, a
+ * deterministic step, so one distribution test per draft source covers both paths. */
+static void test_sampling_lookup(void **state) { check_distribution(state, NULL, BITNET_SPEC_LOOKUP, 0); }
 static void test_sampling_draft(void **state) {
     fixture *f = *state;
-    check_distribution(state, f->near, BITNET_SPEC_DRAFT);
+    check_distribution(state, f->near, BITNET_SPEC_DRAFT, 1);
 }
 
 /* The test can fail: plain sampling from the draft model (what accepting every draft
@@ -663,7 +873,7 @@ static void test_distribution_power(void **state) {
     size_t d = 0, a = 0;
     fixture g = *f;
     g.fast = f->near;
-    sample_counts(&g, NULL, BITNET_SPEC_NONE, prompt, 4, dseqs, NCELL, N, count, &d, &a);
+    sample_counts(&g, NULL, BITNET_SPEC_NONE, 0, prompt, 4, dseqs, NCELL, N, count, &d, &a);
     int tcount[NCELL];
     memset(tcount, 0, sizeof tcount);
     int outside = 0; /* sequences the target never produces */
@@ -688,6 +898,8 @@ int main(void) {
         cmocka_unit_test(test_greedy_fast_kernels),
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_eog),
+        cmocka_unit_test(test_caller_evaluates),
+        cmocka_unit_test(test_caller_contract),
         cmocka_unit_test(test_sampling_lookup),
         cmocka_unit_test(test_sampling_draft),
         cmocka_unit_test(test_distribution_power),
