@@ -372,6 +372,8 @@ void bitnet_spec_default_params(bitnet_spec_params *p, size_t struct_size);
 bitnet_status bitnet_session_set_speculation(bitnet_session *s, const bitnet_spec_params *p);
 void bitnet_session_get_spec_stats(const bitnet_session *s, bitnet_generator_stats *stats,
                                               size_t struct_size);
+bitnet_status bitnet_generator_draft(bitnet_generator *g, bitnet_token *tokens, size_t cap,
+                                                size_t *n_tokens);
 typedef struct bitnet_chat_params {
     size_t      struct_size;
     const char *tmpl;                  
