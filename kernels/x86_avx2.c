@@ -224,9 +224,7 @@ static void bn_avx2_g4_multi(const bn_tmat *w, int64_t r0, int64_t r1, const bn_
                     }
                 }
             }
-            for (int64_t j = rs; j < re; j++)
-                for (int u = 0; u < nt; u++)
-                    y[(t + u) * ldy + j] = ((float)D[(j - rs) * 8 + u] - (float)xt[u].sum) / xt[u].a * w->scale;
+            for (int64_t j = rs; j < re; j++) bn_avx2_store(w, j, 1, xt, nt, D + (j - rs) * 8, y + t * ldy, ldy);
         }
     }
 }
