@@ -408,6 +408,33 @@ static inline __m512 bn_avx512_ld_kv(const uint8_t *row, int64_t d, int kv_f16, 
     return _mm512_maskz_loadu_ps(m, (const float *)(const void *)row + d);
 }
 
+/* Softmax of n_kv scores in place; with an f16 cache the probabilities are rounded to f16
+ * as the scalar reference does.  Shared by the single- and multi-query attention, so both
+ * give the same bits. */
+static inline void bn_avx512_softmax(float *scratch, int64_t n_kv, int kv_f16) {
+    __m512 vmx = _mm512_set1_ps(-INFINITY);
+    int64_t i;
+    for (i = 0; i < n_kv; i += 16) {
+        __mmask16 m = n_kv - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_kv - i)) - 1);
+        vmx = _mm512_mask_max_ps(vmx, m, vmx, _mm512_maskz_loadu_ps(m, scratch + i));
+    }
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
+    __m512 vsum = _mm512_setzero_ps();
+    for (i = 0; i < n_kv; i += 16) {
+        __mmask16 m = n_kv - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_kv - i)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(m, bn_avx512_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scratch + i), mx)));
+        _mm512_mask_storeu_ps(scratch + i, m, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (i = 0; i < n_kv; i += 16) {
+        __mmask16 m = n_kv - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_kv - i)) - 1);
+        __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, scratch + i), inv);
+        if (kv_f16) p = _mm512_cvtph_ps(_mm512_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm512_mask_storeu_ps(scratch + i, m, p);
+    }
+}
+
 static void bn_avx512_attention(const float *q, const void *k, const void *v, int kv_f16, int64_t n_kv,
                                 int64_t head_dim, int64_t kv_stride, float scale, float *scratch, float *out) {
     const size_t esz = kv_f16 ? 2 : 4, rs = (size_t)kv_stride * esz;
@@ -423,7 +450,6 @@ static void bn_avx512_attention(const float *q, const void *k, const void *v, in
         qv[c] = x;
     }
     /* scores */
-    __m512 vmx = _mm512_set1_ps(-INFINITY);
     int64_t i = 0;
     for (; i < n_kv; i++) {
         const uint8_t *kr = kb + (size_t)i * rs;
@@ -436,26 +462,7 @@ static void bn_avx512_attention(const float *q, const void *k, const void *v, in
         if (c < nv) a0 = _mm512_fmadd_ps(qv[c], bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]), a0);
         scratch[i] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
     }
-    for (i = 0; i < n_kv; i += 16) {
-        __mmask16 m = n_kv - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_kv - i)) - 1);
-        vmx = _mm512_mask_max_ps(vmx, m, vmx, _mm512_maskz_loadu_ps(m, scratch + i));
-    }
-    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
-    /* softmax */
-    __m512 vsum = _mm512_setzero_ps();
-    for (i = 0; i < n_kv; i += 16) {
-        __mmask16 m = n_kv - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_kv - i)) - 1);
-        __m512 e = _mm512_maskz_mov_ps(m, bn_avx512_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scratch + i), mx)));
-        _mm512_mask_storeu_ps(scratch + i, m, e);
-        vsum = _mm512_add_ps(vsum, e);
-    }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
-    for (i = 0; i < n_kv; i += 16) {
-        __mmask16 m = n_kv - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_kv - i)) - 1);
-        __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, scratch + i), inv);
-        if (kv_f16) p = _mm512_cvtph_ps(_mm512_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        _mm512_mask_storeu_ps(scratch + i, m, p);
-    }
+    bn_avx512_softmax(scratch, n_kv, kv_f16);
     /* out = P . V, up to 8 vectors (128 dims) in registers per pass over V */
     for (int64_t c0 = 0; c0 < nv; c0 += 8) {
         const int64_t nc = nv - c0 < 8 ? nv - c0 : 8;
@@ -471,6 +478,94 @@ static void bn_avx512_attention(const float *q, const void *k, const void *v, in
     }
 }
 
+/* Up to BN_ATTN_MQ queries against the same keys and values (kernels.h, attention_multi):
+ * each query's scores, softmax and weighted sum use exactly the operations, in exactly the
+ * order, of bn_avx512_attention above, so the results are the same bits; what is shared is
+ * each key and value row's load and f16 conversion. */
+static void bn_avx512_attention_multi(int nq, const float *const *q, const int64_t *n_kv, const void *k,
+                                      const void *v, int kv_f16, int64_t head_dim, int64_t kv_stride, float scale,
+                                      float *scratch, int64_t sstride, float *const *out) {
+    const size_t esz = kv_f16 ? 2 : 4, rs = (size_t)kv_stride * esz;
+    const uint8_t *kb = k, *vb = v;
+    const int64_t nv = (head_dim + 15) / 16;
+    __m512 qv[BN_ATTN_MQ][BN_MAX_HEAD_DIM / 16];
+    __mmask16 mk[BN_MAX_HEAD_DIM / 16];
+    int64_t nmax = 0;
+    for (int64_t c = 0; c < nv; c++) {
+        int64_t left = head_dim - 16 * c;
+        mk[c] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+    }
+    for (int a = 0; a < nq; a++) {
+        for (int64_t c = 0; c < nv; c++) {
+            __m512 x = _mm512_maskz_loadu_ps(mk[c], q[a] + 16 * c);
+            if (kv_f16) x = _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            qv[a][c] = x;
+        }
+        if (n_kv[a] > nmax) nmax = n_kv[a];
+    }
+    /* scores: each key row is loaded once for all the queries */
+    for (int64_t i = 0; i < nmax; i++) {
+        const uint8_t *kr = kb + (size_t)i * rs;
+        __m512 a0[BN_ATTN_MQ], a1[BN_ATTN_MQ];
+        for (int a = 0; a < nq; a++) a0[a] = a1[a] = _mm512_setzero_ps();
+        int64_t c = 0;
+        for (; c + 2 <= nv; c += 2) {
+            const __m512 k0 = bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]);
+            const __m512 k1 = bn_avx512_ld_kv(kr, 16 * c + 16, kv_f16, mk[c + 1]);
+            for (int a = 0; a < nq; a++) {
+                a0[a] = _mm512_fmadd_ps(qv[a][c], k0, a0[a]);
+                a1[a] = _mm512_fmadd_ps(qv[a][c + 1], k1, a1[a]);
+            }
+        }
+        if (c < nv) {
+            const __m512 k0 = bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]);
+            for (int a = 0; a < nq; a++) a0[a] = _mm512_fmadd_ps(qv[a][c], k0, a0[a]);
+        }
+        for (int a = 0; a < nq; a++)
+            if (i < n_kv[a]) scratch[a * sstride + i] = _mm512_reduce_add_ps(_mm512_add_ps(a0[a], a1[a])) * scale;
+    }
+    for (int a = 0; a < nq; a++) bn_avx512_softmax(scratch + a * sstride, n_kv[a], kv_f16);
+    /* out = P . V: up to 8 vectors of two queries at a time; each lane still sums its
+     * positions in order from 0, as the single-query loop does */
+    for (int a = 0; a < nq; a += 2) {
+        const int nb = nq - a < 2 ? 1 : 2;
+        const float *p0 = scratch + a * sstride, *p1 = scratch + (a + nb - 1) * sstride;
+        const int64_t n0 = n_kv[a], n1 = n_kv[a + nb - 1], nlo = n0 < n1 ? n0 : n1;
+        for (int64_t c0 = 0; c0 < nv; c0 += 8) {
+            const int64_t nc = nv - c0 < 8 ? nv - c0 : 8;
+            __m512 s0[8], s1[8];
+            for (int c = 0; c < 8; c++) s0[c] = s1[c] = _mm512_setzero_ps();
+            int64_t i = 0;
+            for (; i < nlo; i++) {
+                const uint8_t *vr = vb + (size_t)i * rs;
+                const __m512 w0 = _mm512_set1_ps(p0[i]), w1 = _mm512_set1_ps(p1[i]);
+                for (int c = 0; c < nc; c++) {
+                    const __m512 vv = bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]);
+                    s0[c] = _mm512_fmadd_ps(w0, vv, s0[c]);
+                    if (nb == 2) s1[c] = _mm512_fmadd_ps(w1, vv, s1[c]);
+                }
+            }
+            for (int64_t i0 = i; i0 < n0; i0++) {
+                const uint8_t *vr = vb + (size_t)i0 * rs;
+                const __m512 w0 = _mm512_set1_ps(p0[i0]);
+                for (int c = 0; c < nc; c++)
+                    s0[c] = _mm512_fmadd_ps(w0, bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]), s0[c]);
+            }
+            if (nb == 2)
+                for (int64_t i1 = i; i1 < n1; i1++) {
+                    const uint8_t *vr = vb + (size_t)i1 * rs;
+                    const __m512 w1 = _mm512_set1_ps(p1[i1]);
+                    for (int c = 0; c < nc; c++)
+                        s1[c] = _mm512_fmadd_ps(w1, bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]), s1[c]);
+                }
+            for (int c = 0; c < nc; c++) {
+                _mm512_mask_storeu_ps(out[a] + 16 * (c0 + c), mk[c0 + c], s0[c]);
+                if (nb == 2) _mm512_mask_storeu_ps(out[a + 1] + 16 * (c0 + c), mk[c0 + c], s1[c]);
+            }
+        }
+    }
+}
+
 static void bn_avx512_dense_prep(const bn_dmat *w, const float *x, void *out) { bn_x86_dense_prep(w, x, out); }
 
 const bn_kernels bn_kernels_avx512 = {
@@ -481,6 +576,7 @@ const bn_kernels bn_kernels_avx512 = {
     .rmsnorm = bn_avx512_rmsnorm,
     .rope = NULL, /* scalar: a few hundred sin/cos per token */
     .attention = bn_avx512_attention,
+    .attention_multi = bn_avx512_attention_multi,
     .dense_prep = bn_avx512_dense_prep,
     .dense_matmul = bn_avx512_dense_matmul,
     .screen_matmul = bn_avx2_screen_matmul, /* (every AVX-512 CPU this variant runs on has AVX2) */
