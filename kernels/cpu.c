@@ -34,6 +34,11 @@ static uint32_t bn_detect(void) {
     if (os_avx && ((c >> 12) & 1)) f |= BN_CPU_FMA;
     if (os_avx && ((c >> 29) & 1)) f |= BN_CPU_F16C;
     uint32_t max_leaf = __get_cpuid_max(0, NULL);
+    {
+        uint32_t v0, vb, vc, vd;
+        __cpuid(0, v0, vb, vc, vd);
+        if (vb == 0x756e6547u && vd == 0x49656e69u && vc == 0x6c65746eu) f |= BN_CPU_INTEL; /* "GenuineIntel" */
+    }
     if (max_leaf >= 7) {
         __cpuid_count(7, 0, a, b, c, d);
         if (os_avx && ((b >> 5) & 1)) f |= BN_CPU_AVX2;

@@ -20,7 +20,8 @@ enum {
     BN_CPU_AVX512BF16 = 1u << 10,
     BN_CPU_NEON       = 1u << 16,
     BN_CPU_DOTPROD    = 1u << 17,
-    BN_CPU_FP16       = 1u << 18
+    BN_CPU_FP16       = 1u << 18,
+    BN_CPU_INTEL      = 1u << 24 /* vendor GenuineIntel (tunings, not instructions) */
 };
 
 /* Features present in the CPU *and* enabled by the OS (XCR0 on x86).  Cached. */

@@ -26,6 +26,7 @@
 #error "x86_avx512.c must be compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma -mf16c"
 #endif
 
+#include "cpu.h"
 #include "x86_common.h"
 
 #define BN_AI static inline __attribute__((always_inline))
@@ -116,16 +117,18 @@ BN_AI void bn_avx512_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qr
     }
 }
 
-#ifndef BN_TERN_PF
-#define BN_TERN_PF 0 /* software prefetch distance (bytes) for decode; 0 = none */
-#endif
+/* Software prefetch distance (bytes) of the one-token pass.  Measured (docs/performance.md
+ * §3): on the Intel Xeon machines (260 MiB L3) prefetching 4 KiB ahead makes 1-thread decode
+ * 1.3x faster; on the AMD machines the hardware prefetcher alone did better, so none there. */
+#define BN_TERN_PF_INTEL 4096
 /* ---- ternary matmul on the G4X256 layout (kernels.h) ----------------------------------
  * One 64-byte load holds 256 weights of a row: shifts by 6/4/2/0 and a mask give the
  * codes of weights [0,64), [64,128), [128,192), [192,256) of the chunk, which meet the
  * contiguous activations q[256c ..] directly.  A group's four rows are adjacent in
  * memory, so decode streams the matrix front to back (with a software prefetch a few
  * KiB ahead).  Rows [j, j+RB) must lie in one group (RB = 4 from a group start, or 1). */
-BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D) {
+BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D,
+                      const int PF) {
     const __m512i m3 = _mm512_set1_epi8(3);
     const int64_t nc = w->cols_pad / 256;
     const uint8_t *base = w->codes + (j / 4) * 4 * w->row_bytes + (j % 4) * 64;
@@ -136,11 +139,11 @@ BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *
     }
     for (int64_t c = 0; c < nc; c++) {
         const uint8_t *p = base + c * 256;
-        if (BN_TERN_PF && TB == 1 && RB == 4) {
-            _mm_prefetch((const char *)p + BN_TERN_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + BN_TERN_PF + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + BN_TERN_PF + 128, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + BN_TERN_PF + 192, _MM_HINT_T0);
+        if (PF && TB == 1 && RB == 4) { /* (a prefetch past the matrix's end is harmless) */
+            _mm_prefetch((const char *)p + PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + PF + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + PF + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + PF + 192, _MM_HINT_T0);
         }
         for (int r = 0; r < RB; r++) {
             const __m512i raw = _mm512_load_si512((const void *)(p + 64 * r));
@@ -171,32 +174,34 @@ BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *
 
 /* Rows [j, j+RB) of one group against all tokens, 4 tokens at a time. */
 BN_AI void bn_g4_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, int64_t n_tok, float *y,
-                      int64_t ldy) {
+                      int64_t ldy, int pf) {
     int32_t D[16];
     int64_t t = 0;
     if (n_tok == 1) {
-        bn_g4_tile(w, j, RB, x, 1, D);
+        if (pf) bn_g4_tile(w, j, RB, x, 1, D, BN_TERN_PF_INTEL);
+        else bn_g4_tile(w, j, RB, x, 1, D, 0);
         bn_avx512_store(w, j, RB, x, 1, D, y, ldy);
         return;
     }
     for (; t + 4 <= n_tok; t += 4) {
-        bn_g4_tile(w, j, RB, x + t, 4, D);
+        bn_g4_tile(w, j, RB, x + t, 4, D, 0);
         bn_avx512_store(w, j, RB, x + t, 4, D, y + t * ldy, ldy);
     }
     switch (n_tok - t) {
-    case 3: bn_g4_tile(w, j, RB, x + t, 3, D); bn_avx512_store(w, j, RB, x + t, 3, D, y + t * ldy, ldy); break;
-    case 2: bn_g4_tile(w, j, RB, x + t, 2, D); bn_avx512_store(w, j, RB, x + t, 2, D, y + t * ldy, ldy); break;
-    case 1: bn_g4_tile(w, j, RB, x + t, 1, D); bn_avx512_store(w, j, RB, x + t, 1, D, y + t * ldy, ldy); break;
+    case 3: bn_g4_tile(w, j, RB, x + t, 3, D, 0); bn_avx512_store(w, j, RB, x + t, 3, D, y + t * ldy, ldy); break;
+    case 2: bn_g4_tile(w, j, RB, x + t, 2, D, 0); bn_avx512_store(w, j, RB, x + t, 2, D, y + t * ldy, ldy); break;
+    case 1: bn_g4_tile(w, j, RB, x + t, 1, D, 0); bn_avx512_store(w, j, RB, x + t, 1, D, y + t * ldy, ldy); break;
     default: break;
     }
 }
 
 static void bn_avx512_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
                                  float *y, int64_t ldy) {
+    const int pf = (bn_cpu_features() & BN_CPU_INTEL) != 0;
     int64_t j = r0;
-    for (; j < r1 && j % 4 != 0; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy); /* a split inside a group */
-    for (; j + 4 <= r1; j += 4) bn_g4_rows(w, j, 4, x, n_tok, y, ldy);
-    for (; j < r1; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy);
+    for (; j < r1 && j % 4 != 0; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy, pf); /* a split inside a group */
+    for (; j + 4 <= r1; j += 4) bn_g4_rows(w, j, 4, x, n_tok, y, ldy, pf);
+    for (; j < r1; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy, pf);
 }
 
 static void bn_avx512_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
