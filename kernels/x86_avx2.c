@@ -381,8 +381,8 @@ static void bn_avx2_dense_matmul(const bn_dmat *w, int64_t r0, int64_t r1, const
 /* Rows [j, j+RB) of one group of 4 (kernels.h layout: the group's blocks back to back). */
 BN_AI void bn_avx2_screen_rows(const bn_smat *w, int64_t j, const int RB, const int16_t *xq, float xs,
                                const float *c, float *s, float *e) {
-    __m256 acc[4], err[4];
-    for (int r = 0; r < RB; r++) acc[r] = err[r] = _mm256_setzero_ps();
+    __m256 acc[4];
+    for (int r = 0; r < RB; r++) acc[r] = _mm256_setzero_ps();
     const int8_t *q = BN_SMAT_Q(w, j, 0);
     const float *sg = BN_SMAT_SIGMA(w, j, 0);
     for (int64_t b = 0; b < w->nb; b++) {
@@ -399,20 +399,7 @@ BN_AI void bn_avx2_screen_rows(const bn_smat *w, int64_t j, const int RB, const 
             acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(sg + 4 * b + r), _mm256_cvtepi32_ps(d), acc[r]);
         }
     }
-    /* e: sum_b sigma_b c_b, eight blocks at a time (sigma of row r: stride 4) */
-    const __m256i idx = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-    int64_t b = 0;
-    for (; b + 8 <= w->nb; b += 8) {
-        const __m256 cv = _mm256_loadu_ps(c + b);
-        for (int r = 0; r < RB; r++)
-            err[r] = _mm256_fmadd_ps(_mm256_i32gather_ps(sg + 4 * b + r, idx, 4), cv, err[r]);
-    }
-    for (int r = 0; r < RB; r++) {
-        float et = bn_x86_hsum_ps(err[r]);
-        for (int64_t bb = b; bb < w->nb; bb++) et += sg[4 * bb + r] * c[bb];
-        s[j + r] = bn_x86_hsum_ps(acc[r]) * xs;
-        e[j + r] = et;
-    }
+    bn_x86_screen_finish(w, j, RB, acc, xs, c, s, e);
 }
 
 void bn_avx2_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs,

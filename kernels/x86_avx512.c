@@ -573,6 +573,40 @@ static void bn_avx512_attention_multi(int nq, const float *const *q, const int64
 
 static void bn_avx512_dense_prep(const bn_dmat *w, const float *x, void *out) { bn_x86_dense_prep(w, x, out); }
 
+/* The screened output layer (kernels.h, screen_matmul): the AVX2 variant's arithmetic with
+ * 512-bit integer steps.  Lane l of a 512-bit VPMADDWD / VPDPWSSD over 32 weights holds
+ * the products of AVX2 lane l (l < 8) or of the next 16 weights' lane l - 8; adding the
+ * two halves gives every AVX2 eight-lane block sum d exactly (integers), and the float
+ * steps after it are the AVX2 ones, so the results are the same bits. */
+BN_AI void bn_avx512_screen_rows(const bn_smat *w, int64_t j, const int RB, const int16_t *xq, float xs,
+                                 const float *c, float *s, float *e) {
+    __m256 acc[4];
+    for (int r = 0; r < RB; r++) acc[r] = _mm256_setzero_ps();
+    const int8_t *q = BN_SMAT_Q(w, j, 0);
+    const float *sg = BN_SMAT_SIGMA(w, j, 0);
+    for (int64_t b = 0; b < w->nb; b++) {
+        const int16_t *xb = xq + BN_SCREEN_BLOCK * b;
+        const __m512i x01 = _mm512_loadu_si512(xb), x23 = _mm512_loadu_si512(xb + 32);
+        for (int r = 0; r < RB; r++) {
+            const int8_t *qb = q + 256 * b + 64 * r;
+            const __m512i q01 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)qb));
+            const __m512i q23 = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(qb + 32)));
+            const __m512i dd = _mm512_dpwssd_epi32(_mm512_madd_epi16(q01, x01), q23, x23);
+            const __m256i d = _mm256_add_epi32(_mm512_castsi512_si256(dd), _mm512_extracti64x4_epi64(dd, 1));
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(sg + 4 * b + r), _mm256_cvtepi32_ps(d), acc[r]);
+        }
+    }
+    bn_x86_screen_finish(w, j, RB, acc, xs, c, s, e);
+}
+
+static void bn_avx512_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, const int16_t *xq, float xs,
+                                    const float *c, float *s, float *e) {
+    int64_t j = r0;
+    for (; j < r1 && j % 4 != 0; j++) bn_avx512_screen_rows(w, j, 1, xq, xs, c, s, e);
+    for (; j + 4 <= r1; j += 4) bn_avx512_screen_rows(w, j, 4, xq, xs, c, s, e);
+    for (; j < r1; j++) bn_avx512_screen_rows(w, j, 1, xq, xs, c, s, e);
+}
+
 const bn_kernels bn_kernels_avx512 = {
     .name = "avx512",
     .isa = BITNET_ISA_AVX512,
@@ -584,7 +618,7 @@ const bn_kernels bn_kernels_avx512 = {
     .attention_multi = bn_avx512_attention_multi,
     .dense_prep = bn_avx512_dense_prep,
     .dense_matmul = bn_avx512_dense_matmul,
-    .screen_matmul = bn_avx2_screen_matmul, /* (every AVX-512 CPU this variant runs on has AVX2) */
+    .screen_matmul = bn_avx512_screen_matmul,
     .tmat_repack = bn_tmat_repack_g4x256,
     .dmat_repack = bn_dmat_repack_g4x32,
     .screen_quant = bn_avx2_screen_quant,

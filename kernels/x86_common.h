@@ -294,6 +294,30 @@ static inline void bn_x86_attention_multi(int nq, const float *const *q, const i
     }
 }
 
+/* The end of a screened output row tile (x86_avx2.c, x86_avx512.c): s = the eight lanes of
+ * acc summed, times xs; e = sum_b sigma_b c_b, eight blocks at a time (sigma of row r:
+ * stride 4).  One copy, so the AVX2 and AVX-512 variants give the same bits. */
+static inline __attribute__((always_inline)) void bn_x86_screen_finish(const bn_smat *w, int64_t j, const int RB,
+                                                                      const __m256 *acc, float xs, const float *c,
+                                                                      float *s, float *e) {
+    const float *sg = BN_SMAT_SIGMA(w, j, 0);
+    __m256 err[4];
+    for (int r = 0; r < RB; r++) err[r] = _mm256_setzero_ps();
+    const __m256i idx = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    int64_t b = 0;
+    for (; b + 8 <= w->nb; b += 8) {
+        const __m256 cv = _mm256_loadu_ps(c + b);
+        for (int r = 0; r < RB; r++)
+            err[r] = _mm256_fmadd_ps(_mm256_i32gather_ps(sg + 4 * b + r, idx, 4), cv, err[r]);
+    }
+    for (int r = 0; r < RB; r++) {
+        float et = bn_x86_hsum_ps(err[r]);
+        for (int64_t bb = b; bb < w->nb; bb++) et += sg[4 * bb + r] * c[bb];
+        s[j + r] = bn_x86_hsum_ps(acc[r]) * xs;
+        e[j + r] = et;
+    }
+}
+
 /* ---- dense layers ---------------------------------------------------------------------- */
 
 /* roundf (half away from zero) of 8 lanes, exactly: trunc, then step by the sign when
