@@ -117,16 +117,16 @@ BN_AI void bn_avx512_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qr
     }
 }
 
-/* Software prefetch distance (bytes) of the one-token pass.  Measured (docs/performance.md
- * §3): on the Intel Xeon machines (260 MiB L3) prefetching 4 KiB ahead makes 1-thread decode
- * 1.3x faster; on the AMD machines the hardware prefetcher alone did better, so none there. */
+/* Software prefetch distance (bytes) of the one-token pass on Intel CPUs.  Measured
+ * (docs/performance.md §3, §10): on the Intel Xeon machines (260 MiB L3) prefetching 4 KiB ahead makes 1-thread decode
+ * 1.15-1.4x faster; on the AMD machines the hardware prefetcher alone did better, so none there. */
 #define BN_TERN_PF_INTEL 4096
 /* ---- ternary matmul on the G4X256 layout (kernels.h) ----------------------------------
  * One 64-byte load holds 256 weights of a row: shifts by 6/4/2/0 and a mask give the
  * codes of weights [0,64), [64,128), [128,192), [192,256) of the chunk, which meet the
  * contiguous activations q[256c ..] directly.  A group's four rows are adjacent in
- * memory, so decode streams the matrix front to back (with a software prefetch a few
- * KiB ahead).  Rows [j, j+RB) must lie in one group (RB = 4 from a group start, or 1). */
+ * memory, so decode streams the matrix front to back (on Intel CPUs with a software
+ * prefetch PF bytes ahead).  Rows [j, j+RB) must lie in one group (RB = 4 from a group start, or 1). */
 BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D,
                       const int PF) {
     const __m512i m3 = _mm512_set1_epi8(3);
@@ -413,6 +413,23 @@ static inline __m512 bn_avx512_ld_kv(const uint8_t *row, int64_t d, int kv_f16, 
     return _mm512_maskz_loadu_ps(m, (const float *)(const void *)row + d);
 }
 
+/* The lane masks of a head's 16-lane vectors (the last one partial when head_dim % 16). */
+static inline void bn_avx512_head_masks(int64_t head_dim, __mmask16 *mk) {
+    for (int64_t c = 0; c * 16 < head_dim; c++) {
+        int64_t left = head_dim - 16 * c;
+        mk[c] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+    }
+}
+
+/* A query as nv vectors, rounded to f16 first with an f16 cache (as the scalar reference). */
+static inline void bn_avx512_load_q(const float *q, int64_t nv, const __mmask16 *mk, int kv_f16, __m512 *qv) {
+    for (int64_t c = 0; c < nv; c++) {
+        __m512 x = _mm512_maskz_loadu_ps(mk[c], q + 16 * c);
+        if (kv_f16) x = _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        qv[c] = x;
+    }
+}
+
 /* Softmax of n_kv scores in place; with an f16 cache the probabilities are rounded to f16
  * as the scalar reference does.  Shared by the single- and multi-query attention, so both
  * give the same bits. */
@@ -447,13 +464,8 @@ static void bn_avx512_attention(const float *q, const void *k, const void *v, in
     const int64_t nv = (head_dim + 15) / 16; /* 16-lane vectors per head (<= 32) */
     __m512 qv[BN_MAX_HEAD_DIM / 16];
     __mmask16 mk[BN_MAX_HEAD_DIM / 16];
-    for (int64_t c = 0; c < nv; c++) {
-        int64_t left = head_dim - 16 * c;
-        mk[c] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        __m512 x = _mm512_maskz_loadu_ps(mk[c], q + 16 * c);
-        if (kv_f16) x = _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        qv[c] = x;
-    }
+    bn_avx512_head_masks(head_dim, mk);
+    bn_avx512_load_q(q, nv, mk, kv_f16, qv);
     /* scores */
     int64_t i = 0;
     for (; i < n_kv; i++) {
@@ -496,16 +508,9 @@ static void bn_avx512_attention_multi(int nq, const float *const *q, const int64
     __m512 qv[BN_ATTN_MQ][BN_MAX_HEAD_DIM / 16];
     __mmask16 mk[BN_MAX_HEAD_DIM / 16];
     int64_t nmax = 0;
-    for (int64_t c = 0; c < nv; c++) {
-        int64_t left = head_dim - 16 * c;
-        mk[c] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-    }
+    bn_avx512_head_masks(head_dim, mk);
     for (int a = 0; a < nq; a++) {
-        for (int64_t c = 0; c < nv; c++) {
-            __m512 x = _mm512_maskz_loadu_ps(mk[c], q[a] + 16 * c);
-            if (kv_f16) x = _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            qv[a][c] = x;
-        }
+        bn_avx512_load_q(q[a], nv, mk, kv_f16, qv[a]);
         if (n_kv[a] > nmax) nmax = n_kv[a];
     }
     /* scores: each key row is loaded once for all the queries */
