@@ -3,7 +3,10 @@
  *
  * x86: CPUID says what the CPU implements; XGETBV (XCR0) says which register states
  * the OS saves on context switch.  AVX needs XCR0 bits 1-2 (SSE, AVX); AVX-512 also
- * bits 5-7 (opmask, ZMM_Hi256, Hi16_ZMM).  A feature counts only if both agree.
+ * bits 5-7 (opmask, ZMM_Hi256, Hi16_ZMM); AMX bits 17-18 (XTILECFG, XTILEDATA), and on
+ * Linux the process must also ask for tile data (arch_prctl ARCH_REQ_XCOMP_PERM, once:
+ * the kernel then gives every thread's signal frames room for the 8 KiB of tiles).  A
+ * feature counts only if all agree.
  * AArch64 Linux: getauxval(AT_HWCAP).
  */
 #include "cpu.h"
@@ -15,6 +18,19 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+/* Linux 5.16+: permission to use AMX tile data in this process (0 elsewhere). */
+static int bn_amx_permitted(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
 
 static uint64_t bn_xgetbv0(void) {
     uint32_t lo, hi;
@@ -48,6 +64,8 @@ static uint32_t bn_detect(void) {
             if ((b >> 31) & 1) f |= BN_CPU_AVX512VL;
             if ((c >> 11) & 1) f |= BN_CPU_AVX512VNNI;
         }
+        /* EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
+        if (os_avx512 && ((xcr0 >> 17) & 3) == 3 && ((d >> 24) & 3) == 3 && bn_amx_permitted()) f |= BN_CPU_AMX;
         __cpuid_count(7, 1, a, b, c, d);
         if (os_avx && ((a >> 4) & 1)) f |= BN_CPU_AVXVNNI;
         if (os_avx512 && ((a >> 5) & 1)) f |= BN_CPU_AVX512BF16;
@@ -86,7 +104,7 @@ static void bn_cpu_init(void) {
         {BN_CPU_SSE42, "sse4.2"},        {BN_CPU_AVX, "avx"},           {BN_CPU_AVX2, "avx2"},
         {BN_CPU_FMA, "fma"},             {BN_CPU_F16C, "f16c"},         {BN_CPU_AVX512F, "avx512f"},
         {BN_CPU_AVX512BW, "avx512bw"},   {BN_CPU_AVX512VL, "avx512vl"}, {BN_CPU_AVX512VNNI, "avx512vnni"},
-        {BN_CPU_AVXVNNI, "avxvnni"},     {BN_CPU_AVX512BF16, "avx512bf16"},
+        {BN_CPU_AVXVNNI, "avxvnni"},     {BN_CPU_AVX512BF16, "avx512bf16"}, {BN_CPU_AMX, "amx-int8"},
         {BN_CPU_NEON, "neon"},           {BN_CPU_DOTPROD, "dotprod"},   {BN_CPU_FP16, "fp16"},
     };
     bn_cpu_bits = bn_detect();

@@ -18,6 +18,7 @@ enum {
     BN_CPU_AVX512VNNI = 1u << 8,
     BN_CPU_AVXVNNI    = 1u << 9,
     BN_CPU_AVX512BF16 = 1u << 10,
+    BN_CPU_AMX        = 1u << 11, /* AMX-TILE + AMX-INT8, tile data enabled and permitted */
     BN_CPU_NEON       = 1u << 16,
     BN_CPU_DOTPROD    = 1u << 17,
     BN_CPU_FP16       = 1u << 18,

@@ -8,14 +8,15 @@
  * scalar reference is always last and always runs.  Names, the BITNET_ISA cap,
  * bitnet_isa_list / bitnet_isa_from_name and, through those, the tests, the Python
  * binding and the programs' --isa derive from it.  Adding a variant = one file, one row
- * here, its (append-only) bitnet_isa value, its flags in kernels.cmake.
+ * here, its (append-only) bitnet_isa value, its flags in kernels.cmake.  A variant that
+ * only adds to another (amx over avx512) names it as its base and leaves the rest NULL.
  *
  * Choice (once per model, bn_kernels_get):
  *   - an explicit isa (bitnet_model_params.isa) gets exactly that variant, or NULL when
  *     this build or CPU cannot run it (the caller reports BITNET_E_UNSUPPORTED);
  *   - AUTO gets the best supported variant, capped by the environment variable
- *     BITNET_ISA=scalar|avx2|avx512|neon: variants ranked above the named one are
- *     skipped (BITNET_ISA=avx512 on an AVX2-only CPU gives avx2).  A name this build
+ *     BITNET_ISA=amx|avx512|avx2|neon|scalar: variants ranked above the named one are
+ *     skipped (BITNET_ISA=avx512 on an AVX2-only CPU gives avx2, on an AMX CPU avx512).  A name this build
  *     does not contain caps everything down to scalar; an unknown name is ignored.
  *     Both cases are logged.
  * A variant may leave slots NULL; they are filled from the scalar table once.
@@ -30,11 +31,14 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+extern const bn_kernels bn_kernels_amx;
 extern const bn_kernels bn_kernels_avx512;
 extern const bn_kernels bn_kernels_avx2;
+#define BN_AMX    (&bn_kernels_amx)
 #define BN_AVX512 (&bn_kernels_avx512)
 #define BN_AVX2   (&bn_kernels_avx2)
 #else
+#define BN_AMX    NULL
 #define BN_AVX512 NULL
 #define BN_AVX2   NULL
 #endif
@@ -50,37 +54,54 @@ typedef struct bn_variant {
     const char       *name;  /* what bitnet_isa_name, BITNET_ISA and the programs' --isa say */
     const bn_kernels *k;     /* NULL: this build does not contain the variant */
     uint32_t          needs; /* BN_CPU_* bits that must all be present */
+    const bn_kernels *base;  /* NULL, or the variant whose slots fill this one's NULL slots
+                                (before the scalar table's) */
 } bn_variant;
 
 /* Every variant libbitnet knows, best first, scalar last: the one list the name of an isa,
  * the BITNET_ISA cap, bitnet_isa_list (and through it the tests, the programs' --isa and
  * their help) derive from. */
+#define BN_NEEDS_AVX512 \
+    (BN_CPU_AVX512F | BN_CPU_AVX512BW | BN_CPU_AVX512VL | BN_CPU_AVX512VNNI | BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C)
 static const bn_variant bn_candidates[] = {
-    {BITNET_ISA_AVX512, "avx512", BN_AVX512,
-     BN_CPU_AVX512F | BN_CPU_AVX512BW | BN_CPU_AVX512VL | BN_CPU_AVX512VNNI | BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C},
-    {BITNET_ISA_AVX2, "avx2", BN_AVX2, BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C},
-    {BITNET_ISA_NEON, "neon", BN_NEON, BN_CPU_NEON},
-    {BITNET_ISA_SCALAR, "scalar", &bn_kernels_scalar, 0},
+    {BITNET_ISA_AMX, "amx", BN_AMX, BN_NEEDS_AVX512 | BN_CPU_AMX, BN_AVX512},
+    {BITNET_ISA_AVX512, "avx512", BN_AVX512, BN_NEEDS_AVX512, NULL},
+    {BITNET_ISA_AVX2, "avx2", BN_AVX2, BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C, NULL},
+    {BITNET_ISA_NEON, "neon", BN_NEON, BN_CPU_NEON, NULL},
+    {BITNET_ISA_SCALAR, "scalar", &bn_kernels_scalar, 0, NULL},
 };
 #define BN_N_CANDIDATES (sizeof bn_candidates / sizeof bn_candidates[0])
 
 static bn_kernels bn_filled[BN_N_CANDIDATES];
 static pthread_once_t bn_fill_once = PTHREAD_ONCE_INIT;
 
+/* NULL slots of k from `from` (the optional slots too: a variant built on another
+ * inherits its layouts and its optional kernels). */
+static void bn_fill_from(bn_kernels *k, const bn_kernels *from) {
+#define BN_FILL(slot) \
+    if (!k->slot) k->slot = from->slot
+    BN_FILL(act_quant);
+    BN_FILL(ternary_matmul);
+    BN_FILL(rmsnorm);
+    BN_FILL(rope);
+    BN_FILL(attention);
+    BN_FILL(attention_multi);
+    BN_FILL(dense_prep);
+    BN_FILL(dense_matmul);
+    BN_FILL(screen_matmul);
+    BN_FILL(tmat_repack);
+    BN_FILL(dmat_repack);
+    BN_FILL(screen_quant);
+    BN_FILL(act_pack);
+#undef BN_FILL
+}
+
 static void bn_fill(void) {
-    const bn_kernels *s = &bn_kernels_scalar;
     for (size_t i = 0; i < BN_N_CANDIDATES; i++) {
         if (!bn_candidates[i].k) continue;
         bn_kernels k = *bn_candidates[i].k;
-        if (!k.act_quant) k.act_quant = s->act_quant;
-        if (!k.ternary_matmul) k.ternary_matmul = s->ternary_matmul;
-        if (!k.rmsnorm) k.rmsnorm = s->rmsnorm;
-        if (!k.rope) k.rope = s->rope;
-        if (!k.attention) k.attention = s->attention;
-        if (!k.dense_prep) k.dense_prep = s->dense_prep;
-        if (!k.dense_matmul) k.dense_matmul = s->dense_matmul;
-        if (!k.screen_matmul) k.screen_matmul = s->screen_matmul;
-        if (!k.screen_quant) k.screen_quant = s->screen_quant;
+        if (bn_candidates[i].base) bn_fill_from(&k, bn_candidates[i].base);
+        bn_fill_from(&k, &bn_kernels_scalar); /* the scalar table's optional slots are NULL */
         bn_filled[i] = k;
     }
 }

@@ -31,6 +31,8 @@ if(BN_KERNEL_ARCH STREQUAL "x86_64")
     COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
   set_source_files_properties(${_bn_kd}/x86_avx512.c PROPERTIES
     COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni")
+  set_source_files_properties(${_bn_kd}/x86_amx.c PROPERTIES
+    COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mamx-tile;-mamx-int8")
 elseif(BN_KERNEL_ARCH STREQUAL "aarch64")
   # Baseline ASIMD is part of armv8-a; nothing extra needed.
 endif()

@@ -82,6 +82,12 @@ typedef struct bn_qrow {
     int8_t *q;
     float   a;
     int32_t sum;
+    /* Only in x[0] of the rows handed to ternary_matmul: NULL, or those n_tok rows laid
+     * out by the variant's act_pack with n_pad = pk_pad (the caller sets both after
+     * packing and clears pk when the rows change; a matrix whose bn_act_pad(cols) is not
+     * pk_pad ignores them). */
+    const int8_t *pk;
+    int64_t       pk_pad;
 } bn_qrow;
 
 /* Dense (non-ternary) matrices: embeddings and the output layer, kept in the file's
@@ -151,6 +157,11 @@ typedef struct bn_smat {
     int     qmax;  /* the levels: 127 (int8, as above) or 31 (6-bit: sigma = max|w| / 31) */
 } bn_smat;
 
+/* act_pack's layout (kernels/x86_amx.c): tiles of 16 tokens (the last one zero padded). */
+#define BN_ACT_PACK_TOK 16
+#define BN_ACT_PACK_BYTES(n_tok, n_pad) \
+    ((size_t)(((n_tok) + BN_ACT_PACK_TOK - 1) / BN_ACT_PACK_TOK) * BN_ACT_PACK_TOK * (size_t)(n_pad))
+
 /* dense_matmul handles tokens in groups of at most this many (its scratch holds one
  * f32 activation row per token of a group). */
 #define BN_DENSE_TOK 16
@@ -163,9 +174,18 @@ typedef struct bn_kernels {
      * padding after n; fills r->a and r->sum. */
     void (*act_quant)(const float *x, int64_t n, int64_t n_pad, bn_qrow *r);
 
-    /* y[t * ldy + j] for rows j in [r0, r1) of w and n_tok activation rows. */
+    /* y[t * ldy + j] for rows j in [r0, r1) of w and n_tok activation rows; the same
+     * bits whether or not x[0].pk is set. */
     void (*ternary_matmul)(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
                            float *y, int64_t ldy);
+
+    /* Optional (NULL: none).  Lay the quantized rows x[0..n_tok) of n_pad = bn_act_pad(cols)
+     * values out in dst (BN_ACT_PACK_BYTES(n_tok, n_pad) bytes, 64-byte aligned) in the
+     * form this variant's ternary_matmul multiplies many tokens with; the caller then sets
+     * x[0].pk = dst for the matrices of those cols.  Worth it from pack_min_tok tokens on
+     * (the forward pass packs only then). */
+    void (*act_pack)(const bn_qrow *x, int64_t n_tok, int64_t n_pad, int8_t *dst);
+    int pack_min_tok;
 
     /* y = x / sqrt(mean(x^2) + eps) * w, llama.cpp's order (sum in double). x == y ok. */
     void (*rmsnorm)(const float *x, const float *w, int64_t n, float eps, float *y);

@@ -62,6 +62,8 @@ typedef struct bn_work {
     bn_qrow *qrows;   /* [n_batch]                                                  */
     int8_t  *qbuf2, *qbuf3;   /* models with per-projection input norms: the own int8  */
     bn_qrow *qrows2, *qrows3; /* rows of k and v (qbuf2 also up's); NULL otherwise     */
+    int8_t  *pkbuf[3]; /* the kernels' packed copies of qrows, qrows2, qrows3 (act_pack;
+                          NULL when the kernels have none): BN_ACT_PACK_BYTES(n_batch, n_pad) */
     uint8_t *xprep;   /* [n_batch][prep_stride] activations for the output layer    */
     size_t   prep_stride;
     int32_t *tok_seg; /* [n_batch] segment of each token of the step               */

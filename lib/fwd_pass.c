@@ -156,12 +156,15 @@ bitnet_status bn_work_init(bn_work *w, const bitnet_model *m, int64_t n_batch, u
     if (!w->h || !w->xn || !w->q || !w->att || !w->kx || !w->vx || !w->g || !w->u || !w->tmp || !w->qbuf ||
         !w->qrows || !w->xprep || !w->tok_seg || !w->tok_pos || !w->dense_scratch)
         goto nomem;
-    for (size_t t = 0; t < nb; t++) w->qrows[t].q = w->qbuf + t * (size_t)w->q_stride;
+    for (size_t t = 0; t < nb; t++) w->qrows[t] = (bn_qrow){.q = w->qbuf + t * (size_t)w->q_stride};
     if (m->norm_in)
         for (size_t t = 0; t < nb; t++) {
-            w->qrows2[t].q = w->qbuf2 + t * (size_t)w->q_stride;
-            w->qrows3[t].q = w->qbuf3 + t * (size_t)w->q_stride;
+            w->qrows2[t] = (bn_qrow){.q = w->qbuf2 + t * (size_t)w->q_stride};
+            w->qrows3[t] = (bn_qrow){.q = w->qbuf3 + t * (size_t)w->q_stride};
         }
+    if (w->k->act_pack && n_batch >= w->k->pack_min_tok)
+        for (int i = 0; i < (m->norm_in ? 3 : 1); i++)
+            if (!(w->pkbuf[i] = bn_aligned_alloc(64, BN_ACT_PACK_BYTES(n_batch, w->n_pad)))) goto nomem;
     if ((st = bn_work_reserve_ctx(w, n_ctx)) != BITNET_OK) {
         bn_work_free(w);
         return st;
@@ -200,6 +203,7 @@ void bn_work_free(bn_work *w) {
     bn_aligned_free(w->qbuf3);
     bn_free(w->qrows2);
     bn_free(w->qrows3);
+    for (int i = 0; i < 3; i++) bn_aligned_free(w->pkbuf[i]);
     bn_aligned_free(w->xprep);
     bn_free(w->tok_seg);
     bn_free(w->tok_pos);
@@ -229,6 +233,17 @@ static int64_t bn_chunk_rows(int64_t rows, int nth) {
     int64_t c = rows / ((int64_t)nth * 8);
     if (c < 64) c = 64;
     return (c + 3) / 4 * 4;
+}
+
+/* The kernels' packed copy of rows[0..n) (n_in values each) for the matmuls that follow,
+ * when they have a many-token path and n is large enough for it; otherwise none.  Every
+ * matmul job calls this for its inputs first, so a packed copy never outlives its rows. */
+static void bn_mm_pack(bn_work *f, bn_qrow *rows, int8_t *buf, int64_t n, int64_t n_in) {
+    rows[0].pk = NULL;
+    if (!f->k->act_pack || !buf || n < f->k->pack_min_tok) return;
+    rows[0].pk_pad = bn_act_pad(n_in);
+    f->k->act_pack(rows, n, rows[0].pk_pad, buf);
+    rows[0].pk = buf;
 }
 
 /* Up to three ternary matmuls run as one job, each with its quantized input (the same
@@ -681,6 +696,11 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
         /* attention */
         bn_tok_run(&tj, BN_TOK_ATTN_IN);
         bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
+        bn_mm_pack(f, f->qrows, f->pkbuf[0], n, E);
+        if (L->q_in) {
+            bn_mm_pack(f, f->qrows2, f->pkbuf[1], n, E);
+            bn_mm_pack(f, f->qrows3, f->pkbuf[2], n, E);
+        }
         const bn_qrow *xk = L->q_in ? f->qrows2 : f->qrows, *xv = L->q_in ? f->qrows3 : f->qrows;
         bn_mm_job mm = {K, {&L->wq, &L->wk, &L->wv}, {f->q, f->kx, f->vx}, 3, {f->qrows, xk, xv}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mm);
@@ -692,6 +712,7 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
         bn_prof_mark(f, &t_prof, BN_PROF_ATTENTION);
         bn_tok_run(&tj, BN_TOK_ATTN_OUT);
         bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
+        bn_mm_pack(f, f->qrows, f->pkbuf[0], n, hp->n_head * hp->head_dim);
         bn_mm_job mo = {K, {&L->wo}, {f->tmp}, 1, {f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mo);
         bn_prof_mark(f, &t_prof, BN_PROF_ATTN_OUT);
@@ -699,11 +720,14 @@ bitnet_status bn_fwd_eval(bn_work *f, const bn_fwd_seg *seg, int n_seg) {
         /* feed-forward */
         bn_tok_run(&tj, BN_TOK_FFN_IN);
         bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
+        bn_mm_pack(f, f->qrows, f->pkbuf[0], n, E);
+        if (L->gate_in) bn_mm_pack(f, f->qrows2, f->pkbuf[1], n, E);
         bn_mm_job mg = {K, {&L->wgate, &L->wup}, {f->g, f->u}, 2, {f->qrows, L->gate_in ? f->qrows2 : f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &mg);
         bn_prof_mark(f, &t_prof, BN_PROF_GATE_UP);
         bn_tok_run(&tj, BN_TOK_FFN_ACT);
         bn_prof_mark(f, &t_prof, BN_PROF_TOKEN_OPS);
+        bn_mm_pack(f, f->qrows, f->pkbuf[0], n, hp->n_ff);
         bn_mm_job md = {K, {&L->wdown}, {f->tmp}, 1, {f->qrows}, n, 0};
         bn_pool_run(f->pool, bn_mm_task, &md);
         bn_prof_mark(f, &t_prof, BN_PROF_DOWN);

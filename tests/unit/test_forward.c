@@ -26,7 +26,7 @@ static const bn_kernels *S(void) { return &bn_kernels_scalar; }
 static void test_act_quant(void **state) {
     (void)state;
     int8_t q[128];
-    bn_qrow r = {q, 0, 0};
+    bn_qrow r = {.q = q};
     const float x[5] = {0.5f, -1.0f, 0.25f, 0.0f, 1e-3f};
     S()->act_quant(x, 5, 128, &r);
     /* m = 1, a = 127: 63.5 -> 64 (half to even), -127, 31.75 -> 32, 0, 0.127 -> 0 */
@@ -151,7 +151,7 @@ static void test_ternary_matmul(void **state) {
             }
         }
         int8_t q2[384];
-        bn_qrow r2 = {q2, 0, 0};
+        bn_qrow r2 = {.q = q2};
         for (int t = 0; t < NTOK; t++) {
             k->act_quant(x[t], cols, 384, &r2);
             assert_memory_equal(q2, qb[t], 384);

@@ -98,7 +98,7 @@ static void test_act_quant(void **state) {
             float *x = malloc((size_t)n * sizeof *x);
             int8_t *q0 = malloc((size_t)n_pad), *q1 = malloc((size_t)n_pad);
             fill_floats(x, n, kind);
-            bn_qrow r0 = {q0, 0, 0};
+            bn_qrow r0 = {.q = q0};
             s->act_quant(x, n, n_pad, &r0);
             /* the reference against its definition */
             int32_t sum = 0;
@@ -113,7 +113,7 @@ static void test_act_quant(void **state) {
             }
             for (int k = 0; k < nv; k++) {
                 memset(q1, 0x55, (size_t)n_pad);
-                bn_qrow r1 = {q1, 0, 0};
+                bn_qrow r1 = {.q = q1};
                 v[k]->act_quant(x, n, n_pad, &r1);
                 if (memcmp(q0, q1, (size_t)n_pad) != 0 || r0.sum != r1.sum || memcmp(&r0.a, &r1.a, 4) != 0)
                     fail_msg("%s act_quant n=%lld kind=%d differs from scalar", v[k]->name, (long long)n, kind);
@@ -205,10 +205,21 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
         for (int64_t r = rows; r < ldy; r++) assert_true(y0[t * ldy + r] == -7.f);
     }
     for (int k = 0; k < nv; k++)
-      for (int lay = 0; lay < 2; lay++) {
+      for (int lay = 0; lay < 3; lay++) {
         /* lay 1: the variant's own repacked layout (tmat_repack), when it has one and the
-         * shape fits it; the results must still equal scalar's bit for bit */
+         * shape fits it; lay 2: that layout with the activations packed (act_pack), when
+         * the variant has a many-token path; the results must still equal scalar's bit for bit */
         bn_tmat wk = c.w;
+        int8_t *pk = NULL;
+        if (lay == 2) {
+            if (!v[k]->act_pack) continue;
+            pk = aligned_alloc(64, BN_ACT_PACK_BYTES(n_tok, n_pad));
+            assert_non_null(pk);
+            memset(pk, 0x5a, BN_ACT_PACK_BYTES(n_tok, n_pad)); /* act_pack must write every byte it reads */
+            v[k]->act_pack(x, n_tok, n_pad, pk);
+            x[0].pk = pk;
+            x[0].pk_pad = n_pad;
+        }
         if (lay) {
             if (!v[k]->tmat_repack) continue;
             size_t nb = (size_t)round_up(rows * c.w.row_bytes, 64);
@@ -217,6 +228,8 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
             assert_int_equal(v[k]->tmat_repack(&wk), BITNET_OK);
             if (wk.layout == BN_TMAT_ROWS) {
                 free(wk.codes);
+                free(pk);
+                x[0].pk = NULL;
                 continue;
             }
         }
@@ -231,14 +244,16 @@ static void check_ternary(int64_t rows, int64_t cols, int64_t n_tok, int per_blo
                 for (int64_t r = 0; r < ldy; r++) {
                     float got = y1[t * ldy + r], want = (r >= r0 && r < r1) ? y0[t * ldy + r] : -7.f;
                     if (memcmp(&got, &want, 4) != 0)
-                        fail_msg("%s ternary %lldx%lld n_tok=%lld bscale=%d rows [%lld,%lld): y[%lld][%lld] = %.9g, "
-                                 "scalar %.9g",
-                                 v[k]->name, (long long)rows, (long long)cols, (long long)n_tok, per_block,
+                        fail_msg("%s ternary (layout pass %d) %lldx%lld n_tok=%lld bscale=%d rows [%lld,%lld): "
+                                 "y[%lld][%lld] = %.9g, scalar %.9g",
+                                 v[k]->name, lay, (long long)rows, (long long)cols, (long long)n_tok, per_block,
                                  (long long)r0, (long long)r1, (long long)t, (long long)r, (double)got, (double)want);
                 }
             }
         }
         if (lay) free(wk.codes);
+        free(pk);
+        x[0].pk = NULL;
     }
     for (int64_t t = 0; t < n_tok; t++) free(x[t].q);
     free(x);
@@ -257,7 +272,7 @@ static void test_ternary_extremes(void **state) {
     const bn_kernels *v[16];
     int nv = variants(v);
     static const int codes[] = {2, 0}, fills[] = {6, 7, 8};
-    static const int64_t toks[] = {1, 2, 8, 9};
+    static const int64_t toks[] = {1, 2, 8, 9, 17};
     for (size_t a = 0; a < 2; a++)
         for (size_t b = 0; b < 3; b++)
             for (size_t c = 0; c < sizeof toks / sizeof toks[0]; c++) {
@@ -290,6 +305,13 @@ static void test_ternary_matmul(void **state) {
     check_ternary(8, 3200, 1, 0, v, nv);
     check_ternary(6, 8640, 1, 0, v, nv);
     check_ternary(13, 3200, 5, 0, v, nv);
+    /* many-token paths (act_pack): token tiles of 16 whole, partial and odd in number, row
+     * blocks of 32 whole and partial, one pass and several over the tokens */
+    check_ternary(32, 512, 16, 0, v, nv);
+    check_ternary(48, 1536, 33, 0, v, nv);
+    check_ternary(100, 768, 47, 0, v, nv);
+    check_ternary(70, 3200, 130, 0, v, nv);
+    check_ternary(20, 8640, 17, 0, v, nv);
     /* per-block scales (TQ files whose block scales differ) */
     check_ternary(7, 512, 1, 1, v, nv);
     check_ternary(5, 768, 6, 1, v, nv);
