@@ -3,7 +3,7 @@
  * llama-bench / bitnet.cpp's e2e_benchmark.py), through the public API only.
  *
  *   bitnet-bench -m MODEL [-p 128,512] [-n 128] [-t 1,2] [-r 5] [-o table|json|csv|md]
- *                [--isa auto|amx|avx512|avx2|neon|scalar] [--bandwidth [MB]] [--streams 1,2,4,8,16]
+ *                [--isa auto|amx|avx512|avxvnni|avx2|neon|scalar] [--bandwidth [MB]] [--streams 1,2,4,8,16]
  *                [--beams 4] [--embd 32,128,512]
  *
  * Method (as llama-bench): random token ids (fixed seed), a fresh context per run.

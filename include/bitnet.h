@@ -139,15 +139,16 @@ typedef void (*bitnet_log_callback)(bitnet_log_level level, const char *message,
 BITNET_API void bitnet_set_log_callback(bitnet_log_callback cb, void *user, bitnet_log_level max_level);
 
 /* Instruction-set variants of the compute kernels.  BITNET_ISA_AUTO picks the best the
- * CPU and OS support; the environment variable BITNET_ISA (amx, avx512, avx2, neon,
- * scalar) caps the automatic choice.  Values are append-only. */
+ * CPU and OS support; the environment variable BITNET_ISA (amx, avx512, avxvnni, avx2,
+ * neon, scalar) caps the automatic choice.  Values are append-only. */
 typedef enum bitnet_isa {
     BITNET_ISA_AUTO   = 0,
     BITNET_ISA_SCALAR = 1,  /* portable C reference, always available  */
     BITNET_ISA_AVX2   = 2,  /* x86-64 AVX2 + FMA + F16C                 */
     BITNET_ISA_AVX512 = 3,  /* x86-64 AVX-512 F/BW/VL + VNNI            */
     BITNET_ISA_NEON   = 4,  /* AArch64 Advanced SIMD (+ dot product)    */
-    BITNET_ISA_AMX    = 5   /* x86-64 AVX-512 + AMX-INT8 tiles (prompts) */
+    BITNET_ISA_AMX    = 5,  /* x86-64 AVX-512 + AMX-INT8 tiles (prompts) */
+    BITNET_ISA_AVXVNNI = 6  /* x86-64 AVX2 + 256-bit AVX-VNNI (no AVX-512) */
 } bitnet_isa;
 
 /* A space-separated list of the CPU features found that matter to libbitnet, each

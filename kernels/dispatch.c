@@ -9,13 +9,13 @@
  * bitnet_isa_list / bitnet_isa_from_name and, through those, the tests, the Python
  * binding and the programs' --isa derive from it.  Adding a variant = one file, one row
  * here, its (append-only) bitnet_isa value, its flags in kernels.cmake.  A variant that
- * only adds to another (amx over avx512) names it as its base and leaves the rest NULL.
+ * only adds to another (amx over avx512, avxvnni over avx2) names it as its base and leaves the rest NULL.
  *
  * Choice (once per model, bn_kernels_get):
  *   - an explicit isa (bitnet_model_params.isa) gets exactly that variant, or NULL when
  *     this build or CPU cannot run it (the caller reports BITNET_E_UNSUPPORTED);
  *   - AUTO gets the best supported variant, capped by the environment variable
- *     BITNET_ISA=amx|avx512|avx2|neon|scalar: variants ranked above the named one are
+ *     BITNET_ISA=amx|avx512|avxvnni|avx2|neon|scalar: variants ranked above the named one are
  *     skipped (BITNET_ISA=avx512 on an AVX2-only CPU gives avx2, on an AMX CPU avx512).  A name this build
  *     does not contain caps everything down to scalar; an unknown name is ignored.
  *     Both cases are logged.
@@ -33,12 +33,15 @@
 #if defined(__x86_64__)
 extern const bn_kernels bn_kernels_amx;
 extern const bn_kernels bn_kernels_avx512;
+extern const bn_kernels bn_kernels_avxvnni;
 extern const bn_kernels bn_kernels_avx2;
 #define BN_AMX    (&bn_kernels_amx)
+#define BN_AVXVNNI (&bn_kernels_avxvnni)
 #define BN_AVX512 (&bn_kernels_avx512)
 #define BN_AVX2   (&bn_kernels_avx2)
 #else
 #define BN_AMX    NULL
+#define BN_AVXVNNI NULL
 #define BN_AVX512 NULL
 #define BN_AVX2   NULL
 #endif
@@ -66,6 +69,7 @@ typedef struct bn_variant {
 static const bn_variant bn_candidates[] = {
     {BITNET_ISA_AMX, "amx", BN_AMX, BN_NEEDS_AVX512 | BN_CPU_AMX, BN_AVX512},
     {BITNET_ISA_AVX512, "avx512", BN_AVX512, BN_NEEDS_AVX512, NULL},
+    {BITNET_ISA_AVXVNNI, "avxvnni", BN_AVXVNNI, BN_CPU_AVXVNNI | BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C, BN_AVX2},
     {BITNET_ISA_AVX2, "avx2", BN_AVX2, BN_CPU_AVX2 | BN_CPU_FMA | BN_CPU_F16C, NULL},
     {BITNET_ISA_NEON, "neon", BN_NEON, BN_CPU_NEON, NULL},
     {BITNET_ISA_SCALAR, "scalar", &bn_kernels_scalar, 0, NULL},

@@ -27,6 +27,8 @@ endif()
 if(BN_KERNEL_ARCH STREQUAL "x86_64")
   set_source_files_properties(${_bn_kd}/x86_avx2.c PROPERTIES
     COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
+  set_source_files_properties(${_bn_kd}/x86_avxvnni.c PROPERTIES
+    COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavxvnni")
   set_source_files_properties(${_bn_kd}/x86_avx2_screen.c PROPERTIES
     COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
   set_source_files_properties(${_bn_kd}/x86_avx512.c PROPERTIES

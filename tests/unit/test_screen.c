@@ -83,7 +83,7 @@ static void put_row(bitnet_model *m, int64_t r, const float *x) {
 
 static uint64_t g_rescored; /* tokens re-scored by check_sample's screened copies */
 
-static const bitnet_isa isas[] = {BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVX512, BITNET_ISA_AMX, BITNET_ISA_NEON};
+static const bitnet_isa isas[] = {BITNET_ISA_SCALAR, BITNET_ISA_AVX2, BITNET_ISA_AVXVNNI, BITNET_ISA_AVX512, BITNET_ISA_AMX, BITNET_ISA_NEON};
 
 /* Sample with sp from the full exact logits (a copy of the session's RNG) and from the
  * screened path; both must give the same token and leave the same RNG state. */

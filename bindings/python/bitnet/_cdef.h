@@ -39,7 +39,8 @@ typedef enum bitnet_isa {
     BITNET_ISA_AVX2   = 2,  
     BITNET_ISA_AVX512 = 3,  
     BITNET_ISA_NEON   = 4,  
-    BITNET_ISA_AMX    = 5   
+    BITNET_ISA_AMX    = 5,  
+    BITNET_ISA_AVXVNNI = 6  
 } bitnet_isa;
 const char *bitnet_cpu_features(void);
 int bitnet_isa_supported(bitnet_isa isa);
