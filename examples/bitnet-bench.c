@@ -30,8 +30,8 @@
  *         accepted tokens and whether the tokens are identical.
  * Each test runs once untimed (warm-up), then -r times; the median, min and max of the
  * per-run tokens/s are reported.  Load time and peak RSS (VmHWM) are reported too.
- * --bandwidth measures single-thread streaming read bandwidth over a buffer much
- * larger than the caches and prints the decode roofline: bandwidth / bytes of weights
+ * --bandwidth measures streaming read bandwidth at each -t thread count over a buffer
+ * much larger than the caches and prints the decode roofline: bandwidth / bytes of weights
  * held in memory (every weight is read once per generated token; the tied embedding
  * is the output layer, so it counts once).
  *
@@ -52,6 +52,7 @@
 
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,8 +114,35 @@ static uint32_t rnd32(void) {
     return (uint32_t)(rng >> 11);
 }
 
-/* Single-thread streaming read bandwidth in GB/s (median of 7 passes). */
-static double bandwidth_gbs(size_t mb) {
+/* Streaming read bandwidth in GB/s with `threads` threads (median of 7 passes): each
+ * thread sums its own contiguous share of the buffer, timed from a common start to the
+ * last one's end, the way the decode threads share the rows of a matrix. */
+typedef struct bw_part {
+    const uint64_t    *p;
+    size_t             n;
+    uint64_t           sum;
+    pthread_barrier_t *start;
+} bw_part;
+
+static void bw_sum(bw_part *b) {
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (size_t i = 0; i + 8 <= b->n; i += 8) {
+        a0 += b->p[i]; a1 += b->p[i + 1]; a2 += b->p[i + 2]; a3 += b->p[i + 3];
+        a4 += b->p[i + 4]; a5 += b->p[i + 5]; a6 += b->p[i + 6]; a7 += b->p[i + 7];
+    }
+    b->sum = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+}
+
+static void *bw_worker(void *v) {
+    bw_part *b = v;
+    pthread_barrier_wait(b->start);
+    bw_sum(b);
+    return NULL;
+}
+
+static double bandwidth_gbs(size_t mb, int threads) {
+    enum { MAX_BW_THREADS = 64 };
+    if (threads > MAX_BW_THREADS) threads = MAX_BW_THREADS;
     size_t n = mb * 1024 * 1024 / sizeof(uint64_t);
     uint64_t *buf = malloc(n * sizeof *buf);
     if (!buf) return -1;
@@ -122,14 +150,29 @@ static double bandwidth_gbs(size_t mb) {
     double r[7];
     volatile uint64_t sink = 0;
     for (int pass = 0; pass < 8; pass++) {
-        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-        double t0 = now_s();
-        for (size_t i = 0; i + 8 <= n; i += 8) {
-            a0 += buf[i]; a1 += buf[i + 1]; a2 += buf[i + 2]; a3 += buf[i + 3];
-            a4 += buf[i + 4]; a5 += buf[i + 5]; a6 += buf[i + 6]; a7 += buf[i + 7];
+        bw_part part[MAX_BW_THREADS];
+        pthread_t tid[MAX_BW_THREADS];
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, (unsigned)threads);
+        const size_t share = n / (size_t)threads / 8 * 8;
+        int started = 1;
+        for (int t = 0; t < threads; t++) {
+            part[t] = (bw_part){buf + (size_t)t * share, t == threads - 1 ? n - (size_t)t * share : share, 0, &start};
+            if (t > 0 && pthread_create(&tid[t], NULL, bw_worker, &part[t]) != 0) break;
+            if (t > 0) started++;
         }
+        if (started < threads) { /* could not start them all: no figure */
+            for (int t = 1; t < started; t++) pthread_cancel(tid[t]);
+            free(buf);
+            return -1;
+        }
+        pthread_barrier_wait(&start);
+        double t0 = now_s();
+        bw_sum(&part[0]);
+        for (int t = 1; t < threads; t++) pthread_join(tid[t], NULL);
         double dt = now_s() - t0;
-        sink += a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+        pthread_barrier_destroy(&start);
+        for (int t = 0; t < threads; t++) sink += part[t].sum;
         if (pass > 0) r[pass - 1] = (double)(n * sizeof *buf) / dt / 1e9; /* pass 0 warms up */
     }
     (void)sink;
@@ -576,7 +619,7 @@ static void usage(FILE *f) {
             "  -ctk, -ctv TYPE      KV cache type, f16 or f32 (default f16)\n"
             "  -mmp, --mmap 0|1     map the model (1, default) or read it into memory (0)\n"
             "      --isa NAME       kernel variant: %s (auto)\n"
-            "      --bandwidth [MB] measure read bandwidth (buffer MB, 512) and the roofline\n"
+            "      --bandwidth [MB] measure read bandwidth at each -t (buffer MB, 512) and the roofline\n"
             "      --streams LIST   also decode -n tokens in S parallel sessions through one batch\n"
             "                       (aggregate and per-stream tokens/s), e.g. --streams 1,2,4,8,16\n"
             "      --beams LIST     also run beam search for -n tokens with B beams, e.g. --beams 4\n"
@@ -797,11 +840,14 @@ int main(int argc, char **argv) {
 
     bitnet_isa isa = ex_isa(isa_name);
 
-    double bw = bw_mb ? bandwidth_gbs((size_t)bw_mb) : -1;
+    double bws[MAX_LIST]; /* the probe at each -t thread count */
+    for (int i = 0; i < n_th; i++) bws[i] = bw_mb ? bandwidth_gbs((size_t)bw_mb, th[i]) : -1;
     if (bw_mb) reset_peak_rss(); /* the probe's buffer is freed: peak RSS is the model's again */
     if (!path) {
-        if (json) printf("{\"test\": \"bandwidth\", \"mb\": %lld, \"gbs\": %.2f}\n", bw_mb, bw);
-        else printf("read bandwidth (1 thread, %lld MB): %.2f GB/s\n", bw_mb, bw);
+        for (int i = 0; i < n_th; i++) {
+            if (json) printf("{\"test\": \"bandwidth\", \"mb\": %lld, \"threads\": %d, \"gbs\": %.2f}\n", bw_mb, th[i], bws[i]);
+            else printf("read bandwidth (%d thread%s, %lld MB): %.2f GB/s\n", th[i], th[i] == 1 ? "" : "s", bw_mb, bws[i]);
+        }
         return 0;
     }
 
@@ -853,8 +899,10 @@ int main(int argc, char **argv) {
         printf("model: %s (%s)\nkernels: %s   CPU: %s\n", path, bitnet_model_desc(m), isa_used, bitnet_cpu_features());
         printf("load: %.1f ms   weights in memory: %.1f MB   peak RSS after load: %.1f MiB\n", load_ms, size_mb,
                peak_rss_mib());
-        if (bw > 0)
-            printf("read bandwidth (1 thread): %.2f GB/s   decode roofline: %.1f tokens/s\n", bw, bw * 1e3 / size_mb);
+        for (int i = 0; i < n_th; i++)
+            if (bws[i] > 0)
+                printf("read bandwidth (%d thread%s): %.2f GB/s   decode roofline: %.1f tokens/s\n", th[i],
+                       th[i] == 1 ? "" : "s", bws[i], bws[i] * 1e3 / size_mb);
         printf("\n| test   | threads | t/s median | t/s min | t/s max |\n");
         printf("|--------|--------:|-----------:|--------:|--------:|\n");
         fflush(stdout);
@@ -883,7 +931,8 @@ int main(int argc, char **argv) {
                            "\"load_ms\": %.1f, \"size_mb\": %.1f, \"peak_rss_mib\": %.1f",
                            kind == 0 ? "pp" : "tg", n, th[ti], reps, r.med, r.min, r.max, isa_used, path, load_ms,
                            size_mb, peak_rss_mib());
-                    if (bw > 0) printf(", \"bandwidth_gbs\": %.2f, \"roofline_tps\": %.1f", bw, bw * 1e3 / size_mb);
+                    if (bws[ti] > 0)
+                        printf(", \"bandwidth_gbs\": %.2f, \"roofline_tps\": %.1f", bws[ti], bws[ti] * 1e3 / size_mb);
                     if (bench_profile) print_profile(&r.prof, 1);
                     printf("}\n");
                 } else {
