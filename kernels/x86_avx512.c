@@ -457,53 +457,177 @@ static inline void bn_avx512_softmax(float *scratch, int64_t n_kv, int kv_f16) {
     }
 }
 
-static void bn_avx512_attention(const float *q, const void *k, const void *v, int kv_f16, int64_t n_kv,
-                                int64_t head_dim, int64_t kv_stride, float scale, float *scratch, float *out) {
-    const size_t esz = kv_f16 ? 2 : 4, rs = (size_t)kv_stride * esz;
-    const uint8_t *kb = k, *vb = v;
-    const int64_t nv = (head_dim + 15) / 16; /* 16-lane vectors per head (<= 32) */
-    __m512 qv[BN_MAX_HEAD_DIM / 16];
-    __mmask16 mk[BN_MAX_HEAD_DIM / 16];
-    bn_avx512_head_masks(head_dim, mk);
-    bn_avx512_load_q(q, nv, mk, kv_f16, qv);
-    /* scores */
-    int64_t i = 0;
-    for (; i < n_kv; i++) {
-        const uint8_t *kr = kb + (size_t)i * rs;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        int64_t c = 0;
-        for (; c + 2 <= nv; c += 2) {
-            a0 = _mm512_fmadd_ps(qv[c], bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]), a0);
-            a1 = _mm512_fmadd_ps(qv[c + 1], bn_avx512_ld_kv(kr, 16 * c + 16, kv_f16, mk[c + 1]), a1);
+/* Lane i of the result: the sum of the 16 lanes of v[i], by one fixed tree (halves of
+ * 256 bits, then of 128 bits, then pairs within them) computed for 16 vectors at once:
+ * about three instructions per sum where a horizontal reduction per vector takes ten. */
+static inline __m512 bn_avx512_hsum16(const __m512 *v) {
+    __m512 x[8], y[4];
+    for (int m = 0; m < 8; m++) /* 128-bit blocks (0,1 | 2,3) of v[2m] and v[2m+1]: b0+b2, b1+b3 */
+        x[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0xee));
+    for (int m = 0; m < 4; m++) /* block j of y[m]: four partial sums of v[4m + j] */
+        y[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], 0x88),
+                             _mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], 0xdd));
+    const __m512 u0 = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x44), _mm512_shuffle_ps(y[0], y[1], 0xee));
+    const __m512 u1 = _mm512_add_ps(_mm512_shuffle_ps(y[2], y[3], 0x44), _mm512_shuffle_ps(y[2], y[3], 0xee));
+    /* block j, lane i of f: the sum of v[4i + j] */
+    const __m512 f = _mm512_add_ps(_mm512_shuffle_ps(u0, u1, 0x88), _mm512_shuffle_ps(u0, u1, 0xdd));
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(idx, f);
+}
+
+/* Scores q[a] . k_i * scale of nq queries for keys [0, nmax) (query a keeps i < n_kv[a]) into
+ * scratch + a * sstride: each key row is loaded once for all the queries; a key's products
+ * go to two accumulators (even and odd vectors of the head), whose sum is reduced with the
+ * other 15 keys of its block of 16 by bn_avx512_hsum16.  The single- and multi-query
+ * attention both call this, so their scores are the same bits. */
+static inline __attribute__((always_inline)) void bn_avx512_scores_t(const int nq, __m512 (*qv)[BN_MAX_HEAD_DIM / 16],
+                                                                     const int64_t *n_kv, int64_t nmax,
+                                                                     const uint8_t *kb, size_t rs, const int kv_f16,
+                                                                     int64_t nv, const __mmask16 *mk, float scale,
+                                                                     float *scratch, int64_t sstride) {
+    __m512 part[BN_ATTN_MQ][16];
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (int64_t i0 = 0; i0 < nmax; i0 += 16) {
+        const int nk = nmax - i0 < 16 ? (int)(nmax - i0) : 16;
+        for (int kk = 0; kk < nk; kk++) {
+            const uint8_t *kr = kb + (size_t)(i0 + kk) * rs;
+            __m512 a0[BN_ATTN_MQ], a1[BN_ATTN_MQ];
+            for (int a = 0; a < nq; a++) a0[a] = a1[a] = _mm512_setzero_ps();
+            int64_t c = 0;
+            for (; c + 2 <= nv; c += 2) {
+                const __m512 k0 = bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]);
+                const __m512 k1 = bn_avx512_ld_kv(kr, 16 * c + 16, kv_f16, mk[c + 1]);
+                for (int a = 0; a < nq; a++) {
+                    a0[a] = _mm512_fmadd_ps(qv[a][c], k0, a0[a]);
+                    a1[a] = _mm512_fmadd_ps(qv[a][c + 1], k1, a1[a]);
+                }
+            }
+            if (c < nv) {
+                const __m512 k0 = bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]);
+                for (int a = 0; a < nq; a++) a0[a] = _mm512_fmadd_ps(qv[a][c], k0, a0[a]);
+            }
+            for (int a = 0; a < nq; a++) part[a][kk] = _mm512_add_ps(a0[a], a1[a]);
         }
-        if (c < nv) a0 = _mm512_fmadd_ps(qv[c], bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]), a0);
-        scratch[i] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
-    }
-    bn_avx512_softmax(scratch, n_kv, kv_f16);
-    /* out = P . V, up to 8 vectors (128 dims) in registers per pass over V */
-    for (int64_t c0 = 0; c0 < nv; c0 += 8) {
-        const int64_t nc = nv - c0 < 8 ? nv - c0 : 8;
-        __m512 acc[8];
-        for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();
-        for (i = 0; i < n_kv; i++) {
-            const uint8_t *vr = vb + (size_t)i * rs;
-            const __m512 p = _mm512_set1_ps(scratch[i]);
-            for (int c = 0; c < nc; c++)
-                acc[c] = _mm512_fmadd_ps(p, bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]), acc[c]);
+        for (int a = 0; a < nq; a++) {
+            const int64_t left = n_kv[a] - i0;
+            if (left <= 0) continue;
+            for (int kk = nk; kk < 16; kk++) part[a][kk] = _mm512_setzero_ps();
+            const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            _mm512_mask_storeu_ps(scratch + a * sstride + i0, m, _mm512_mul_ps(bn_avx512_hsum16(part[a]), vs));
         }
-        for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(out + 16 * (c0 + c), mk[c0 + c], acc[c]);
     }
 }
 
+/* The same with nq and the cache type constant in each copy (the accumulators of all the
+ * queries then stay in registers). */
+static void bn_avx512_scores(int nq, __m512 (*qv)[BN_MAX_HEAD_DIM / 16], const int64_t *n_kv, int64_t nmax,
+                             const uint8_t *kb, size_t rs, int kv_f16, int64_t nv, const __mmask16 *mk, float scale,
+                             float *scratch, int64_t sstride) {
+#define BN_SCORES(NQ, F16) bn_avx512_scores_t(NQ, qv, n_kv, nmax, kb, rs, F16, nv, mk, scale, scratch, sstride)
+    switch (nq * 2 + (kv_f16 != 0)) {
+    case 2: BN_SCORES(1, 0); break;
+    case 3: BN_SCORES(1, 1); break;
+    case 4: BN_SCORES(2, 0); break;
+    case 5: BN_SCORES(2, 1); break;
+    case 6: BN_SCORES(3, 0); break;
+    case 7: BN_SCORES(3, 1); break;
+    case 8: BN_SCORES(4, 0); break;
+    default: BN_SCORES(4, 1); break;
+    }
+#undef BN_SCORES
+}
+
+/* out[a] = sum_i p_a[i] v_i over positions [0, n[a]) for nb <= 2 queries and the NC vectors
+ * [c0, c0 + NC) of the head; each lane sums its positions in order from 0 (the same bits
+ * for one query or two).  NC is a constant at every call, so the accumulators stay in
+ * registers. */
+static inline __attribute__((always_inline)) void bn_avx512_pv(int nb, const float *p0, const float *p1, int64_t n0,
+                                                               int64_t n1, const uint8_t *vb, size_t rs,
+                                                               const int kv_f16, int64_t c0, const int NC, const __mmask16 *mk,
+                                                               float *o0, float *o1) {
+    __m512 s0[8], s1[8];
+    for (int c = 0; c < NC; c++) s0[c] = s1[c] = _mm512_setzero_ps();
+    const int64_t nlo = nb == 2 && n1 < n0 ? n1 : n0;
+    int64_t i = 0;
+    if (nb == 2)
+        for (; i < nlo; i++) {
+            const uint8_t *vr = vb + (size_t)i * rs;
+            const __m512 w0 = _mm512_set1_ps(p0[i]), w1 = _mm512_set1_ps(p1[i]);
+            for (int c = 0; c < NC; c++) {
+                const __m512 vv = bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]);
+                s0[c] = _mm512_fmadd_ps(w0, vv, s0[c]);
+                s1[c] = _mm512_fmadd_ps(w1, vv, s1[c]);
+            }
+        }
+    for (int64_t i0 = i; i0 < n0; i0++) {
+        const uint8_t *vr = vb + (size_t)i0 * rs;
+        const __m512 w0 = _mm512_set1_ps(p0[i0]);
+        for (int c = 0; c < NC; c++)
+            s0[c] = _mm512_fmadd_ps(w0, bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]), s0[c]);
+    }
+    if (nb == 2)
+        for (int64_t i1 = i; i1 < n1; i1++) {
+            const uint8_t *vr = vb + (size_t)i1 * rs;
+            const __m512 w1 = _mm512_set1_ps(p1[i1]);
+            for (int c = 0; c < NC; c++)
+                s1[c] = _mm512_fmadd_ps(w1, bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]), s1[c]);
+        }
+    for (int c = 0; c < NC; c++) {
+        _mm512_mask_storeu_ps(o0 + 16 * (c0 + c), mk[c0 + c], s0[c]);
+        if (nb == 2) _mm512_mask_storeu_ps(o1 + 16 * (c0 + c), mk[c0 + c], s1[c]);
+    }
+}
+
+/* P . V for one or two queries: the head in passes of up to 8 vectors (128 dims), each
+ * pass a copy with its vector count and the cache type constant. */
+static void bn_avx512_pv_all(int nb, const float *p0, const float *p1, int64_t n0, int64_t n1, const uint8_t *vb,
+                             size_t rs, int kv_f16, int64_t nv, const __mmask16 *mk, float *o0, float *o1) {
+#define BN_PV(F16, NC) bn_avx512_pv(nb, p0, p1, n0, n1, vb, rs, F16, c0, NC, mk, o0, o1)
+#define BN_PV_NC(F16)                   \
+    switch (nv - c0 < 8 ? nv - c0 : 8) { \
+    case 8: BN_PV(F16, 8); break;       \
+    case 7: BN_PV(F16, 7); break;       \
+    case 6: BN_PV(F16, 6); break;       \
+    case 5: BN_PV(F16, 5); break;       \
+    case 4: BN_PV(F16, 4); break;       \
+    case 3: BN_PV(F16, 3); break;       \
+    case 2: BN_PV(F16, 2); break;       \
+    default: BN_PV(F16, 1); break;      \
+    }
+    for (int64_t c0 = 0; c0 < nv; c0 += 8) {
+        if (kv_f16) {
+            BN_PV_NC(1)
+        } else {
+            BN_PV_NC(0)
+        }
+    }
+#undef BN_PV_NC
+#undef BN_PV
+}
+
+static void bn_avx512_attention(const float *q, const void *k, const void *v, int kv_f16, int64_t n_kv,
+                                int64_t head_dim, int64_t kv_stride, float scale, float *scratch, float *out) {
+    const size_t esz = kv_f16 ? 2 : 4, rs = (size_t)kv_stride * esz;
+    const int64_t nv = (head_dim + 15) / 16; /* 16-lane vectors per head (<= 32) */
+    __m512 qv[1][BN_MAX_HEAD_DIM / 16];
+    __mmask16 mk[BN_MAX_HEAD_DIM / 16];
+    bn_avx512_head_masks(head_dim, mk);
+    bn_avx512_load_q(q, nv, mk, kv_f16, qv[0]);
+    bn_avx512_scores(1, qv, &n_kv, n_kv, k, rs, kv_f16, nv, mk, scale, scratch, 0);
+    bn_avx512_softmax(scratch, n_kv, kv_f16);
+    bn_avx512_pv_all(1, scratch, scratch, n_kv, n_kv, v, rs, kv_f16, nv, mk, out, out);
+}
+
 /* Up to BN_ATTN_MQ queries against the same keys and values (kernels.h, attention_multi):
- * each query's scores, softmax and weighted sum use exactly the operations, in exactly the
- * order, of bn_avx512_attention above, so the results are the same bits; what is shared is
- * each key and value row's load and f16 conversion. */
+ * the scores, softmax and weighted sums are the helpers bn_avx512_attention runs, so each
+ * query's result is the same bits as its own attention() call; what is shared is the
+ * loading of each key and value row (the scores of all queries, the weighted sums of two
+ * queries at a time). */
 static void bn_avx512_attention_multi(int nq, const float *const *q, const int64_t *n_kv, const void *k,
                                       const void *v, int kv_f16, int64_t head_dim, int64_t kv_stride, float scale,
                                       float *scratch, int64_t sstride, float *const *out) {
     const size_t esz = kv_f16 ? 2 : 4, rs = (size_t)kv_stride * esz;
-    const uint8_t *kb = k, *vb = v;
     const int64_t nv = (head_dim + 15) / 16;
     __m512 qv[BN_ATTN_MQ][BN_MAX_HEAD_DIM / 16];
     __mmask16 mk[BN_MAX_HEAD_DIM / 16];
@@ -513,66 +637,12 @@ static void bn_avx512_attention_multi(int nq, const float *const *q, const int64
         bn_avx512_load_q(q[a], nv, mk, kv_f16, qv[a]);
         if (n_kv[a] > nmax) nmax = n_kv[a];
     }
-    /* scores: each key row is loaded once for all the queries */
-    for (int64_t i = 0; i < nmax; i++) {
-        const uint8_t *kr = kb + (size_t)i * rs;
-        __m512 a0[BN_ATTN_MQ], a1[BN_ATTN_MQ];
-        for (int a = 0; a < nq; a++) a0[a] = a1[a] = _mm512_setzero_ps();
-        int64_t c = 0;
-        for (; c + 2 <= nv; c += 2) {
-            const __m512 k0 = bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]);
-            const __m512 k1 = bn_avx512_ld_kv(kr, 16 * c + 16, kv_f16, mk[c + 1]);
-            for (int a = 0; a < nq; a++) {
-                a0[a] = _mm512_fmadd_ps(qv[a][c], k0, a0[a]);
-                a1[a] = _mm512_fmadd_ps(qv[a][c + 1], k1, a1[a]);
-            }
-        }
-        if (c < nv) {
-            const __m512 k0 = bn_avx512_ld_kv(kr, 16 * c, kv_f16, mk[c]);
-            for (int a = 0; a < nq; a++) a0[a] = _mm512_fmadd_ps(qv[a][c], k0, a0[a]);
-        }
-        for (int a = 0; a < nq; a++)
-            if (i < n_kv[a]) scratch[a * sstride + i] = _mm512_reduce_add_ps(_mm512_add_ps(a0[a], a1[a])) * scale;
-    }
+    bn_avx512_scores(nq, qv, n_kv, nmax, k, rs, kv_f16, nv, mk, scale, scratch, sstride);
     for (int a = 0; a < nq; a++) bn_avx512_softmax(scratch + a * sstride, n_kv[a], kv_f16);
-    /* out = P . V: up to 8 vectors of two queries at a time; each lane still sums its
-     * positions in order from 0, as the single-query loop does */
     for (int a = 0; a < nq; a += 2) {
         const int nb = nq - a < 2 ? 1 : 2;
-        const float *p0 = scratch + a * sstride, *p1 = scratch + (a + nb - 1) * sstride;
-        const int64_t n0 = n_kv[a], n1 = n_kv[a + nb - 1], nlo = n0 < n1 ? n0 : n1;
-        for (int64_t c0 = 0; c0 < nv; c0 += 8) {
-            const int64_t nc = nv - c0 < 8 ? nv - c0 : 8;
-            __m512 s0[8], s1[8];
-            for (int c = 0; c < 8; c++) s0[c] = s1[c] = _mm512_setzero_ps();
-            int64_t i = 0;
-            for (; i < nlo; i++) {
-                const uint8_t *vr = vb + (size_t)i * rs;
-                const __m512 w0 = _mm512_set1_ps(p0[i]), w1 = _mm512_set1_ps(p1[i]);
-                for (int c = 0; c < nc; c++) {
-                    const __m512 vv = bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]);
-                    s0[c] = _mm512_fmadd_ps(w0, vv, s0[c]);
-                    if (nb == 2) s1[c] = _mm512_fmadd_ps(w1, vv, s1[c]);
-                }
-            }
-            for (int64_t i0 = i; i0 < n0; i0++) {
-                const uint8_t *vr = vb + (size_t)i0 * rs;
-                const __m512 w0 = _mm512_set1_ps(p0[i0]);
-                for (int c = 0; c < nc; c++)
-                    s0[c] = _mm512_fmadd_ps(w0, bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]), s0[c]);
-            }
-            if (nb == 2)
-                for (int64_t i1 = i; i1 < n1; i1++) {
-                    const uint8_t *vr = vb + (size_t)i1 * rs;
-                    const __m512 w1 = _mm512_set1_ps(p1[i1]);
-                    for (int c = 0; c < nc; c++)
-                        s1[c] = _mm512_fmadd_ps(w1, bn_avx512_ld_kv(vr, 16 * (c0 + c), kv_f16, mk[c0 + c]), s1[c]);
-                }
-            for (int c = 0; c < nc; c++) {
-                _mm512_mask_storeu_ps(out[a] + 16 * (c0 + c), mk[c0 + c], s0[c]);
-                if (nb == 2) _mm512_mask_storeu_ps(out[a + 1] + 16 * (c0 + c), mk[c0 + c], s1[c]);
-            }
-        }
+        bn_avx512_pv_all(nb, scratch + a * sstride, scratch + (a + nb - 1) * sstride, n_kv[a], n_kv[a + nb - 1], v,
+                         rs, kv_f16, nv, mk, out[a], out[a + nb - 1]);
     }
 }
 
