@@ -28,4 +28,8 @@ enum {
 /* Features present in the CPU *and* enabled by the OS (XCR0 on x86).  Cached. */
 uint32_t bn_cpu_features(void);
 
+/* How far ahead (bytes) the one-token ternary pass prefetches its weight stream, 0 for
+ * none: a tuning measured per kind of CPU (docs/performance.md §3, §10, §11). */
+int bn_cpu_decode_prefetch(void);
+
 #endif

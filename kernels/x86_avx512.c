@@ -117,16 +117,14 @@ BN_AI void bn_avx512_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qr
     }
 }
 
-/* Software prefetch distance (bytes) of the one-token pass on Intel CPUs.  Measured
- * (docs/performance.md §3, §10): on the Intel Xeon machines (260 MiB L3) prefetching 4 KiB ahead makes 1-thread decode
- * 1.15-1.4x faster; on the AMD machines the hardware prefetcher alone did better, so none there. */
-#define BN_TERN_PF_INTEL 4096
+/* The one-token pass prefetches bn_cpu_decode_prefetch() bytes ahead (kernels/cpu.c: the
+ * distance measured best on each kind of CPU; 0 = rely on the hardware prefetcher). */
 /* ---- ternary matmul on the G4X256 layout (kernels.h) ----------------------------------
  * One 64-byte load holds 256 weights of a row: shifts by 6/4/2/0 and a mask give the
  * codes of weights [0,64), [64,128), [128,192), [192,256) of the chunk, which meet the
  * contiguous activations q[256c ..] directly.  A group's four rows are adjacent in
- * memory, so decode streams the matrix front to back (on Intel CPUs with a software
- * prefetch PF bytes ahead).  Rows [j, j+RB) must lie in one group (RB = 4 from a group start, or 1). */
+ * memory, so decode streams the matrix front to back (with a software prefetch PF bytes
+ * ahead where that was measured to help).  Rows [j, j+RB) must lie in one group (RB = 4 from a group start, or 1). */
 BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D,
                       const int PF) {
     const __m512i m3 = _mm512_set1_epi8(3);
@@ -178,8 +176,7 @@ BN_AI void bn_g4_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *
     int32_t D[16];
     int64_t t = 0;
     if (n_tok == 1) {
-        if (pf) bn_g4_tile(w, j, RB, x, 1, D, BN_TERN_PF_INTEL);
-        else bn_g4_tile(w, j, RB, x, 1, D, 0);
+        bn_g4_tile(w, j, RB, x, 1, D, pf);
         bn_avx512_store(w, j, RB, x, 1, D, y, ldy);
         return;
     }
@@ -197,7 +194,7 @@ BN_AI void bn_g4_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *
 
 static void bn_avx512_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
                                  float *y, int64_t ldy) {
-    const int pf = (bn_cpu_features() & BN_CPU_INTEL) != 0;
+    const int pf = bn_cpu_decode_prefetch();
     int64_t j = r0;
     for (; j < r1 && j % 4 != 0; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy, pf); /* a split inside a group */
     for (; j + 4 <= r1; j += 4) bn_g4_rows(w, j, 4, x, n_tok, y, ldy, pf);
