@@ -102,7 +102,10 @@ int main(int argc, char **argv) {
     bitnet_model *model = NULL;
     bitnet_status st = bitnet_model_load(run.model, &mp, &model);
     if (st != BITNET_OK) ex_die_status("bitnet-chat", run.model, st);
-    ex_run_after_load(&run, model);
+    if (ex_run_after_load(&run, model)) {
+        bitnet_model_free(model);
+        return 1;
+    }
     if (run.seed_random) run.seed = ex_random_seed();
     bitnet_session_params pp;
     bitnet_session_default_params(&pp, sizeof pp);

@@ -599,7 +599,10 @@ int main(int argc, char **argv) {
     if (st != BITNET_OK) ex_die_status("bitnet-cli", run.model, st);
     double t_load = now_ms() - t0;
     fprintf(stderr, "bitnet-cli: %s (loaded in %.0f ms)\n", bitnet_model_desc(model), t_load);
-    ex_run_after_load(&run, model);
+    if (ex_run_after_load(&run, model)) {
+        bitnet_model_free(model);
+        return 1;
+    }
     out.m = model;
     out.special = special;
 
@@ -815,8 +818,15 @@ int main(int argc, char **argv) {
     fflush(stdout);
     static const char *const reasons[] = {"", "max tokens", "end of text", "stop string", "stopped", "context full"};
     const char *reason = out.hit >= 0 ? "reverse prompt" : why ? reasons[why] : "";
-    char spec_line[160];
+    char spec_line[256];
     ex_spec_stats(&spec, s, spec_line, sizeof spec_line);
+    if (run.screen > 0) { /* --screen: how often the screening copy stood in for the F16 layer */
+        uint64_t n_scr = 0, n_res = 0, n_full = 0;
+        bitnet_session_screen_stats(s, &n_scr, &n_res, &n_full);
+        size_t l = strlen(spec_line);
+        snprintf(spec_line + l, sizeof spec_line - l, " | screened %llu steps, %llu tokens re-scored, %llu full passes",
+                 (unsigned long long)n_scr, (unsigned long long)n_res, (unsigned long long)n_full);
+    }
     if (perf)
         fprintf(stderr, "%sbitnet-cli: load %.0f ms | prompt %zu tokens in %.1f ms (%.2f tok/s) | generation %zu "
                         "tokens in %.1f ms (%.2f tok/s)%s%s%s\n",

@@ -126,7 +126,11 @@ int main(int argc, char **argv) {
         free(text);
         ex_die_status("bitnet-perplexity", run.model, st);
     }
-    ex_run_after_load(&run, m);
+    if (ex_run_after_load(&run, m)) {
+        free(text);
+        bitnet_model_free(m);
+        return 1;
+    }
     if (out_int8 && (st = bitnet_model_set_output_screening(m, (bitnet_screen_mode)out_int8)) != BITNET_OK) {
         free(text);
         bitnet_model_free(m);

@@ -2,7 +2,7 @@
  * opts.c -- the shared command-line parser and option groups of the example programs
  * (see opts.h for the accepted spellings).
  */
-#define BITNET_EXPERIMENTAL /* bitnet_isa_list, bitnet_isa_from_name */
+#define BITNET_EXPERIMENTAL /* bitnet_isa_list, bitnet_isa_from_name, bitnet_model_set_output_screening */
 #include "opts.h"
 
 #include "version.h"
@@ -441,6 +441,7 @@ enum {
     EX_R_MLOCK,
     EX_R_ARCH,
     EX_R_PRE,
+    EX_R_SCREEN,
 };
 
 const ex_opt ex_opts_run[] = {
@@ -457,6 +458,7 @@ const ex_opt ex_opts_run[] = {
     {EX_R_MLOCK, "--mlock", EX_NOARG, NULL},
     {EX_R_ARCH, "--arch", EX_ARG, NULL},
     {EX_R_PRE, "--pre", EX_ARG, NULL},
+    {EX_R_SCREEN, "--screen", EX_ARG, NULL},
     {0, NULL, EX_NOARG, NULL},
 };
 
@@ -470,7 +472,10 @@ const char ex_run_help[] =
     "  --mlock                 lock the model in RAM (mlockall)\n"
     "  --arch NAME             override the architecture decision (bitnet-b1.58, bitnet, llama,\n"
     "                          qwen3, gemma3)\n"
-    "  --pre NAME              override the BPE pre-tokenizer (llama-bpe, default, gpt2, qwen2)\n";
+    "  --pre NAME              override the BPE pre-tokenizer (llama-bpe, default, gpt2, qwen2)\n"
+    "  --screen MODE           F16 output layer screening (experimental): off (default), exact\n"
+    "                          (an int8 copy ranks the vocabulary, F16 re-scores the candidates:\n"
+    "                          the same tokens for greedy, top-k and min-p sampling), int8 (lossy)\n";
 
 static int ex_ctk = -1, ex_ctv = -1; /* what -ctk / -ctv said, checked in ex_run_session_params */
 
@@ -479,6 +484,7 @@ void ex_run_init(ex_run *r) {
     r->kv_type = -1;
     r->use_mmap = 1;
     r->seed = 0x5eed;
+    r->screen = -1;
 }
 
 int ex_run_apply(const ex_args *a, int id, ex_run *r) {
@@ -513,6 +519,7 @@ int ex_run_apply(const ex_args *a, int id, ex_run *r) {
     case EX_R_MLOCK: r->mlock = 1; return 1;
     case EX_R_ARCH: r->arch = a->val; return 1;
     case EX_R_PRE: r->pre = a->val; return 1;
+    case EX_R_SCREEN: r->screen = ex_choice(a, "off|exact|int8"); return 1; /* = bitnet_screen_mode */
     default: return 0;
     }
 }
@@ -534,12 +541,19 @@ void ex_run_session_params(const ex_run *r, bitnet_session_params *sp) {
     sp->seed = r->seed;
 }
 
-void ex_run_after_load(const ex_run *r, const bitnet_model *m) {
+int ex_run_after_load(const ex_run *r, bitnet_model *m) {
+    if (r->screen > 0) {
+        bitnet_status st = bitnet_model_set_output_screening(m, (bitnet_screen_mode)r->screen);
+        if (st != BITNET_OK) {
+            fprintf(stderr, "%s: error: --screen: %s\n", ex_prog, bitnet_last_error());
+            return 1;
+        }
+    }
     if (r->mlock && mlockall(MCL_CURRENT) != 0)
         ex_warn("--mlock: the model stays swappable: mlockall failed (%s; see ulimit -l)", strerror(errno));
     /* n_ctx beyond the model's context_length: the library warns (once per model) when the
        session is created, with the memory the KV cache takes */
-    (void)m;
+    return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */

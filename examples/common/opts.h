@@ -21,7 +21,7 @@
  *   ex_opts_unsupported  well-known llama.cpp options libbitnet cannot honour (grammars,
  *                     mirostat, LoRA, prompt caches, ...): a clear error, exit 2
  *   ex_opts_sampling  --temp (-temp) --top-k --top-p --min-p --repeat-penalty ... (ex_sampling_apply)
- *   ex_opts_run       -m -t -c -b -ub -s -ctk -ctv --no-mmap --mlock --arch --pre (ex_run_apply)
+ *   ex_opts_run       -m -t -c -b -ub -s -ctk -ctv --no-mmap --mlock --arch --pre --screen (ex_run_apply)
  *
  * Errors, for every program, have one form on stderr:  "<prog>: error: <what>" (and
  * "<prog>: note: ...", "<prog>: warning: ...").  Bad arguments exit with status 2,
@@ -142,15 +142,16 @@ typedef struct ex_run {
     int            seed_random;
     uint64_t       seed;
     const char    *arch, *pre;
+    int            screen;    /* -1 not given, else a bitnet_screen_mode       */
 } ex_run;
 void ex_run_init(ex_run *r);
 int ex_run_apply(const ex_args *a, int id, ex_run *r);
 /* Fill params from r (after their default_params). */
 void ex_run_model_params(const ex_run *r, bitnet_model_params *mp);
 void ex_run_session_params(const ex_run *r, bitnet_session_params *sp);
-/* After loading: --mlock (mlockall, a warning if refused), and a warning when the
- * context asked for exceeds the model's training context, as llama.cpp prints it. */
-void ex_run_after_load(const ex_run *r, const bitnet_model *m);
+/* After loading: --screen (its copy made; 1 after printing the library's message when the
+ * model cannot be screened) and --mlock (mlockall, a warning if refused); 0 otherwise. */
+int ex_run_after_load(const ex_run *r, bitnet_model *m);
 extern const char ex_run_help[];
 
 /* --- small helpers ------------------------------------------------------------------- */

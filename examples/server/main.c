@@ -155,7 +155,10 @@ int main(int argc, char **argv) {
     mp.isa = cfg.isa;
     bitnet_model *m = NULL;
     if (bitnet_model_load(cfg.model_path, &mp, &m) != BITNET_OK) ex_fail("%s: %s", cfg.model_path, bitnet_last_error());
-    ex_run_after_load(&run, m);
+    if (ex_run_after_load(&run, m)) {
+        bitnet_model_free(m);
+        return 1;
+    }
     bitnet_spec_default_params(&cfg.spec, sizeof cfg.spec);
     if (ex_spec_on(&spec)) {
         /* the params and the draft model; every slot gets its own draft session */

@@ -101,6 +101,20 @@ expect_ok kv
 run nommap "$cli" -m "$model" -p "$P" -n 8 --temp 0 -t 1 --no-mmap --mlock
 expect_ok nommap
 same base nommap
+# --screen exact: the int8 copy ranks the vocabulary, greedy picks the F16 layer's token
+run screen "$cli" -m "$model" -p "$P" -n 8 --temp 0 -t 1 --screen exact
+expect_ok screen
+same base screen
+grep -q "screened [1-9][0-9]* steps" "$work/screen.err" || fail "--screen exact: no step was screened: $(tail -c 300 "$work/screen.err")"
+run screen_off "$cli" -m "$model" -p "$P" -n 8 --temp 0 -t 1 --screen off
+same base screen_off
+run screen_bad "$cli" -m "$model" -p "$P" -n 1 --screen fast
+expect_usage screen_bad "--screen"
+"$bin/bitnet-gen-dummy" -q --layers 1 --embd 256 --heads 4 --ff 256 --vocab 300 --embd-type q8_0 -o "$work/q8out.gguf" \
+    > "$work/gen_q8.log" 2>&1 || fail "bitnet-gen-dummy --embd-type q8_0: $(tail -c 300 "$work/gen_q8.log")"
+run screen_q8 "$cli" -m "$work/q8out.gguf" -p "$P" -n 1 --screen exact
+[ "$rc" -eq 1 ] || fail "--screen on a Q8_0 output layer: exit $rc, expected 1"
+grep -q "^bitnet-cli: error: --screen: .*F16" "$work/screen_q8.err" || fail "--screen on Q8_0: no clear error: $(head -c 300 "$work/screen_q8.err")"
 
 # ---- the prompt: echo, files, escapes ----------------------------------------------------
 run echo0 "$cli" -m "$model" -p "Hello world, the people" -n 0
