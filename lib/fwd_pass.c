@@ -45,6 +45,7 @@
  * thread count.
  */
 #include "fwd.h"
+#include "fwd_act.h"
 
 #include "type_table.h"
 
@@ -521,19 +522,6 @@ static void bn_quant_normed(bn_work *f, const float *x, const float *w, int64_t 
     f->k->act_quant(tmp, n, bn_act_pad(n), &rows[t]);
 }
 
-/* x > 0 ? x : 0 (NaN and -0 give +0) with integer steps only: positive floats other than
- * NaN are exactly the bit patterns 1 .. 0x7f800000 read as signed integers.  The
- * compiler vectorises this where it leaves a float compare as a branch. */
-static inline float bn_relu_bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    const int32_t s = (int32_t)b;
-    b &= 0u - (uint32_t)((s > 0) & (s <= 0x7f800000));
-    float r;
-    memcpy(&r, &b, sizeof r);
-    return r;
-}
-
 /* GELU as ggml computes it on CPUs (GGML_GELU_FP16, the default): 0 for x <= -10, x for
  * x >= 10, else a table indexed by f16(x) that holds f16(gelu_tanh(f16(x))) computed in
  * f32 as 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))). */
@@ -610,9 +598,9 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
         float *g = f->g + t * F, *u = f->u + t * F;
         bn_scale_bias(g, F, 1, L->sgate, L->bgate);
         bn_scale_bias(u, F, 1, L->sup, L->bup);
-        /* one loop per activation, ReLU on the bits (bn_relu_bits), so the compiler
-         * vectorises it: a float compare and branch per element was mispredicted half the
-         * time and made up most of the token ops' time */
+        /* one loop per activation, each vectorised (lib/fwd_act.h): a float compare and
+         * branch per element (ReLU) was mispredicted half the time, and libm's expf per
+         * element (SiLU) was most of the token ops' time */
         if (m->ffn_act == BN_FFN_RELU2) {
             for (int64_t i = 0; i < F; i++) {
                 const float r = bn_relu_bits(g[i]);
@@ -621,7 +609,7 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
         } else if (m->ffn_act == BN_FFN_GELU) {
             for (int64_t i = 0; i < F; i++) g[i] = bn_gelu(g[i]) * u[i];
         } else {
-            for (int64_t i = 0; i < F; i++) g[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
+            for (int64_t i = 0; i < F; i++) g[i] = bn_silu(g[i]) * u[i];
         }
         if (L->ffn_sub_norm) K->rmsnorm(g, L->ffn_sub_norm, F, hp->eps, g);
         if (L->down_in) K->rmsnorm(g, L->down_in, F, hp->eps, g); /* [norm_in] */

@@ -17,6 +17,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fwd_act.h"
 #include "internal.h"
 #include "kernels.h"
 #include "test_model_util.h"
@@ -367,9 +368,49 @@ static void test_output_types(void **state) {
     }
 }
 
+/* The vectorised activations (lib/fwd_act.h) against the definitions computed in double:
+ * SiLU within 8 ulp wherever the result is not negligible, ReLU exactly, and the special
+ * values (signed zeros, infinities, NaN, huge and subnormal inputs). */
+static int64_t ulps(float a, float b) {
+    int32_t x, y;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    if (x < 0) x = INT32_MIN - x;
+    if (y < 0) y = INT32_MIN - y;
+    return x > y ? (int64_t)x - y : (int64_t)y - x;
+}
+
+static void test_activations(void **state) {
+    (void)state;
+    int64_t worst = 0;
+    for (float x = -100.f; x <= 100.f; x += 3.7e-4f) {
+        const float want = (float)((double)x / (1.0 + exp(-(double)x))), got = bn_silu(x);
+        if (fabsf(want) > 1e-30f) {
+            const int64_t u = ulps(want, got);
+            if (u > worst) worst = u;
+            if (u > 8) fail_msg("silu(%.9g) = %.9g, want %.9g (%lld ulp)", (double)x, (double)got, (double)want, (long long)u);
+        } else {
+            assert_true(fabsf(got - want) <= 1e-30f);
+        }
+        const float r = bn_relu_bits(x);
+        assert_true(x > 0.f ? r == x : (r == 0.f && !signbit(r)));
+    }
+    print_message("silu: at most %lld ulp from the double-precision definition\n", (long long)worst);
+    assert_true(bn_silu(0.f) == 0.f && !signbit(bn_silu(0.f)));
+    assert_true(bn_silu(-0.f) == 0.f && signbit(bn_silu(-0.f)));
+    assert_true(isinf(bn_silu(INFINITY)) && bn_silu(INFINITY) > 0);
+    assert_true(bn_silu(-INFINITY) == 0.f);
+    assert_true(isnan(bn_silu(NAN)) && isnan(bn_silu(-NAN)));
+    assert_true(bn_silu(1e30f) == 1e30f && bn_silu(-1e30f) == 0.f);
+    assert_true(bn_silu(1e-40f) == 1e-40f / 2); /* subnormal in, subnormal out */
+    assert_true(bn_relu_bits(NAN) == 0.f && bn_relu_bits(-0.f) == 0.f && !signbit(bn_relu_bits(-0.f)));
+    assert_true(bn_relu_bits(INFINITY) == INFINITY && bn_relu_bits(-INFINITY) == 0.f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_act_quant),
+        cmocka_unit_test(test_activations),
         cmocka_unit_test(test_ternary_matmul),
         cmocka_unit_test(test_norm_rope_attention),
         cmocka_unit_test(test_formats_identical),
