@@ -3,10 +3,12 @@
  *
  * x86: CPUID says what the CPU implements; XGETBV (XCR0) says which register states
  * the OS saves on context switch.  AVX needs XCR0 bits 1-2 (SSE, AVX); AVX-512 also
- * bits 5-7 (opmask, ZMM_Hi256, Hi16_ZMM); AMX bits 17-18 (XTILECFG, XTILEDATA), and on
- * Linux the process must also ask for tile data (arch_prctl ARCH_REQ_XCOMP_PERM, once:
- * the kernel then gives every thread's signal frames room for the 8 KiB of tiles).  A
- * feature counts only if all agree.
+ * bits 5-7 (opmask, ZMM_Hi256, Hi16_ZMM); AMX bits 17-18 (XTILECFG, XTILEDATA).  A
+ * feature counts only if both agree.  On Linux a process must also ask for AMX tile data
+ * before its first tile instruction (arch_prctl ARCH_REQ_XCOMP_PERM): bn_cpu_amx_enable()
+ * does so once, only when the amx kernels are about to be chosen (the kernel then makes
+ * room for the 8 KiB of tiles in every signal frame, and refuses later sigaltstack()s
+ * smaller than that: BITNET_ISA=avx512 keeps a process from asking).
  * AArch64 Linux: getauxval(AT_HWCAP).
  */
 #include "cpu.h"
@@ -68,7 +70,7 @@ static uint32_t bn_detect(void) {
         }
         /* EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
         bn_cpu_amx_gen = (d >> 24) & 1;
-        if (os_avx512 && ((xcr0 >> 17) & 3) == 3 && ((d >> 24) & 3) == 3 && bn_amx_permitted()) f |= BN_CPU_AMX;
+        if (os_avx512 && ((xcr0 >> 17) & 3) == 3 && ((d >> 24) & 3) == 3) f |= BN_CPU_AMX;
         __cpuid_count(7, 1, a, b, c, d);
         if (os_avx && ((a >> 4) & 1)) f |= BN_CPU_AVXVNNI;
         if (os_avx512 && ((a >> 5) & 1)) f |= BN_CPU_AVX512BF16;
@@ -128,6 +130,19 @@ static void bn_cpu_init(void) {
 uint32_t bn_cpu_features(void) {
     pthread_once(&bn_cpu_once, bn_cpu_init);
     return bn_cpu_bits;
+}
+
+static pthread_once_t bn_amx_once = PTHREAD_ONCE_INIT;
+static int bn_amx_ok;
+static void bn_amx_init(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    bn_amx_ok = (bn_cpu_features() & BN_CPU_AMX) && bn_amx_permitted();
+#endif
+}
+
+int bn_cpu_amx_enable(void) {
+    pthread_once(&bn_amx_once, bn_amx_init);
+    return bn_amx_ok;
 }
 
 int bn_cpu_decode_prefetch(void) {

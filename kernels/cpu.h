@@ -18,7 +18,7 @@ enum {
     BN_CPU_AVX512VNNI = 1u << 8,
     BN_CPU_AVXVNNI    = 1u << 9,
     BN_CPU_AVX512BF16 = 1u << 10,
-    BN_CPU_AMX        = 1u << 11, /* AMX-TILE + AMX-INT8, tile data enabled and permitted */
+    BN_CPU_AMX        = 1u << 11, /* AMX-TILE + AMX-INT8, tile state enabled by the OS */
     BN_CPU_NEON       = 1u << 16,
     BN_CPU_DOTPROD    = 1u << 17,
     BN_CPU_FP16       = 1u << 18,
@@ -27,6 +27,10 @@ enum {
 
 /* Features present in the CPU *and* enabled by the OS (XCR0 on x86).  Cached. */
 uint32_t bn_cpu_features(void);
+
+/* Ask the OS (once) for this process's permission to use AMX tile data; 1 if granted
+ * (Linux 5.16+), 0 otherwise or without BN_CPU_AMX.  The amx kernels run only after it. */
+int bn_cpu_amx_enable(void);
 
 /* How far ahead (bytes) the one-token ternary pass prefetches its weight stream, 0 for
  * none: a tuning measured per kind of CPU (docs/performance.md §3, §10, §11). */

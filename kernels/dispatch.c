@@ -113,7 +113,9 @@ static void bn_fill(void) {
 static int bn_runs(size_t i) {
     if (!bn_candidates[i].k) return 0;
     uint32_t have = bn_cpu_features();
-    return (bn_candidates[i].needs & have) == bn_candidates[i].needs;
+    if ((bn_candidates[i].needs & have) != bn_candidates[i].needs) return 0;
+    /* AMX: the process asks for tile data only when these kernels could be chosen */
+    return !(bn_candidates[i].needs & BN_CPU_AMX) || bn_cpu_amx_enable();
 }
 
 /* Index of the row for `isa`, or -1 for a value libbitnet does not know. */
