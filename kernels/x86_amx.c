@@ -38,6 +38,10 @@ extern const bn_kernels bn_kernels_avx512;
 
 #define BN_AMX_RB    32  /* weight rows per block: two A tiles                       */
 #define BN_AMX_TPASS 128 /* tokens per pass over a block of rows (eight B tiles)      */
+/* Up to this many tokens, groups of 32 re-expand each block of rows into L1 pieces (codes
+ * re-read from L2) rather than expanding it once into the per-thread buffer: measured
+ * faster at 64 tokens (1.07-1.15x, tests/bench/bench_kernels.c), slower at 128. */
+#define BN_AMX_FEW_MAX 64
 
 /* ---- 16 x 16 transpose of 32-bit words ------------------------------------------------ */
 
@@ -226,15 +230,15 @@ static void bn_amx_block(const bn_tmat *w, int64_t j, int nr, const uint8_t *A, 
     }
 }
 
-/* Few tokens (one or two token tiles): the C tiles hold the whole sums, so a block of 32
- * rows is expanded 256 columns at a time into an L1-resident piece right before its four
- * steps, overlapping the weight stream with the tile work. */
+/* Up to 32 tokens (one or two token tiles, pk: their packed tiles): the C tiles hold the
+ * whole sums, so a block of 32 rows is expanded 256 columns at a time into an L1-resident
+ * piece right before its four steps, overlapping the weight stream with the tile work. */
 static void bn_amx_few(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
-                       int64_t ldy) {
+                       int64_t ldy, const int8_t *pk) {
     const __m512i m3 = _mm512_set1_epi8(3);
     const int64_t nc = w->cols_pad / 256;
     const int two_t = n_tok > BN_ACT_PACK_TOK;
-    const int8_t *B0 = x[0].pk, *B1 = B0 + (size_t)(bn_act_pad(w->cols) / 64) * 1024;
+    const int8_t *B0 = pk, *B1 = B0 + (size_t)(bn_act_pad(w->cols) / 64) * 1024;
     uint8_t A[BN_AMX_RB * 256] __attribute__((aligned(64)));
     int32_t C[4][256] __attribute__((aligned(64)));
     for (int64_t j = r0; j < r1; j += BN_AMX_RB) {
@@ -294,9 +298,13 @@ static void bn_amx_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, cons
                                   float *y, int64_t ldy) {
     const int ok = x[0].pk && x[0].pk_pad == bn_act_pad(w->cols) && w->layout == BN_TMAT_G4X256 && !w->bscale &&
                    r1 > r0;
-    if (ok && n_tok <= 2 * BN_ACT_PACK_TOK) {
+    if (ok && n_tok <= BN_AMX_FEW_MAX) { /* groups of 32 tokens, each with the L1 pieces */
         bn_amx_config();
-        bn_amx_few(w, r0, r1, x, n_tok, y, ldy);
+        const size_t tstride = (size_t)(bn_act_pad(w->cols) / 64) * 1024;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += 2 * BN_ACT_PACK_TOK) {
+            const int64_t nt = n_tok - t0 < 2 * BN_ACT_PACK_TOK ? n_tok - t0 : 2 * BN_ACT_PACK_TOK;
+            bn_amx_few(w, r0, r1, x + t0, nt, y + t0 * ldy, ldy, x[0].pk + (size_t)(t0 / BN_ACT_PACK_TOK) * tstride);
+        }
         _tile_release();
         return;
     }

@@ -8,7 +8,9 @@
  * the whole matrix on one thread, in the row chunks the forward pass hands to a thread
  * (the matrix in the layout the variant repacks to), the
  * cost per token relative to k = 1 (the "pp k / tg" ratio of docs/performance.md for the
- * matmul alone) and weight x token products per nanosecond.
+ * matmul alone) and weight x token products per nanosecond.  Variants with a many-token
+ * path (act_pack: amx) get the activations packed first from pack_min_tok tokens on, as the
+ * forward pass does, and that packing is timed with the product.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -70,7 +72,8 @@ int main(int argc, char **argv) {
         x[t].sum = sum;
     }
     float *y = malloc(sizeof(float) * (size_t)rows * KMAX);
-    static const int ks[] = {1, 2, 3, 4, 8, 16, 32, 128};
+    int8_t *pk = k->act_pack ? bn_aligned_alloc(64, BN_ACT_PACK_BYTES(KMAX, act)) : NULL;
+    static const int ks[] = {1, 2, 3, 4, 8, 16, 32, 64, 128};
     double base = 0;
     int64_t chunk = rows / 8 < 64 ? 64 : (rows / 8 + 3) / 4 * 4; /* lib/fwd_pass.c, one thread */
     printf("kernels %s, %lld x %lld, best of %d\n", k->name, (long long)rows, (long long)cols, reps);
@@ -80,6 +83,12 @@ int main(int argc, char **argv) {
         double best = 1e30;
         for (int r = 0; r < reps + 2; r++) {
             double t0 = now_ns();
+            x[0].pk = NULL;
+            if (pk && n >= k->pack_min_tok) { /* as the forward pass does, once per step (timed) */
+                k->act_pack(x, n, act, pk);
+                x[0].pk = pk;
+                x[0].pk_pad = act;
+            }
             for (int64_t r0 = 0; r0 < rows; r0 += chunk) /* in the forward pass's chunks */
                 k->ternary_matmul(&w, r0, r0 + chunk < rows ? r0 + chunk : rows, x, n, y, rows);
             double dt = now_ns() - t0;

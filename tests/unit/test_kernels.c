@@ -312,6 +312,8 @@ static void test_ternary_matmul(void **state) {
     check_ternary(100, 768, 47, 0, v, nv);
     check_ternary(70, 3200, 130, 0, v, nv);
     check_ternary(20, 8640, 17, 0, v, nv);
+    check_ternary(40, 1536, 64, 0, v, nv); /* the last count of 32-token groups, and the first past it */
+    check_ternary(36, 1024, 65, 0, v, nv);
     /* per-block scales (TQ files whose block scales differ) */
     check_ternary(7, 512, 1, 1, v, nv);
     check_ternary(5, 768, 6, 1, v, nv);
