@@ -10,9 +10,9 @@
  * results the same bits as the scalar reference's:
  *   - A (weights): 16 rows x 64 consecutive columns of codes 0/1/2.  A G4X256 chunk
  *     (64 bytes = 256 weights of a row, byte i holding weights i, 64+i, 128+i, 192+i)
- *     gives four such 64-column pieces with a shift and a mask each, so a block of 32
- *     rows is expanded once into a per-thread buffer (row-major, cols_pad bytes a row)
- *     and then serves every token tile;
+ *     gives four such 64-column pieces with a shift and a mask each; a block of 32 rows
+ *     is expanded BN_AMX_KC columns at a time into a 16 KiB piece that stays in L1
+ *     while every token tile of the pass multiplies it;
  *   - B (activations): act_pack lays the int8 rows out once per matrix input as tiles
  *     of 16 tokens x 64 columns in AMX's B order, row k of a tile holding for token n
  *     the four values 64c+4k .. 64c+4k+3 at bytes 4n .. 4n+3 (a 16 x 16 transpose of
@@ -20,7 +20,11 @@
  *   - C = D[row][token] = sum(code * q); y = ((float)D - (float)S) / a * scale per token,
  *     after a 16 x 16 transpose so each token's 16 rows go out in one store.
  * Blocking: 2 x 2 tiles (two row tiles x two token tiles: four TDPBUSD per four tile
- * loads), tokens in passes of BN_AMX_TPASS so a pass's packed activations stay in L2.
+ * loads, the weight tiles from L1, the activation tiles from L2), tokens in passes of
+ * BN_AMX_TPASS so a pass's packed activations stay in L2, and each token pair's C tiles
+ * saved to L1 between pieces.  Measured (tests/bench/bench_kernels.c, one thread, Xeon
+ * with AMX): 1220-1470 weight x token products per ns at 128 tokens and 440-460 at 8,
+ * where the AVX-512 VPDPBUSD tile does 190-195.
  */
 #if defined(__x86_64__)
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AMX_TILE__) || !defined(__AMX_INT8__)
@@ -30,18 +34,12 @@
 #include "kernels.h"
 
 #include <immintrin.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 extern const bn_kernels bn_kernels_avx512;
 
 #define BN_AMX_RB    32  /* weight rows per block: two A tiles                       */
 #define BN_AMX_TPASS 128 /* tokens per pass over a block of rows (eight B tiles)      */
-/* Up to this many tokens, groups of 32 re-expand each block of rows into L1 pieces (codes
- * re-read from L2) rather than expanding it once into the per-thread buffer: measured
- * faster at 64 tokens (1.07-1.15x, tests/bench/bench_kernels.c), slower at 128. */
-#define BN_AMX_FEW_MAX 64
 
 /* ---- 16 x 16 transpose of 32-bit words ------------------------------------------------ */
 
@@ -85,54 +83,6 @@ static void bn_amx_act_pack(const bn_qrow *x, int64_t n_tok, int64_t n_pad, int8
     }
 }
 
-/* ---- the per-thread buffer of expanded weight rows ------------------------------------ */
-
-static pthread_key_t bn_amx_key;
-static pthread_once_t bn_amx_key_once = PTHREAD_ONCE_INIT;
-static int bn_amx_key_ok;
-static void bn_amx_key_make(void) { bn_amx_key_ok = pthread_key_create(&bn_amx_key, free) == 0; }
-
-/* A 64-byte aligned buffer of at least n bytes owned by this thread (freed when it
- * exits), or NULL. */
-static uint8_t *bn_amx_buf(size_t n) {
-    static __thread uint8_t *buf;
-    static __thread size_t cap;
-    if (cap >= n) return buf;
-    pthread_once(&bn_amx_key_once, bn_amx_key_make);
-    if (!bn_amx_key_ok) return NULL;
-    uint8_t *p = aligned_alloc(64, (n + 63) / 64 * 64);
-    if (!p) return NULL;
-    if (pthread_setspecific(bn_amx_key, p) != 0) {
-        free(p);
-        return NULL;
-    }
-    free(buf);
-    buf = p;
-    cap = n;
-    return p;
-}
-
-/* Rows [j, j + nr) of a G4X256 matrix as codes, one byte each, at dst + i * cols_pad;
- * rows nr .. up to the end of the last 16-row tile are zero. */
-static void bn_amx_expand(const bn_tmat *w, int64_t j, int nr, uint8_t *dst) {
-    const __m512i m3 = _mm512_set1_epi8(3);
-    const int64_t nc = w->cols_pad / 256;
-    for (int i = 0; i < nr; i++) {
-        const int64_t r = j + i;
-        const uint8_t *src = w->codes + (r / 4) * 4 * w->row_bytes + (r % 4) * 64;
-        uint8_t *d = dst + (size_t)i * (size_t)w->cols_pad;
-        for (int64_t c = 0; c < nc; c++) {
-            const __m512i z = _mm512_load_si512((const void *)(src + 256 * c));
-            _mm512_store_si512((void *)(d + 256 * c), _mm512_and_si512(_mm512_srli_epi16(z, 6), m3));
-            _mm512_store_si512((void *)(d + 256 * c + 64), _mm512_and_si512(_mm512_srli_epi16(z, 4), m3));
-            _mm512_store_si512((void *)(d + 256 * c + 128), _mm512_and_si512(_mm512_srli_epi16(z, 2), m3));
-            _mm512_store_si512((void *)(d + 256 * c + 192), _mm512_and_si512(z, m3));
-        }
-    }
-    const int nz = (nr + 15) / 16 * 16;
-    if (nz > nr) memset(dst + (size_t)nr * (size_t)w->cols_pad, 0, (size_t)(nz - nr) * (size_t)w->cols_pad);
-}
-
 /* ---- the tiles --------------------------------------------------------------------------- */
 
 /* Tiles 0-3: C (row tile i, token tile k at 2i + k); 4-5: A (row tiles); 6-7: B. */
@@ -167,130 +117,85 @@ static void bn_amx_store(const bn_tmat *w, int64_t j, int nr, const bn_qrow *x, 
     }
 }
 
-/* Row block [j, j + nr) (expanded in A, nr <= 32) against the token tiles [k0, k1) of the
- * packed activations. */
-static void bn_amx_block(const bn_tmat *w, int64_t j, int nr, const uint8_t *A, const bn_qrow *x, int64_t n_tok,
-                         int64_t k0, int64_t k1, float *y, int64_t ldy) {
-    const int64_t nc = w->cols_pad / 64, ld = w->cols_pad;
-    const size_t tstride = (size_t)(bn_act_pad(w->cols) / 64) * 1024; /* bytes per packed token tile */
-    const int two_r = nr > 16;
-    int32_t C[4][256] __attribute__((aligned(64)));
-    for (int64_t k = k0; k < k1; k += 2) {
-        const int two_t = k + 1 < k1;
-        const int8_t *B0 = x[0].pk + (size_t)k * tstride, *B1 = B0 + tstride;
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        if (two_r && two_t) {
-            for (int64_t c = 0; c < nc; c++) {
-                _tile_loadd(4, A + 64 * c, ld);
-                _tile_loadd(5, A + 16 * ld + 64 * c, ld);
-                _tile_loadd(6, B0 + 1024 * c, 64);
-                _tile_loadd(7, B1 + 1024 * c, 64);
-                _tile_dpbusd(0, 4, 6);
-                _tile_dpbusd(1, 4, 7);
-                _tile_dpbusd(2, 5, 6);
-                _tile_dpbusd(3, 5, 7);
-            }
-        } else if (two_r) {
-            for (int64_t c = 0; c < nc; c++) {
-                _tile_loadd(4, A + 64 * c, ld);
-                _tile_loadd(5, A + 16 * ld + 64 * c, ld);
-                _tile_loadd(6, B0 + 1024 * c, 64);
-                _tile_dpbusd(0, 4, 6);
-                _tile_dpbusd(2, 5, 6);
-            }
-        } else if (two_t) {
-            for (int64_t c = 0; c < nc; c++) {
-                _tile_loadd(4, A + 64 * c, ld);
-                _tile_loadd(6, B0 + 1024 * c, 64);
-                _tile_loadd(7, B1 + 1024 * c, 64);
-                _tile_dpbusd(0, 4, 6);
-                _tile_dpbusd(1, 4, 7);
-            }
-        } else {
-            for (int64_t c = 0; c < nc; c++) {
-                _tile_loadd(4, A + 64 * c, ld);
-                _tile_loadd(6, B0 + 1024 * c, 64);
-                _tile_dpbusd(0, 4, 6);
-            }
-        }
-        _tile_stored(0, C[0], 64);
-        _tile_stored(1, C[1], 64);
-        _tile_stored(2, C[2], 64);
-        _tile_stored(3, C[3], 64);
-        for (int i = 0; i < 1 + two_r; i++)
-            for (int kk = 0; kk < 1 + two_t; kk++) {
-                const int64_t t0 = (k + kk) * BN_ACT_PACK_TOK;
-                const int nt = n_tok - t0 < BN_ACT_PACK_TOK ? (int)(n_tok - t0) : BN_ACT_PACK_TOK;
-                const int rr = nr - 16 * i < 16 ? nr - 16 * i : 16;
-                bn_amx_store(w, j + 16 * i, rr, x, t0, nt, C[2 * i + kk], y, ldy);
-            }
-    }
-}
+/* Columns per L1 piece of the many-token path (32 rows x 512 = 16 KiB): measured best of
+ * 256, 512 and 1024 (tests/bench/bench_kernels.c). */
+#define BN_AMX_KC 512
 
-/* Up to 32 tokens (one or two token tiles, pk: their packed tiles): the C tiles hold the
- * whole sums, so a block of 32 rows is expanded 256 columns at a time into an L1-resident
- * piece right before its four steps, overlapping the weight stream with the tile work. */
-static void bn_amx_few(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
-                       int64_t ldy, const int8_t *pk) {
+/* In passes of 128 tokens, each block of 32 rows is expanded
+ * BN_AMX_KC columns at a time into an L1 piece that every token pair of the pass then
+ * multiplies, the pairs' partial sums kept in C tiles saved to L1 between pieces (only
+ * the packed activations come from L2). */
+static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
+                        int64_t ldy) {
     const __m512i m3 = _mm512_set1_epi8(3);
-    const int64_t nc = w->cols_pad / 256;
-    const int two_t = n_tok > BN_ACT_PACK_TOK;
-    const int8_t *B0 = pk, *B1 = B0 + (size_t)(bn_act_pad(w->cols) / 64) * 1024;
-    uint8_t A[BN_AMX_RB * 256] __attribute__((aligned(64)));
-    int32_t C[4][256] __attribute__((aligned(64)));
-    for (int64_t j = r0; j < r1; j += BN_AMX_RB) {
-        const int nr = r1 - j < BN_AMX_RB ? (int)(r1 - j) : BN_AMX_RB, two_r = nr > 16;
-        if (nr % 16) memset(A + 256 * nr, 0, (size_t)(256 * ((nr + 15) / 16 * 16 - nr)));
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int64_t c = 0; c < nc; c++) {
-            for (int i = 0; i < nr; i++) {
-                const int64_t r = j + i;
-                const __m512i z = _mm512_load_si512(
-                    (const void *)(w->codes + (r / 4) * 4 * w->row_bytes + (r % 4) * 64 + 256 * c));
-                _mm512_store_si512((void *)(A + 256 * i), _mm512_and_si512(_mm512_srli_epi16(z, 6), m3));
-                _mm512_store_si512((void *)(A + 256 * i + 64), _mm512_and_si512(_mm512_srli_epi16(z, 4), m3));
-                _mm512_store_si512((void *)(A + 256 * i + 128), _mm512_and_si512(_mm512_srli_epi16(z, 2), m3));
-                _mm512_store_si512((void *)(A + 256 * i + 192), _mm512_and_si512(z, m3));
+    const size_t tstride = (size_t)(bn_act_pad(w->cols) / 64) * 1024;
+    const int64_t n_tiles = (n_tok + BN_ACT_PACK_TOK - 1) / BN_ACT_PACK_TOK, pass = BN_AMX_TPASS / BN_ACT_PACK_TOK;
+    uint8_t A[BN_AMX_RB * BN_AMX_KC] __attribute__((aligned(64)));
+    int32_t Cm[BN_AMX_TPASS / BN_ACT_PACK_TOK / 2][4][256] __attribute__((aligned(64)));
+    for (int64_t k0 = 0; k0 < n_tiles; k0 += pass) {
+        const int64_t k1 = k0 + pass < n_tiles ? k0 + pass : n_tiles;
+        for (int64_t j = r0; j < r1; j += BN_AMX_RB) {
+            const int nr = r1 - j < BN_AMX_RB ? (int)(r1 - j) : BN_AMX_RB, two_r = nr > 16;
+            if (nr % 16) memset(A + BN_AMX_KC * nr, 0, (size_t)(BN_AMX_KC * ((nr + 15) / 16 * 16 - nr)));
+            for (int64_t c0 = 0; c0 < w->cols_pad; c0 += BN_AMX_KC) {
+                const int64_t nk = w->cols_pad - c0 < BN_AMX_KC ? w->cols_pad - c0 : BN_AMX_KC;
+                for (int i = 0; i < nr; i++) {
+                    const int64_t r = j + i;
+                    const uint8_t *src = w->codes + (r / 4) * 4 * w->row_bytes + (r % 4) * 64 + c0;
+                    uint8_t *d = A + (size_t)BN_AMX_KC * (size_t)i;
+                    for (int64_t c = 0; c < nk; c += 256) {
+                        const __m512i z = _mm512_load_si512((const void *)(src + c));
+                        _mm512_store_si512((void *)(d + c), _mm512_and_si512(_mm512_srli_epi16(z, 6), m3));
+                        _mm512_store_si512((void *)(d + c + 64), _mm512_and_si512(_mm512_srli_epi16(z, 4), m3));
+                        _mm512_store_si512((void *)(d + c + 128), _mm512_and_si512(_mm512_srli_epi16(z, 2), m3));
+                        _mm512_store_si512((void *)(d + c + 192), _mm512_and_si512(z, m3));
+                    }
+                }
+                const int first = c0 == 0, last = c0 + nk >= w->cols_pad;
+                for (int64_t k = k0; k < k1; k += 2) {
+                    const int two_t = k + 1 < k1;
+                    int32_t (*C)[256] = Cm[(k - k0) / 2];
+                    if (first) {
+                        _tile_zero(0);
+                        _tile_zero(1);
+                        _tile_zero(2);
+                        _tile_zero(3);
+                    } else {
+                        _tile_loadd(0, C[0], 64);
+                        _tile_loadd(1, C[1], 64);
+                        _tile_loadd(2, C[2], 64);
+                        _tile_loadd(3, C[3], 64);
+                    }
+                    const int8_t *b0 = x[0].pk + (size_t)k * tstride + (size_t)(c0 / 64) * 1024, *b1 = b0 + tstride;
+                    for (int64_t s = 0; s < nk / 64; s++) {
+                        _tile_loadd(4, A + 64 * s, BN_AMX_KC);
+                        _tile_loadd(6, b0 + 1024 * s, 64);
+                        _tile_dpbusd(0, 4, 6);
+                        if (two_t) {
+                            _tile_loadd(7, b1 + 1024 * s, 64);
+                            _tile_dpbusd(1, 4, 7);
+                        }
+                        if (two_r) {
+                            _tile_loadd(5, A + 16 * BN_AMX_KC + 64 * s, BN_AMX_KC);
+                            _tile_dpbusd(2, 5, 6);
+                            if (two_t) _tile_dpbusd(3, 5, 7);
+                        }
+                    }
+                    _tile_stored(0, C[0], 64);
+                    _tile_stored(1, C[1], 64);
+                    _tile_stored(2, C[2], 64);
+                    _tile_stored(3, C[3], 64);
+                    if (!last) continue;
+                    for (int i = 0; i < 1 + two_r; i++)
+                        for (int kk = 0; kk < 1 + two_t; kk++) {
+                            const int64_t t0 = (k + kk) * BN_ACT_PACK_TOK;
+                            const int nt = n_tok - t0 < BN_ACT_PACK_TOK ? (int)(n_tok - t0) : BN_ACT_PACK_TOK;
+                            const int rr = nr - 16 * i < 16 ? nr - 16 * i : 16;
+                            bn_amx_store(w, j + 16 * i, rr, x, t0, nt, C[2 * i + kk], y, ldy);
+                        }
+                }
             }
-            const int8_t *b0 = B0 + 4096 * c, *b1 = B1 + 4096 * c;
-#define BN_AMX_STEP(s)                                                   \
-    do {                                                                 \
-        _tile_loadd(4, A + 64 * (s), 256);                               \
-        _tile_loadd(6, b0 + 1024 * (s), 64);                             \
-        _tile_dpbusd(0, 4, 6);                                           \
-        if (two_t) {                                                     \
-            _tile_loadd(7, b1 + 1024 * (s), 64);                         \
-            _tile_dpbusd(1, 4, 7);                                       \
-        }                                                                \
-        if (two_r) {                                                     \
-            _tile_loadd(5, A + 16 * 256 + 64 * (s), 256);                \
-            _tile_dpbusd(2, 5, 6);                                       \
-            if (two_t) _tile_dpbusd(3, 5, 7);                            \
-        }                                                                \
-    } while (0)
-            BN_AMX_STEP(0);
-            BN_AMX_STEP(1);
-            BN_AMX_STEP(2);
-            BN_AMX_STEP(3);
-#undef BN_AMX_STEP
         }
-        _tile_stored(0, C[0], 64);
-        _tile_stored(1, C[1], 64);
-        _tile_stored(2, C[2], 64);
-        _tile_stored(3, C[3], 64);
-        for (int i = 0; i < 1 + two_r; i++)
-            for (int kk = 0; kk < 1 + two_t; kk++) {
-                const int64_t t0 = kk * BN_ACT_PACK_TOK;
-                const int nt = n_tok - t0 < BN_ACT_PACK_TOK ? (int)(n_tok - t0) : BN_ACT_PACK_TOK;
-                const int rr = nr - 16 * i < 16 ? nr - 16 * i : 16;
-                bn_amx_store(w, j + 16 * i, rr, x, t0, nt, C[2 * i + kk], y, ldy);
-            }
     }
 }
 
@@ -298,31 +203,12 @@ static void bn_amx_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, cons
                                   float *y, int64_t ldy) {
     const int ok = x[0].pk && x[0].pk_pad == bn_act_pad(w->cols) && w->layout == BN_TMAT_G4X256 && !w->bscale &&
                    r1 > r0;
-    if (ok && n_tok <= BN_AMX_FEW_MAX) { /* groups of 32 tokens, each with the L1 pieces */
-        bn_amx_config();
-        const size_t tstride = (size_t)(bn_act_pad(w->cols) / 64) * 1024;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += 2 * BN_ACT_PACK_TOK) {
-            const int64_t nt = n_tok - t0 < 2 * BN_ACT_PACK_TOK ? n_tok - t0 : 2 * BN_ACT_PACK_TOK;
-            bn_amx_few(w, r0, r1, x + t0, nt, y + t0 * ldy, ldy, x[0].pk + (size_t)(t0 / BN_ACT_PACK_TOK) * tstride);
-        }
-        _tile_release();
-        return;
-    }
-    uint8_t *A = ok ? bn_amx_buf((size_t)BN_AMX_RB * (size_t)w->cols_pad) : NULL;
-    if (!A) { /* no packed activations (few tokens), another layout, or no buffer */
+    if (!ok) { /* no packed activations (few tokens), or another layout */
         bn_kernels_avx512.ternary_matmul(w, r0, r1, x, n_tok, y, ldy);
         return;
     }
     bn_amx_config();
-    const int64_t n_tiles = (n_tok + BN_ACT_PACK_TOK - 1) / BN_ACT_PACK_TOK, pass = BN_AMX_TPASS / BN_ACT_PACK_TOK;
-    for (int64_t k0 = 0; k0 < n_tiles; k0 += pass) {
-        const int64_t k1 = k0 + pass < n_tiles ? k0 + pass : n_tiles;
-        for (int64_t j = r0; j < r1; j += BN_AMX_RB) {
-            const int nr = r1 - j < BN_AMX_RB ? (int)(r1 - j) : BN_AMX_RB;
-            bn_amx_expand(w, j, nr, A);
-            bn_amx_block(w, j, nr, A, x, n_tok, k0, k1, y, ldy);
-        }
-    }
+    bn_amx_many(w, r0, r1, x, n_tok, y, ldy);
     _tile_release();
 }
 
