@@ -72,7 +72,7 @@ static void bn_amx_act_pack(const bn_qrow *x, int64_t n_tok, int64_t n_pad, int8
     const int64_t nc = n_pad / 64;
     for (int64_t t0 = 0; t0 < n_tok; t0 += BN_ACT_PACK_TOK) {
         const int64_t nt = n_tok - t0 < BN_ACT_PACK_TOK ? n_tok - t0 : BN_ACT_PACK_TOK;
-        int8_t *tile = dst + (size_t)(t0 / BN_ACT_PACK_TOK) * (size_t)nc * 1024;
+        int8_t *tile = dst + (size_t)(t0 / BN_ACT_PACK_TOK) * BN_ACT_PACK_TILE(n_pad);
         for (int64_t c = 0; c < nc; c++) {
             __m512i r[16];
             for (int n = 0; n < 16; n++)
@@ -128,7 +128,7 @@ static void bn_amx_store(const bn_tmat *w, int64_t j, int nr, const bn_qrow *x, 
 static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
                         int64_t ldy) {
     const __m512i m3 = _mm512_set1_epi8(3);
-    const size_t tstride = (size_t)(bn_act_pad(w->cols) / 64) * 1024;
+    const size_t tstride = BN_ACT_PACK_TILE(bn_act_pad(w->cols));
     const int64_t n_tiles = (n_tok + BN_ACT_PACK_TOK - 1) / BN_ACT_PACK_TOK, pass = BN_AMX_TPASS / BN_ACT_PACK_TOK;
     uint8_t A[BN_AMX_RB * BN_AMX_KC] __attribute__((aligned(64)));
     int32_t Cm[BN_AMX_TPASS / BN_ACT_PACK_TOK / 2][4][256] __attribute__((aligned(64)));
@@ -144,6 +144,9 @@ static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow 
                     const uint8_t *src = w->codes + (r / 4) * 4 * w->row_bytes + (r % 4) * 64 + c0;
                     uint8_t *d = A + (size_t)BN_AMX_KC * (size_t)i;
                     for (int64_t c = 0; c < nk; c += 256) {
+                        /* the next piece's codes (or the next rows'), fetched during this
+                         * piece's tile work: the expansion otherwise waits on L3 / DRAM */
+                        _mm_prefetch((const char *)src + c + BN_AMX_KC, _MM_HINT_T0);
                         const __m512i z = _mm512_load_si512((const void *)(src + c));
                         _mm512_store_si512((void *)(d + c), _mm512_and_si512(_mm512_srli_epi16(z, 6), m3));
                         _mm512_store_si512((void *)(d + c + 64), _mm512_and_si512(_mm512_srli_epi16(z, 4), m3));
