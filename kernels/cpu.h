@@ -35,5 +35,7 @@ int bn_cpu_amx_enable(void);
 /* How far ahead (bytes) the one-token ternary pass prefetches its weight stream, 0 for
  * none: a tuning measured per kind of CPU (docs/performance.md §3, §10, §11). */
 int bn_cpu_decode_prefetch(void);
+/* The same for the F16 output layer's pass (G4X32): 0 except where measured to help. */
+int bn_cpu_dense_prefetch(void);
 
 #endif

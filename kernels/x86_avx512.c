@@ -265,26 +265,24 @@ static float bn_avx512_f16_row1(const uint8_t *wr8, const float *x, int64_t n) {
     return s;
 }
 
-#ifndef BN_F16_PF
-#define BN_F16_PF 0 /* software prefetch distance; 0 = none (measured faster here) */
-#endif
 /* F16 rows [j, j+RB) of one G4X32 group (RB = 4 from a group start, or 1): each row
  * sums elements 32c..32c+15 in one accumulator and 32c+16..32c+31 in another, whatever
  * RB is, so a row's result never depends on how rows were split among threads.  A row
  * length that is not a multiple of 32 ends in a zero-padded chunk (kernels.h) whose
- * activations are loaded with a mask. */
-BN_AI void bn_avx512_f16_g4(const bn_dmat *w, int64_t j, const int RB, const float *x, float *y) {
+ * activations are loaded with a mask.  pf > 0: software prefetch pf bytes ahead
+ * (bn_cpu_dense_prefetch). */
+BN_AI void bn_avx512_f16_g4(const bn_dmat *w, int64_t j, const int RB, const float *x, float *y, int pf) {
     const uint8_t *base = w->data + (uint64_t)(j / 4) * 4 * w->row_bytes + (uint64_t)(j % 4) * 64;
     const int64_t nc = w->cols / 32, tail = w->cols % 32;
     __m512 a[4][2];
     for (int r = 0; r < RB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
     for (int64_t c = 0; c < nc + (tail != 0); c++) {
         const uint8_t *p = base + c * 256;
-        if (BN_F16_PF && RB == 4) { /* the group's next KiBs: four lines per 256-byte chunk */
-            _mm_prefetch((const char *)p + BN_F16_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + BN_F16_PF + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + BN_F16_PF + 128, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + BN_F16_PF + 192, _MM_HINT_T0);
+        if (pf && RB == 4) { /* the group's next KiBs: four lines per 256-byte chunk */
+            _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + pf + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + pf + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + pf + 192, _MM_HINT_T0);
         }
         __m512 x0, x1;
         if (c < nc) {
@@ -321,17 +319,18 @@ static void bn_avx512_f16_acts(const void *xs, size_t xs_stride, int64_t t0, int
 static void bn_avx512_dense_g4(const bn_dmat *w, int64_t r0, int64_t r1, const void *xs, size_t xs_stride,
                                int64_t n_tok, float *y, int64_t ldy, float *scratch) {
     const int64_t rows4 = w->rows & ~(int64_t)3, n = w->cols;
+    const int pf = bn_cpu_dense_prefetch();
     for (int64_t t0 = 0; t0 < n_tok; t0 += BN_DENSE_TOK) {
         const int64_t nt = n_tok - t0 < BN_DENSE_TOK ? n_tok - t0 : BN_DENSE_TOK;
         bn_avx512_f16_acts(xs, xs_stride, t0, nt, n, scratch);
         float *yt = y + t0 * ldy;
         int64_t j = r0;
         for (; j < r1 && j < rows4 && j % 4 != 0; j++)
-            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 1, scratch + t * n, yt + t * ldy + j);
-        for (; j + 4 <= r1 && j + 4 <= rows4; j += 4)
-            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 4, scratch + t * n, yt + t * ldy + j);
+            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 1, scratch + t * n, yt + t * ldy + j, 0);
+        for (; j + 4 <= r1 && j + 4 <= rows4; j += 4) /* the first token streams the group: it prefetches */
+            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 4, scratch + t * n, yt + t * ldy + j, t ? 0 : pf);
         for (; j < r1 && j < rows4; j++)
-            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 1, scratch + t * n, yt + t * ldy + j);
+            for (int64_t t = 0; t < nt; t++) bn_avx512_f16_g4(w, j, 1, scratch + t * n, yt + t * ldy + j, 0);
         for (; j < r1; j++) { /* the last rows % 4 rows, row-major (padded), same summation order */
             const uint8_t *wr = w->data + (uint64_t)j * w->row_bytes;
             for (int64_t t = 0; t < nt; t++) {
