@@ -13,7 +13,7 @@
  *
  * Blocking: one token (decode) runs 4 rows at a time so every activation load feeds
  * four rows.  Several tokens (prefill, batched decoding, speculation) on the G4X256
- * layout run bn_avx2_g4_multi: one row x up to 8 tokens (2-3 tokens: two rows sharing the
+ * layout run bn_x86_g4_multi (x86_common.h) with bn_avx2_g4_seg: one row x up to 8 tokens (2-3 tokens: two rows sharing the
  * activation loads), partial sums kept in int16 for eight chunks before they are widened
  * (one multiply per 32 weights x token instead of 1.25), inside a cache blocking of rows
  * (codes in L2), tokens and 2048-column segments (the tokens' activations in L1).  Measured
@@ -174,59 +174,31 @@ BN_AI void bn_avx2_g4_rt(const bn_tmat *w, int64_t j, const int RB, const bn_qro
         for (int t = 0; t < TB; t++) D[r * ldd + t] += bn_x86_hsum_epi32(_mm256_madd_epi16(acc[r][t], ones));
 }
 
-/* Rows [r0, r1) of a G4X256 matrix against n_tok >= 2 tokens.  Loop order, for the caches:
- * blocks of BN_AVX2_RB rows (their codes stay in L2), tokens in blocks of eight, columns in
- * segments of eight chunks (2048 columns: eight tokens' activations, 16 KiB, stay in L1
- * while every row of the block passes over them), then the rows.  Exact int32 sums per
- * (row, token) are completed over the segments before the float conversion, so the result
- * is the reference formula on the same integers whatever the blocking. */
-#define BN_AVX2_RB 128
-static void bn_avx2_g4_multi(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
-                             int64_t ldy) {
-    const int64_t nc = w->cols_pad / 256;
-    int32_t D[BN_AVX2_RB * 8];
-    for (int64_t rs = r0; rs < r1; rs += BN_AVX2_RB) {
-        const int64_t re = rs + BN_AVX2_RB < r1 ? rs + BN_AVX2_RB : r1;
-        for (int64_t t = 0; t < n_tok; t += 8) {
-            const int nt = n_tok - t < 8 ? (int)(n_tok - t) : 8;
-            const bn_qrow *xt = x + t;
-            memset(D, 0, sizeof D);
-            for (int64_t c0 = 0; c0 < nc; c0 += 8) {
-                const int64_t c1 = c0 + 8 < nc ? c0 + 8 : nc;
-                if (nt == 2 || nt == 3) { /* two rows share each activation load (rows pair up inside a group) */
-                    int64_t j = rs;
-                    if (j % 2) {
-                        if (nt == 3) bn_avx2_g4_tok(w, j, xt, 3, c0, c1, D);
-                        else bn_avx2_g4_tok(w, j, xt, 2, c0, c1, D);
-                        j++;
-                    }
-                    for (; j + 2 <= re; j += 2) {
-                        if (nt == 3) bn_avx2_g4_rt(w, j, 2, xt, 3, c0, c1, D + (j - rs) * 8, 8);
-                        else bn_avx2_g4_rt(w, j, 2, xt, 2, c0, c1, D + (j - rs) * 8, 8);
-                    }
-                    if (j < re) {
-                        if (nt == 3) bn_avx2_g4_tok(w, j, xt, 3, c0, c1, D + (j - rs) * 8);
-                        else bn_avx2_g4_tok(w, j, xt, 2, c0, c1, D + (j - rs) * 8);
-                    }
-                    continue;
-                }
-                for (int64_t j = rs; j < re; j++) {
-                    int32_t *Dj = D + (j - rs) * 8;
-                    switch (nt) { /* constant TB: the tile is fully unrolled */
-                    case 8: bn_avx2_g4_tok(w, j, xt, 8, c0, c1, Dj); break;
-                    case 7: bn_avx2_g4_tok(w, j, xt, 7, c0, c1, Dj); break;
-                    case 6: bn_avx2_g4_tok(w, j, xt, 6, c0, c1, Dj); break;
-                    case 5: bn_avx2_g4_tok(w, j, xt, 5, c0, c1, Dj); break;
-                    case 4: bn_avx2_g4_tok(w, j, xt, 4, c0, c1, Dj); break;
-                    case 3: bn_avx2_g4_tok(w, j, xt, 3, c0, c1, Dj); break;
-                    case 2: bn_avx2_g4_tok(w, j, xt, 2, c0, c1, Dj); break;
-                    default: bn_avx2_g4_tok(w, j, xt, 1, c0, c1, Dj); break;
-                    }
-                }
-            }
-            for (int64_t j = rs; j < re; j++) bn_avx2_store(w, j, 1, xt, nt, D + (j - rs) * 8, y + t * ldy, ldy);
+/* One segment of bn_x86_g4_multi (x86_common.h): rows [rs, re) against nt tokens over chunks
+ * [c0, c1); 2-3 tokens pair the rows (they share each activation load), otherwise one row x
+ * nt tokens. */
+static void bn_avx2_g4_seg(const bn_tmat *w, int64_t rs, int64_t re, const bn_qrow *xt, int nt, int64_t c0,
+                           int64_t c1, int32_t *D) {
+    if (nt == 2 || nt == 3) { /* two rows share each activation load (rows pair up inside a group) */
+        int64_t j = rs;
+        if (j % 2) {
+            if (nt == 3) bn_avx2_g4_tok(w, j, xt, 3, c0, c1, D);
+            else bn_avx2_g4_tok(w, j, xt, 2, c0, c1, D);
+            j++;
         }
+        for (; j + 2 <= re; j += 2) {
+            if (nt == 3) bn_avx2_g4_rt(w, j, 2, xt, 3, c0, c1, D + (j - rs) * 8, 8);
+            else bn_avx2_g4_rt(w, j, 2, xt, 2, c0, c1, D + (j - rs) * 8, 8);
+        }
+        if (j < re) {
+            if (nt == 3) bn_avx2_g4_tok(w, j, xt, 3, c0, c1, D + (j - rs) * 8);
+            else bn_avx2_g4_tok(w, j, xt, 2, c0, c1, D + (j - rs) * 8);
+        }
+        return;
     }
+#define BN_TOK(TB) bn_avx2_g4_tok(w, j, xt, TB, c0, c1, D + (j - rs) * 8)
+    for (int64_t j = rs; j < re; j++) BN_X86_TB_SWITCH(nt, BN_TOK)
+#undef BN_TOK
 }
 
 static void bn_avx2_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
@@ -248,7 +220,7 @@ static void bn_avx2_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const b
         }
         return;
     }
-    bn_avx2_g4_multi(w, r0, r1, x, n_tok, y, ldy);
+    bn_x86_g4_multi(w, r0, r1, x, n_tok, y, ldy, bn_avx2_g4_seg);
 }
 
 static void bn_avx2_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,

@@ -16,8 +16,9 @@
  * same +32 (second half), which meet 32 contiguous activations each.
  * Blocking: decode runs the four rows of a group together (each activation load feeds
  * four rows, two accumulators per row); several tokens run one row x up to eight tokens
- * (codes unpacked once per slice, activations as memory operands) inside the AVX2
- * variant's cache blocking: 128 rows, eight tokens, 2048-column segments.
+ * (codes unpacked once per slice, activations as memory operands) inside the cache
+ * blocking it shares with AVX2 (bn_x86_g4_multi: 128 rows, eight tokens, 2048-column
+ * segments).
  */
 #if defined(__x86_64__)
 #if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__) || !defined(__AVXVNNI__)
@@ -91,36 +92,12 @@ BN_AI void bn_vnni_store(const bn_tmat *w, int64_t j, int RB, const bn_qrow *x, 
             y[t * ldy + j + r] = ((float)D[r * ldd + t] - (float)x[t].sum) / x[t].a * w->scale;
 }
 
-#define BN_VNNI_RB 128
-static void bn_vnni_g4_multi(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
-                             int64_t ldy) {
-    const int64_t nc = w->cols_pad / 256;
-    int32_t D[BN_VNNI_RB * 8];
-    for (int64_t rs = r0; rs < r1; rs += BN_VNNI_RB) {
-        const int64_t re = rs + BN_VNNI_RB < r1 ? rs + BN_VNNI_RB : r1;
-        for (int64_t t = 0; t < n_tok; t += 8) {
-            const int nt = n_tok - t < 8 ? (int)(n_tok - t) : 8;
-            const bn_qrow *xt = x + t;
-            memset(D, 0, sizeof D);
-            for (int64_t c0 = 0; c0 < nc; c0 += 8) {
-                const int64_t c1 = c0 + 8 < nc ? c0 + 8 : nc;
-                for (int64_t j = rs; j < re; j++) {
-                    int32_t *Dj = D + (j - rs) * 8;
-                    switch (nt) { /* constant TB: the tile is fully unrolled */
-                    case 8: bn_vnni_g4_tok(w, j, xt, 8, c0, c1, Dj); break;
-                    case 7: bn_vnni_g4_tok(w, j, xt, 7, c0, c1, Dj); break;
-                    case 6: bn_vnni_g4_tok(w, j, xt, 6, c0, c1, Dj); break;
-                    case 5: bn_vnni_g4_tok(w, j, xt, 5, c0, c1, Dj); break;
-                    case 4: bn_vnni_g4_tok(w, j, xt, 4, c0, c1, Dj); break;
-                    case 3: bn_vnni_g4_tok(w, j, xt, 3, c0, c1, Dj); break;
-                    case 2: bn_vnni_g4_tok(w, j, xt, 2, c0, c1, Dj); break;
-                    default: bn_vnni_g4_tok(w, j, xt, 1, c0, c1, Dj); break;
-                    }
-                }
-            }
-            for (int64_t j = rs; j < re; j++) bn_vnni_store(w, j, 1, xt, nt, D + (j - rs) * 8, 8, y + t * ldy, ldy);
-        }
-    }
+/* One segment of bn_x86_g4_multi (x86_common.h): one row x nt tokens at a time. */
+static void bn_vnni_g4_seg(const bn_tmat *w, int64_t rs, int64_t re, const bn_qrow *xt, int nt, int64_t c0,
+                           int64_t c1, int32_t *D) {
+#define BN_TOK(TB) bn_vnni_g4_tok(w, j, xt, TB, c0, c1, D + (j - rs) * 8)
+    for (int64_t j = rs; j < re; j++) BN_X86_TB_SWITCH(nt, BN_TOK)
+#undef BN_TOK
 }
 
 static void bn_vnni_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
@@ -130,7 +107,7 @@ static void bn_vnni_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, con
         return;
     }
     if (n_tok > 1) {
-        bn_vnni_g4_multi(w, r0, r1, x, n_tok, y, ldy);
+        bn_x86_g4_multi(w, r0, r1, x, n_tok, y, ldy, bn_vnni_g4_seg);
         return;
     }
     int32_t D[4];

@@ -294,6 +294,48 @@ static inline void bn_x86_attention_multi(int nq, const float *const *q, const i
     }
 }
 
+/* Rows [r0, r1) of a G4X256 matrix against n_tok >= 2 tokens, in the cache blocking the
+ * AVX2-class kernels share (x86_avx2.c, x86_avxvnni.c): blocks of BN_X86_G4_RB rows (their
+ * codes stay in L2), tokens in blocks of eight, columns in segments of eight chunks (2048
+ * columns: eight tokens' activations, 16 KiB, stay in L1 while every row of the block
+ * passes over them).  seg(w, rs, re, xt, nt, c0, c1, D) adds to D[(j - rs) * 8 + t] the
+ * exact sums of rows j in [rs, re) against tokens xt[0..nt) over chunks [c0, c1).  The int32
+ * sums are complete before the float conversion, so the result is the reference formula
+ * on the same integers whatever the blocking.  Inlined with a constant seg: a direct call. */
+#define BN_X86_G4_RB 128
+/* CALL(TB) with TB the constant equal to nt (1..8), so each tile is fully unrolled. */
+#define BN_X86_TB_SWITCH(nt, CALL)       \
+    switch (nt) {                        \
+    case 8: CALL(8); break;              \
+    case 7: CALL(7); break;              \
+    case 6: CALL(6); break;              \
+    case 5: CALL(5); break;              \
+    case 4: CALL(4); break;              \
+    case 3: CALL(3); break;              \
+    case 2: CALL(2); break;              \
+    default: CALL(1); break;             \
+    }
+typedef void (*bn_x86_g4_seg)(const bn_tmat *w, int64_t rs, int64_t re, const bn_qrow *xt, int nt, int64_t c0,
+                              int64_t c1, int32_t *D);
+static inline __attribute__((always_inline)) void bn_x86_g4_multi(const bn_tmat *w, int64_t r0, int64_t r1,
+                                                                  const bn_qrow *x, int64_t n_tok, float *y,
+                                                                  int64_t ldy, bn_x86_g4_seg seg) {
+    const int64_t nc = w->cols_pad / 256;
+    int32_t D[BN_X86_G4_RB * 8];
+    for (int64_t rs = r0; rs < r1; rs += BN_X86_G4_RB) {
+        const int64_t re = rs + BN_X86_G4_RB < r1 ? rs + BN_X86_G4_RB : r1;
+        for (int64_t t = 0; t < n_tok; t += 8) {
+            const int nt = n_tok - t < 8 ? (int)(n_tok - t) : 8;
+            const bn_qrow *xt = x + t;
+            memset(D, 0, sizeof D);
+            for (int64_t c0 = 0; c0 < nc; c0 += 8) seg(w, rs, re, xt, nt, c0, c0 + 8 < nc ? c0 + 8 : nc, D);
+            for (int64_t j = rs; j < re; j++)
+                for (int tt = 0; tt < nt; tt++)
+                    y[(t + tt) * ldy + j] = ((float)D[(j - rs) * 8 + tt] - (float)xt[tt].sum) / xt[tt].a * w->scale;
+        }
+    }
+}
+
 /* The end of a screened output row tile (x86_avx2.c, x86_avx512.c): s = the eight lanes of
  * acc summed, times xs; e = sum_b sigma_b c_b, eight blocks at a time (sigma of row r:
  * stride 4).  One copy, so the AVX2 and AVX-512 variants give the same bits. */
