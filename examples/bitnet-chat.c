@@ -102,7 +102,9 @@ int main(int argc, char **argv) {
     bitnet_model *model = NULL;
     bitnet_status st = bitnet_model_load(run.model, &mp, &model);
     if (st != BITNET_OK) ex_die_status("bitnet-chat", run.model, st);
-    if (ex_run_after_load(&run, model)) {
+    if (ex_run_after_load(&run, model)) { /* --screen refused: the message is printed */
+        free(system_text);
+        free(tmpl_text);
         bitnet_model_free(model);
         return 1;
     }

@@ -599,7 +599,9 @@ int main(int argc, char **argv) {
     if (st != BITNET_OK) ex_die_status("bitnet-cli", run.model, st);
     double t_load = now_ms() - t0;
     fprintf(stderr, "bitnet-cli: %s (loaded in %.0f ms)\n", bitnet_model_desc(model), t_load);
-    if (ex_run_after_load(&run, model)) {
+    if (ex_run_after_load(&run, model)) { /* --screen refused: the message is printed */
+        free(prompt_text), free(system_text), free(tmpl_text), free(prefix_text), free(suffix_text);
+        for (size_t k = 0; k < out.n_reverse; k++) free(reverse_text[k]);
         bitnet_model_free(model);
         return 1;
     }

@@ -115,6 +115,9 @@ expect_usage screen_bad "--screen"
 run screen_q8 "$cli" -m "$work/q8out.gguf" -p "$P" -n 1 --screen exact
 [ "$rc" -eq 1 ] || fail "--screen on a Q8_0 output layer: exit $rc, expected 1"
 grep -q "^bitnet-cli: error: --screen: .*F16" "$work/screen_q8.err" || fail "--screen on Q8_0: no clear error: $(head -c 300 "$work/screen_q8.err")"
+run screen_q8_chat "$bin/bitnet-chat" -m "$work/q8out.gguf" --screen exact
+[ "$rc" -eq 1 ] || fail "bitnet-chat --screen on a Q8_0 output layer: exit $rc, expected 1"
+grep -q "^bitnet-chat: error: --screen: .*F16" "$work/screen_q8_chat.err" || fail "bitnet-chat --screen on Q8_0: $(head -c 300 "$work/screen_q8_chat.err")"
 
 # ---- the prompt: echo, files, escapes ----------------------------------------------------
 run echo0 "$cli" -m "$model" -p "Hello world, the people" -n 0
