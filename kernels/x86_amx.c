@@ -27,7 +27,9 @@
  * where the AVX-512 VPDPBUSD tile does 190-195.
  */
 #if defined(__x86_64__)
-#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AMX_TILE__) || !defined(__AMX_INT8__)
+/* (clang before 15 spells the AMX macros __AMXTILE__ / __AMXINT8__) */
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !(defined(__AMX_TILE__) || defined(__AMXTILE__)) || \
+    !(defined(__AMX_INT8__) || defined(__AMXINT8__))
 #error "x86_amx.c must be compiled with the AVX-512 flags and -mamx-tile -mamx-int8"
 #endif
 
