@@ -40,8 +40,6 @@ static uint64_t bn_xgetbv0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-static int bn_cpu_amx_gen; /* the CPU has AMX tiles, whether or not they may be used */
-
 static uint32_t bn_detect(void) {
     uint32_t a, b, c, d, f = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -69,7 +67,7 @@ static uint32_t bn_detect(void) {
             if ((c >> 11) & 1) f |= BN_CPU_AVX512VNNI;
         }
         /* EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
-        bn_cpu_amx_gen = (d >> 24) & 1;
+        if ((d >> 24) & 1) f |= BN_CPU_AMX_HW;
         if (os_avx512 && ((xcr0 >> 17) & 3) == 3 && ((d >> 24) & 3) == 3) f |= BN_CPU_AMX;
         __cpuid_count(7, 1, a, b, c, d);
         if (os_avx && ((a >> 4) & 1)) f |= BN_CPU_AVXVNNI;
@@ -145,28 +143,22 @@ int bn_cpu_amx_enable(void) {
     return bn_amx_ok;
 }
 
-int bn_cpu_decode_prefetch(void) {
-    pthread_once(&bn_cpu_once, bn_cpu_init);
-    if (!(bn_cpu_bits & BN_CPU_INTEL)) return 0; /* AMD: the hardware prefetcher alone did best */
-#if defined(__x86_64__) || defined(__i386__)
-    /* Intel Xeon with AMX (480 MiB L3, 14 GB/s per thread): 2 KiB, 1.13x over 4 KiB on 2B-4T;
-       the Xeon without AMX (260 MiB L3, 9.8 GB/s): 4 KiB, 1.1x over 1 KiB */
-    if (bn_cpu_amx_gen) return 2048;
-#endif
-    return 4096;
-}
-
 const char *bitnet_cpu_features(void) {
     pthread_once(&bn_cpu_once, bn_cpu_init);
     return bn_cpu_names;
 }
 
+int bn_cpu_decode_prefetch(void) {
+    const uint32_t f = bn_cpu_features();
+    if (!(f & BN_CPU_INTEL)) return 0; /* AMD: the hardware prefetcher alone did best */
+    /* Intel Xeon with AMX (480 MiB L3, 14 GB/s per thread): 2 KiB, 1.13x over 4 KiB on 2B-4T;
+       the Xeon without AMX (260 MiB L3, 9.8 GB/s): 4 KiB, 1.1x over 1 KiB */
+    return f & BN_CPU_AMX_HW ? 2048 : 4096;
+}
+
 int bn_cpu_dense_prefetch(void) {
-    pthread_once(&bn_cpu_once, bn_cpu_init);
-#if defined(__x86_64__) || defined(__i386__)
     /* Intel Xeon with AMX: 2 KiB, 2B-4T tg 2 threads 1.03-1.05x (none measured better on
        AMD, and nothing was measured on the earlier Xeon) */
-    if ((bn_cpu_bits & BN_CPU_INTEL) && bn_cpu_amx_gen) return 2048;
-#endif
-    return 0;
+    const uint32_t f = bn_cpu_features();
+    return (f & BN_CPU_INTEL) && (f & BN_CPU_AMX_HW) ? 2048 : 0;
 }

@@ -22,7 +22,9 @@ enum {
     BN_CPU_NEON       = 1u << 16,
     BN_CPU_DOTPROD    = 1u << 17,
     BN_CPU_FP16       = 1u << 18,
-    BN_CPU_INTEL      = 1u << 24 /* vendor GenuineIntel (tunings, not instructions) */
+    BN_CPU_INTEL      = 1u << 24, /* vendor GenuineIntel (tunings, not instructions)      */
+    BN_CPU_AMX_HW     = 1u << 25  /* CPUID lists AMX tiles, usable or not (tunings; BN_CPU_AMX
+                                     says whether they may run)                           */
 };
 
 /* Features present in the CPU *and* enabled by the OS (XCR0 on x86).  Cached. */

@@ -117,6 +117,15 @@ BN_AI void bn_avx512_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qr
     }
 }
 
+/* Software prefetch of the 256-byte chunk pf bytes past p: four cache lines (the next
+ * chunks of a G4X256 or G4X32 group, read front to back). */
+static inline void bn_avx512_prefetch_chunk(const uint8_t *p, int pf) {
+    _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
+    _mm_prefetch((const char *)p + pf + 64, _MM_HINT_T0);
+    _mm_prefetch((const char *)p + pf + 128, _MM_HINT_T0);
+    _mm_prefetch((const char *)p + pf + 192, _MM_HINT_T0);
+}
+
 /* The one-token pass prefetches bn_cpu_decode_prefetch() bytes ahead (kernels/cpu.c: the
  * distance measured best on each kind of CPU; 0 = rely on the hardware prefetcher). */
 /* ---- ternary matmul on the G4X256 layout (kernels.h) ----------------------------------
@@ -137,12 +146,7 @@ BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *
     }
     for (int64_t c = 0; c < nc; c++) {
         const uint8_t *p = base + c * 256;
-        if (PF && TB == 1 && RB == 4) { /* (a prefetch past the matrix's end is harmless) */
-            _mm_prefetch((const char *)p + PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + PF + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + PF + 128, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + PF + 192, _MM_HINT_T0);
-        }
+        if (PF && TB == 1 && RB == 4) bn_avx512_prefetch_chunk(p, PF); /* (harmless past the matrix's end) */
         for (int r = 0; r < RB; r++) {
             const __m512i raw = _mm512_load_si512((const void *)(p + 64 * r));
             const __m512i c0 = _mm512_and_si512(_mm512_srli_epi16(raw, 6), m3);
@@ -278,12 +282,7 @@ BN_AI void bn_avx512_f16_g4(const bn_dmat *w, int64_t j, const int RB, const flo
     for (int r = 0; r < RB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
     for (int64_t c = 0; c < nc + (tail != 0); c++) {
         const uint8_t *p = base + c * 256;
-        if (pf && RB == 4) { /* the group's next KiBs: four lines per 256-byte chunk */
-            _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + pf + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + pf + 128, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + pf + 192, _MM_HINT_T0);
-        }
+        if (pf && RB == 4) bn_avx512_prefetch_chunk(p, pf); /* the group's next KiBs */
         __m512 x0, x1;
         if (c < nc) {
             x0 = _mm512_loadu_ps(x + 32 * c);
