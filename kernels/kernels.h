@@ -56,9 +56,23 @@
  * round_up(rows, 4) * row_bytes bytes, the rows past `rows` all code 1 (they are never
  * computed: dummy rows that only complete the last group).  bn_tmat_repack_g4x256
  * pads any matrix to this; it leaves matrices with per-block scales in rows (the
- * variants hand those to the scalar code). */
+ * variants hand those to the scalar code).
+ *
+ * BN_TMAT_G16 (AVX-512 without AMX): rows in groups of 16; cols_pad a multiple of 256;
+ * a chunk of 16 columns of the group's 16 rows is 64 bytes where byte 4r + b holds the
+ * codes of row r, columns 16c + b, 16c + 4 + b, 16c + 8 + b, 16c + 12 + b at bits 7:6,
+ * 5:4, 3:2, 1:0; group G chunk c sits at codes + G*16*row_bytes + 64*c.  Shifts by
+ * 6/4/2/0 and a mask give four registers whose 32-bit lane r holds four consecutive
+ * codes of row r, so VPDPBUSD against four activations broadcast to every lane adds
+ * into sixteen rows at once: a register of codes serves every token of a block with
+ * one broadcast each, no activation vectors are loaded and no lanes are summed across
+ * at the end (docs/performance.md §12).  Decode still reads the matrix front to back.
+ * A buffer of whole groups, round_up(rows, 16) * row_bytes bytes, the dummy rows all
+ * code 1; bn_tmat_repack_g16 pads any matrix to this and, like G4X256, leaves
+ * matrices with per-block scales in rows. */
 #define BN_TMAT_ROWS   0
 #define BN_TMAT_G4X256 1
+#define BN_TMAT_G16    2
 
 typedef struct bn_tmat {
     int64_t  rows, cols;  /* ne1, ne0                                        */
@@ -117,20 +131,24 @@ void bn_dmat_row_f32(const bn_dmat *w, int64_t r, float *out);
 
 /* The repackers (kernels/layout.c), plugged into a variant's table.  Every shape fits:
  * bn_tmat_repack_g4x256 pads rows to whole groups of 4 and cols_pad to a multiple of
- * 256 (a new buffer when it must grow, else in place), bn_dmat_repack_g4x32 pads rows to
+ * 256 (a new buffer when it must grow, else in place), bn_tmat_repack_g16 to groups of
+ * 16 (always a new buffer), bn_dmat_repack_g4x32 pads rows to
  * whole chunks of 32; only dense types other than F16 are left as they are. */
 bitnet_status bn_tmat_repack_g4x256(bn_tmat *w);
+bitnet_status bn_tmat_repack_g16(bn_tmat *w);
 bitnet_status bn_dmat_repack_g4x32(bn_dmat *w);
 
 /* The building blocks the loader calls directly (lib/model_load.c converts a file's
  * tensor and lays it out in one pass, on several threads):
  *  - bn_g4x256_pack_group: four consecutive x128 rows (row_bytes each, row_bytes a
  *    multiple of 64) into one G4X256 group of 4 * row_bytes bytes at dst;
+ *  - bn_g16_pack_group: the same for sixteen rows and a G16 group (never in place);
  *  - bn_dmat_g4x32_rows: rows [r0, r1) of an F16 row-major matrix (cols columns, 2 * cols
  *    bytes per row, src pointing at row r0) into the G4X32 buffer dst of a matrix with
  *    `rows` rows (r0 a multiple of 4; groups stay whole unless r1 == rows);
  *  - bn_dmat_g4x32_row_bytes: the padded row size of that layout. */
 void     bn_g4x256_pack_group(const uint8_t *rows4, int64_t row_bytes, uint8_t *dst);
+void     bn_g16_pack_group(const uint8_t *rows16, int64_t row_bytes, uint8_t *dst);
 void     bn_dmat_g4x32_rows(const uint8_t *src, int64_t rows, int64_t cols, int64_t r0, int64_t r1, uint8_t *dst);
 uint64_t bn_dmat_g4x32_row_bytes(int64_t cols);
 

@@ -1,9 +1,9 @@
 /*
  * layout.c -- repacking weights into the layouts that kernel variants prefer
- * (BN_TMAT_G4X256, BN_DMAT_G4X32; see kernels.h), and reading dense rows back in
+ * (BN_TMAT_G4X256, BN_TMAT_G16, BN_DMAT_G4X32; see kernels.h), and reading dense rows back in
  * any layout, and building the screening copy of an F16 output layer (the scalar
  * builder, every variant's oracle).  Portable C (the loops are written so compilers vectorise them), run
- * once per matrix at load time.  Every shape fits: rows are completed to groups of 4
+ * once per matrix at load time.  Every shape fits: rows are completed to whole groups
  * with dummy rows and row lengths padded with zero weights, in memory only.
  */
 #include "kernels.h"
@@ -73,6 +73,62 @@ bitnet_status bn_tmat_repack_g4x256(bn_tmat *w) {
         w->row_bytes = row_bytes;
     }
     w->layout = BN_TMAT_G4X256;
+    return BITNET_OK;
+}
+
+/* G16 (kernels.h): the 16 columns of chunk c of an x128 row are 16 consecutive bytes of
+ * its block c / 8 (from byte 16 * (c % 2)), all in the 2-bit field at bit 6 - 2 * ((c % 8) / 2).
+ * Output byte 4r + b of the chunk gathers, from the high bits down, the codes of columns
+ * 16c + b, 16c + 4 + b, 16c + 8 + b, 16c + 12 + b of row r: four source bytes 4k + b, so one
+ * 32-bit word of the source per k, shifted and masked, gives four output bytes at once. */
+static inline uint32_t bn_ld32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void bn_g16_pack_group(const uint8_t *rows16, int64_t row_bytes, uint8_t *dst) {
+    const int64_t nc = row_bytes / 4; /* 16-column chunks */
+    for (int64_t c = 0; c < nc; c++) {
+        const int s = 6 - 2 * (int)((c % 8) / 2);
+        const uint8_t *src = rows16 + 32 * (c / 8) + 16 * (c % 2);
+        uint8_t *out = dst + 64 * c;
+        for (int r = 0; r < 16; r++) {
+            const uint8_t *p = src + (size_t)r * (size_t)row_bytes;
+            uint32_t v = 0;
+            for (int k = 0; k < 4; k++) v |= ((bn_ld32(p + 4 * k) >> s) & 0x03030303u) << (6 - 2 * k);
+            out[4 * r] = (uint8_t)v;
+            out[4 * r + 1] = (uint8_t)(v >> 8);
+            out[4 * r + 2] = (uint8_t)(v >> 16);
+            out[4 * r + 3] = (uint8_t)(v >> 24);
+        }
+    }
+}
+
+bitnet_status bn_tmat_repack_g16(bn_tmat *w) {
+    if (w->layout != BN_TMAT_ROWS || w->bscale) return BITNET_OK; /* (per-block scales: scalar, rows) */
+    const int64_t groups = (w->rows + 15) / 16;
+    const int64_t cols_pad = (w->cols_pad + 255) / 256 * 256, row_bytes = cols_pad / 4;
+    const size_t gbytes = 16 * (size_t)row_bytes;
+    uint8_t *grp = bn_malloc(gbytes), *dst = bn_aligned_alloc(64, (size_t)groups * gbytes);
+    if (!grp || !dst) {
+        bn_free(grp);
+        bn_aligned_free(dst);
+        return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
+                      (long long)w->cols);
+    }
+    /* a group gathers bytes from all its rows, so this one never works in place */
+    for (int64_t g = 0; g < groups; g++) {
+        memset(grp, 0x55, gbytes); /* code 1: the padding and the dummy rows */
+        for (int64_t r = 16 * g; r < 16 * g + 16 && r < w->rows; r++)
+            memcpy(grp + (size_t)(r - 16 * g) * (size_t)row_bytes, w->codes + (size_t)r * (size_t)w->row_bytes,
+                   (size_t)w->row_bytes);
+        bn_g16_pack_group(grp, row_bytes, dst + (size_t)g * gbytes);
+    }
+    bn_free(grp);
+    bn_aligned_free(w->codes);
+    w->codes = dst;
+    w->cols_pad = cols_pad;
+    w->row_bytes = row_bytes;
+    w->layout = BN_TMAT_G16;
     return BITNET_OK;
 }
 

@@ -221,6 +221,7 @@ const bn_kernels bn_kernels_amx = {
     .name = "amx",
     .isa = BITNET_ISA_AMX,
     .ternary_matmul = bn_amx_ternary_matmul,
+    .tmat_repack = bn_tmat_repack_g4x256, /* (not its base's G16: the tiles read G4X256) */
     .act_pack = bn_amx_act_pack,
     .pack_min_tok = 8, /* measured: AMX is ahead from 8 tokens on (docs/performance.md §11) */
 };

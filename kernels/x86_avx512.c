@@ -205,13 +205,127 @@ static void bn_avx512_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const
     for (; j < r1; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy, pf);
 }
 
+/* ---- ternary matmul on the G16 layout (kernels.h) -------------------------------------
+ * Lane r of a register of codes holds four consecutive codes of row r, so each VPDPBUSD
+ * multiplies sixteen rows by four activations broadcast from memory (no activation
+ * vectors, no sums across lanes).  A tile is RG groups (16 or 32 rows) x TB tokens:
+ * every code register, made by one shift and one mask, serves TB tokens, and every
+ * broadcast serves RG groups; 2 x 12 accumulators fit in the 32 registers.  One token
+ * (decode) keeps four accumulators per group, one per shift, to hide VPDPBUSD latency,
+ * and streams the group front to back with a prefetch PF bytes ahead.  The results of
+ * rows in [lo, hi) are stored (16 lanes at a time, masked), with the scalar float steps:
+ * y = ((float)D - (float)S) / a * scale. */
+#define BN_G16_TBMAX 8 /* tokens per tile (12 was slower: twelve activation pointers do not fit the GPRs) */
+BN_AI void bn_g16_tile(const bn_tmat *w, int64_t g, const int RG, const bn_qrow *x, const int TB, float *y,
+                       int64_t ldy, int64_t lo, int64_t hi, const int PF) { /* PF: constant, or a run-time value */
+    /* NCH chains per accumulator (by shift) so that at least four VPDPBUSD are independent */
+    const int NCH = RG * TB >= 8 ? 1 : RG * TB >= 4 ? 2 : 4;
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const int64_t nc = w->cols_pad / 16, gbytes = 16 * w->row_bytes;
+    const uint8_t *base = w->codes + g * gbytes;
+    __m512i acc[16]; /* acc[(h * RG + i) * TB + t]: at most 16 (see NCH); a flat array GCC keeps in registers */
+    for (int h = 0; h < NCH; h++)
+        for (int i = 0; i < RG; i++)
+            for (int t = 0; t < TB; t++) acc[(h * RG + i) * TB + t] = _mm512_setzero_si512();
+    for (int64_t c = 0; c < nc; c++) {
+        if (PF)
+            for (int i = 0; i < RG; i++) _mm_prefetch((const char *)base + i * gbytes + 64 * c + PF, _MM_HINT_T0);
+        for (int k = 0; k < 4; k++) {
+            __m512i ck[2];
+            for (int i = 0; i < RG; i++) {
+                const __m512i raw = _mm512_load_si512((const void *)(base + i * gbytes + 64 * c));
+                ck[i] = _mm512_and_si512(k == 3 ? raw : _mm512_srli_epi16(raw, 6 - 2 * k), m3);
+            }
+            for (int t = 0; t < TB; t++) {
+                int32_t a4;
+                memcpy(&a4, x[t].q + 16 * c + 4 * k, 4);
+                const __m512i b = _mm512_set1_epi32(a4);
+                for (int i = 0; i < RG; i++) {
+                    __m512i *A = &acc[((k % NCH) * RG + i) * TB + t];
+                    *A = _mm512_dpbusd_epi32(*A, ck[i], b);
+                }
+            }
+        }
+    }
+    /* (through memory: with the float steps on the registers, GCC spilled inside the loop) */
+    int32_t D[2][BN_G16_TBMAX][16] __attribute__((aligned(64)));
+    for (int i = 0; i < RG; i++)
+        for (int t = 0; t < TB; t++) {
+            __m512i v = acc[i * TB + t];
+            for (int h = 1; h < NCH; h++) v = _mm512_add_epi32(v, acc[(h * RG + i) * TB + t]);
+            _mm512_store_si512((void *)D[i][t], v);
+        }
+    const __m512 sc = _mm512_set1_ps(w->scale);
+    for (int i = 0; i < RG; i++) {
+        const int64_t r0 = (g + i) * 16;
+        const int64_t a = lo > r0 ? lo - r0 : 0, e = hi < r0 + 16 ? hi - r0 : 16;
+        if (e <= a) continue;
+        const __mmask16 m = (__mmask16)(((1u << e) - 1) & ~((1u << a) - 1));
+        for (int t = 0; t < TB; t++) {
+            const __m512 d = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)D[i][t])),
+                                           _mm512_set1_ps((float)x[t].sum));
+            _mm512_mask_storeu_ps(y + t * ldy + r0, m, _mm512_mul_ps(_mm512_div_ps(d, _mm512_set1_ps(x[t].a)), sc));
+        }
+    }
+}
+
+/* One function per tile shape (not inlined into the loops below, so each one's registers
+ * are allocated on their own: inlined, GCC spilled the loop counter and copied the
+ * accumulators on every iteration), called through a table. */
+typedef void (*bn_g16_fn)(const bn_tmat *, int64_t, const bn_qrow *, float *, int64_t, int64_t, int64_t, int);
+#define BN_G16_FN(RG, TB)                                                                                      \
+    static __attribute__((noinline)) void bn_g16_##RG##_##TB(const bn_tmat *w, int64_t g, const bn_qrow *x, \
+                                                              float *y, int64_t ldy, int64_t lo, int64_t hi,    \
+                                                              int pf) {                                         \
+        bn_g16_tile(w, g, RG, x, TB, y, ldy, lo, hi, pf);                                                      \
+    }
+#define BN_G16_FNS(RG)                                                                                          \
+    BN_G16_FN(RG, 1) BN_G16_FN(RG, 2) BN_G16_FN(RG, 3) BN_G16_FN(RG, 4) BN_G16_FN(RG, 5) BN_G16_FN(RG, 6) \
+    BN_G16_FN(RG, 7) BN_G16_FN(RG, 8)
+BN_G16_FNS(1)
+BN_G16_FNS(2)
+static const bn_g16_fn bn_g16_fns[2][BN_G16_TBMAX] = {
+    {bn_g16_1_1, bn_g16_1_2, bn_g16_1_3, bn_g16_1_4, bn_g16_1_5, bn_g16_1_6, bn_g16_1_7, bn_g16_1_8},
+    {bn_g16_2_1, bn_g16_2_2, bn_g16_2_3, bn_g16_2_4, bn_g16_2_5, bn_g16_2_6, bn_g16_2_7, bn_g16_2_8},
+};
+
+/* Rows [r0, r1): the groups that hold them, tokens in blocks of 12 (outer, so a block's
+ * activations stay in L1 while the rows' weights are read from L2), two groups at a time. */
+static void bn_avx512_ternary_g16(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
+                                  float *y, int64_t ldy) {
+    const int64_t lo = r0, hi = r1 < w->rows ? r1 : w->rows;
+    if (hi <= lo) return;
+    const int64_t g0 = lo / 16, g1 = (hi + 15) / 16;
+    const int pf = bn_cpu_decode_prefetch();
+    if (n_tok == 1) {
+        for (int64_t g = g0; g < g1; g++) {
+            if (pf == 2048) bn_g16_tile(w, g, 1, x, 1, y, ldy, lo, hi, 2048);
+            else if (pf == 4096) bn_g16_tile(w, g, 1, x, 1, y, ldy, lo, hi, 4096);
+            else bn_g16_tile(w, g, 1, x, 1, y, ldy, lo, hi, 0);
+        }
+        return;
+    }
+    for (int64_t t0 = 0; t0 < n_tok; t0 += BN_G16_TBMAX) {
+        const int64_t n = n_tok - t0 < BN_G16_TBMAX ? n_tok - t0 : BN_G16_TBMAX;
+        const bn_qrow *xt = x + t0;
+        float *yt = y + t0 * ldy;
+        int64_t g = g0;
+        for (; g + 2 <= g1; g += 2) bn_g16_fns[1][n - 1](w, g, xt, yt, ldy, lo, hi, pf);
+        if (g < g1) bn_g16_fns[0][n - 1](w, g, xt, yt, ldy, lo, hi, pf);
+    }
+}
+
 static void bn_avx512_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
                                      float *y, int64_t ldy) {
     if (w->bscale) { /* per-block scales: rare (files whose TQ block scales differ) */
         bn_kernels_scalar.ternary_matmul(w, r0, r1, x, n_tok, y, ldy);
         return;
     }
-    if (w->layout == BN_TMAT_G4X256) {
+    if (w->layout == BN_TMAT_G16) {
+        bn_avx512_ternary_g16(w, r0, r1, x, n_tok, y, ldy);
+        return;
+    }
+    if (w->layout == BN_TMAT_G4X256) { /* (the amx variant's layout) */
         bn_avx512_ternary_g4(w, r0, r1, x, n_tok, y, ldy);
         return;
     }
@@ -689,7 +803,7 @@ const bn_kernels bn_kernels_avx512 = {
     .dense_prep = bn_avx512_dense_prep,
     .dense_matmul = bn_avx512_dense_matmul,
     .screen_matmul = bn_avx512_screen_matmul,
-    .tmat_repack = bn_tmat_repack_g4x256,
+    .tmat_repack = bn_tmat_repack_g16,
     .dmat_repack = bn_dmat_repack_g4x32,
     .screen_quant = bn_avx2_screen_quant,
 };

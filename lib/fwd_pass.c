@@ -227,13 +227,13 @@ void bn_embed_row(const bitnet_model *m, int32_t id, float *out) {
 /* Rows are handed out in chunks through an atomic counter rather than split once per
  * thread: when another process takes a core, the thread that still runs picks up the
  * rest instead of waiting for the stalled one.  Chunk boundaries depend only on the
- * matrix and the thread count (multiples of 4 rows, the interleaved layouts' groups),
+ * matrix and the thread count (multiples of 16 rows, the interleaved layouts' groups),
  * and every row is computed whole by whichever thread takes its chunk, so results do
  * not depend on scheduling. */
 static int64_t bn_chunk_rows(int64_t rows, int nth) {
     int64_t c = rows / ((int64_t)nth * 8);
     if (c < 64) c = 64;
-    return (c + 3) / 4 * 4;
+    return (c + 15) / 16 * 16;
 }
 
 /* The kernels' packed copy of rows[0..n) (n_in values each) for the matmuls that follow,

@@ -239,9 +239,9 @@ static bitnet_status bn_derr_status(const bn_derr *e, const char *name, uint32_t
 /* ---- ternary matrices ----------------------------------------------------------------------
  * One pass from the file to the layout the kernels read: rows are decoded into x128
  * rows (lib/model_decode.c) in a small per-thread buffer and, when the kernel variant
- * reads G4X256, packed into their group right away; the row form is written directly.
- * Storage is padded in memory: rows to whole groups of four (dummy rows of code 1, never
- * computed), row length to bn_act_pad(cols) (zero-weight codes). */
+ * reads G4X256 or G16, packed into their group right away; the row form is written
+ * directly.  Storage is padded in memory: rows to whole groups (dummy rows of code 1,
+ * never computed), row length to bn_act_pad(cols) (zero-weight codes). */
 
 /* Decide between one tensor scale and per-block scales for TQ types.  d[] holds
  * rows*nb block scales, empty[] marks blocks whose codes are all "0". */
@@ -266,9 +266,10 @@ static void bn_tq_scales(bn_tmat *w, float *d, const uint8_t *empty, int64_t nbl
 typedef struct bn_tjob {
     const bn_tsrc  *src;
     bn_tmat        *w;
-    int             g4;         /* pack into BN_TMAT_G4X256 (else rows)          */
-    int64_t         tile;       /* rows per claimed range (a multiple of 4)      */
-    int64_t         rows_pad;   /* round_up(rows, 4)                             */
+    int             grp;        /* pack into groups: 4 (BN_TMAT_G4X256), 16
+                                   (BN_TMAT_G16), else 0 (rows)                  */
+    int64_t         tile;       /* rows per claimed range (a multiple of 16)     */
+    int64_t         rows_pad;   /* round_up(rows, grp)                           */
     int64_t         used;       /* bytes of a row the decoders write             */
     uint8_t        *buf;        /* per thread: scratch, a tile of x128 rows, then
                                    (streamed) the tile's file bytes              */
@@ -289,7 +290,7 @@ static void bn_tjob_task(void *ctx, int ith, int nth) {
     uint8_t *filebuf = tilebuf + j->tile_per;
     int64_t lo, hi;
     while (bn_claim(&j->next, j->rows_pad, j->tile, &lo, &hi)) {
-        uint8_t *out = j->g4 ? tilebuf : w->codes + (size_t)lo * (size_t)rb;
+        uint8_t *out = j->grp ? tilebuf : w->codes + (size_t)lo * (size_t)rb;
         const int64_t real = hi < w->rows ? hi : w->rows;
         bn_derr e = {0};
         int bad = 0;
@@ -312,9 +313,12 @@ static void bn_tjob_task(void *ctx, int ith, int nth) {
         }
         for (int64_t r = lo; r < real; r++) memset(out + (r - lo) * rb + j->used, 0x55, (size_t)(rb - j->used));
         if (real < hi) memset(out + (real - lo) * rb, 0x55, (size_t)((hi - real) * rb)); /* dummy rows */
-        if (j->g4)
+        if (j->grp == 4)
             for (int64_t g = lo; g < hi; g += 4)
                 bn_g4x256_pack_group(tilebuf + (g - lo) * rb, rb, w->codes + (size_t)g * (size_t)rb);
+        else if (j->grp == 16)
+            for (int64_t g = lo; g < hi; g += 16)
+                bn_g16_pack_group(tilebuf + (g - lo) * rb, rb, w->codes + (size_t)g * (size_t)rb);
     }
 }
 
@@ -336,21 +340,21 @@ static uint64_t bn_tsrc_row_bytes(const bn_tsrc *src) {
  * fd >= 0: the tensor's rows are read from the file at off0 tile by tile, by each thread
  * into its own buffer (the copy runs on every thread, and decoding reads it from the
  * cache); else src->data is read. */
-static bitnet_status bn_tjob_run(bn_pool *pool, const bn_tsrc *src, bn_tmat *w, int g4, const char *name, int fd,
+static bitnet_status bn_tjob_run(bn_pool *pool, const bn_tsrc *src, bn_tmat *w, int grp, const char *name, int fd,
                                  uint64_t off0) {
     const int nth = bn_pool_size(pool);
     bn_tjob j;
     memset(&j, 0, sizeof j);
     j.src = src;
     j.w = w;
-    j.g4 = g4;
-    j.rows_pad = (w->rows + 3) / 4 * 4;
+    j.grp = grp;
+    j.rows_pad = grp ? (w->rows + grp - 1) / grp * grp : (w->rows + 3) / 4 * 4;
     j.srb = fd >= 0 ? bn_tsrc_row_bytes(src) : 0;
     j.fd = j.srb ? fd : -1;
     j.off0 = off0;
     j.tile = src->tl ? bn_tl_tile_rows(src) : 16;
     if (j.fd >= 0) { /* about 256 KiB of file per tile: few reads, and the tile stays in L2 */
-        int64_t t = (int64_t)(((uint64_t)256 << 10) / j.srb) / 4 * 4;
+        int64_t t = (int64_t)(((uint64_t)256 << 10) / j.srb) / 16 * 16;
         j.tile = t < 16 ? 16 : t > 1024 ? 1024 : t;
     }
     j.used = (w->cols + 127) / 128 * 32;
@@ -370,7 +374,7 @@ static bitnet_status bn_tjob_run(bn_pool *pool, const bn_tsrc *src, bn_tmat *w, 
     bn_aligned_free(j.buf);
     bn_free(j.err);
     if (e.kind != BN_DERR_NONE) return bn_derr_status(&e, name, src->type);
-    w->layout = g4 ? BN_TMAT_G4X256 : BN_TMAT_ROWS;
+    w->layout = grp == 4 ? BN_TMAT_G4X256 : grp == 16 ? BN_TMAT_G16 : BN_TMAT_ROWS;
     return BITNET_OK;
 }
 
@@ -428,9 +432,11 @@ static bitnet_status bn_tmat_load(bitnet_model *m, bn_loader *L, const char *nam
                       "ternary-valued F32/F16/BF16)", name, tn ? tn : "?");
     }
     }
-    /* the variant's layout: G4X256 is made here directly; another repacker runs after */
-    const int g4 = m->k->tmat_repack == bn_tmat_repack_g4x256;
-    const size_t nbytes = (size_t)((ne1 + 3) / 4 * 4) * (size_t)w->row_bytes;
+    /* the variant's layout: G4X256 and G16 are made here directly (when a tile of rows
+     * holds whole groups); another repacker runs after */
+    int grp = m->k->tmat_repack == bn_tmat_repack_g4x256 ? 4 : m->k->tmat_repack == bn_tmat_repack_g16 ? 16 : 0;
+    if (grp && src.tl && bn_tl_tile_rows(&src) % grp != 0) grp = 0;
+    const size_t nbytes = (size_t)((ne1 + 15) / 16 * 16) * (size_t)w->row_bytes;
     w->codes = bn_aligned_alloc(64, nbytes);
     if (!w->codes) {
         st = bn_err(BITNET_E_NOMEM, "tensor '%s': out of memory for %zu bytes", name, nbytes);
@@ -444,20 +450,20 @@ static bitnet_status bn_tmat_load(bitnet_model *m, bn_loader *L, const char *nam
         src.data = bn_tensor_bytes(m, L, t);
         if (src.data == t->data) bn_populate(m, t->data, t->size);
     }
-    if ((st = bn_tjob_run(pool, &src, w, g4, name, stream ? L->fd : -1, off0)) != BITNET_OK) goto fail;
+    if ((st = bn_tjob_run(pool, &src, w, grp, name, stream ? L->fd : -1, off0)) != BITNET_OK) goto fail;
     if (src.bd) {
         bn_tq_scales(w, src.bd, src.bempty, n / 256); /* src.bd is now w->bscale, or freed */
         if (w->bscale) { /* per-block scales: the kernels read those rows with the scalar code */
             m->size_bytes += (uint64_t)(n / 256) * sizeof(float);
             BN_LOG_INFO("tensor '%s': block scales differ, using per-block scales", name);
-            if (g4) st = bn_tjob_run(pool, &src, w, 0, name, stream ? L->fd : -1, off0); /* (writes the same scales again) */
+            if (grp) st = bn_tjob_run(pool, &src, w, 0, name, stream ? L->fd : -1, off0); /* (writes the same scales again) */
         }
         src.bd = NULL;
         bn_free(src.bempty);
         src.bempty = NULL;
         if (st != BITNET_OK) goto fail;
     }
-    if (!g4 && m->k->tmat_repack && (st = m->k->tmat_repack(w)) != BITNET_OK) goto fail;
+    if (!grp && m->k->tmat_repack && (st = m->k->tmat_repack(w)) != BITNET_OK) goto fail;
     m->size_bytes += nbytes + 4;
     bn_release(m, t);
     return BITNET_OK;

@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     int8_t *pk = k->act_pack ? bn_aligned_alloc(64, BN_ACT_PACK_BYTES(KMAX, act)) : NULL;
     static const int ks[] = {1, 2, 3, 4, 8, 16, 32, 64, 128};
     double base = 0;
-    int64_t chunk = rows / 8 < 64 ? 64 : (rows / 8 + 3) / 4 * 4; /* lib/fwd_pass.c, one thread */
+    int64_t chunk = rows / 8 < 64 ? 64 : (rows / 8 + 15) / 16 * 16; /* lib/fwd_pass.c, one thread */
     printf("kernels %s, %lld x %lld, best of %d\n", k->name, (long long)rows, (long long)cols, reps);
     printf("%5s %12s %12s %10s %10s\n", "k", "us/step", "us/token", "vs k=1", "wt/ns");
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) {

@@ -2,7 +2,7 @@
 """Side-by-side speed of libbitnet and the peer engines found on this machine (docs/performance.md,
 "Side by side with other engines").
 
-    compare_peers.py bench  [--size 0.7B] [--threads 1,2] [-p 128] [-n 64] [-r 5] [--rounds 1]
+    compare_peers.py bench  [--size 0.7B] [--threads 1,2] [-p 128] [-n 64] [-r 5] [--rounds 1] [--isa NAME]
     compare_peers.py server [--size 0.7B] [--threads 2] [--clients 1,2,4,8] [--streams 1,2,4,8,16]
 
 bench: makes the model files each engine needs from one shape (bitnet-gen-dummy, seed 1: I2_S and
@@ -120,6 +120,8 @@ def make_iq2_bn_r4(args, quantize):
 def bench_libbitnet(args, model, t, pp, tg):
     cmd = [os.path.join(args.bin_dir, "bitnet-bench"), "-m", model, "-p", str(pp), "-n", str(tg),
            "-t", str(t), "-r", str(args.reps), "-o", "json"]
+    if args.isa:
+        cmd += ["--isa", args.isa]
     out, _ = run(cmd)
     res = {"pp": None, "tg": None}
     for line in out.splitlines():
@@ -400,6 +402,9 @@ def main():
     ap.add_argument("--work", default=os.environ.get("BITNET_COMPARE_DIR", "/tmp/bitnet-compare"),
                     help="where the model files and server logs go")
     ap.add_argument("--threads", default=None, help="bench: list (1,2); server: one count (2)")
+    ap.add_argument("--isa", default=None,
+                    help="bench: libbitnet's kernel variant (bitnet-bench --isa), e.g. avx512 on an AMX CPU to "
+                         "measure the path of AVX-512 CPUs without AMX")
     ap.add_argument("-p", "--n-prompt", type=int, default=128)
     ap.add_argument("-n", "--n-gen", type=int, default=64)
     ap.add_argument("-r", "--reps", type=int, default=5)
