@@ -46,7 +46,7 @@
 
 /* Alternative layouts a kernel variant may repack into at load (tmat_repack):
  *
- * BN_TMAT_G4X256 (AVX-512): rows in groups of 4; cols_pad a multiple of 256; a chunk
+ * BN_TMAT_G4X256 (AVX2, AVX-VNNI): rows in groups of 4; cols_pad a multiple of 256; a chunk
  * of 256 weights of one row is 64 bytes where byte i holds weights i, 64+i, 128+i,
  * 192+i at bits 7:6, 5:4, 3:2, 1:0; the four rows' chunks c of group G are stored back
  * to back at codes + G*4*row_bytes + c*256 + (row%4)*64.  A decode pass then reads the
@@ -58,7 +58,7 @@
  * pads any matrix to this; it leaves matrices with per-block scales in rows (the
  * variants hand those to the scalar code).
  *
- * BN_TMAT_G16 (AVX-512 without AMX): rows in groups of 16; cols_pad a multiple of 256;
+ * BN_TMAT_G16 (AVX-512, AMX): rows in groups of 16; cols_pad a multiple of 256;
  * a chunk of 16 columns of the group's 16 rows is 64 bytes where byte 4r + b holds the
  * codes of row r, columns 16c + b, 16c + 4 + b, 16c + 8 + b, 16c + 12 + b at bits 7:6,
  * 5:4, 3:2, 1:0; group G chunk c sits at codes + G*16*row_bytes + 64*c.  Shifts by

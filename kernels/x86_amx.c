@@ -2,29 +2,28 @@
  * x86_amx.c -- AMX-INT8 tiles for the ternary matmul of many tokens (prompts, batches).
  * Compiled with the AVX-512 flags plus -mamx-tile -mamx-int8; selected at run time when
  * CPUID, XCR0 and the Linux permission for tile data allow it (kernels/cpu.c).  Every
- * other slot, and the layouts, are the AVX-512 variant's (dispatch.c fills this table's
- * NULL slots from it): decode reads each weight once and stays on VPDPBUSD.
+ * other slot, and the G16 layout, are the AVX-512 variant's (dispatch.c fills this
+ * table's NULL slots from it): decode and steps of fewer than 8 tokens stay on its
+ * VPDPBUSD tiles, which read each weight once.
  *
- * One TDPBUSD multiplies a 16 x 64 tile of unsigned bytes by a 64 x 16 tile of signed
+ * One TDPBSUD multiplies a 16 x 64 tile of signed bytes by a 64 x 16 tile of unsigned
  * bytes into 16 x 16 int32 sums without saturation, so the sums are exact and the
  * results the same bits as the scalar reference's:
- *   - A (weights): 16 rows x 64 consecutive columns of codes 0/1/2.  A G4X256 chunk
- *     (64 bytes = 256 weights of a row, byte i holding weights i, 64+i, 128+i, 192+i)
- *     gives four such 64-column pieces with a shift and a mask each; a block of 32 rows
- *     is expanded BN_AMX_KC columns at a time into a 16 KiB piece that stays in L1
- *     while every token tile of the pass multiplies it;
- *   - B (activations): act_pack lays the int8 rows out once per matrix input as tiles
- *     of 16 tokens x 64 columns in AMX's B order, row k of a tile holding for token n
- *     the four values 64c+4k .. 64c+4k+3 at bytes 4n .. 4n+3 (a 16 x 16 transpose of
- *     32-bit words);
- *   - C = D[row][token] = sum(code * q); y = ((float)D - (float)S) / a * scale per token,
- *     after a 16 x 16 transpose so each token's 16 rows go out in one store.
- * Blocking: 2 x 2 tiles (two row tiles x two token tiles: four TDPBUSD per four tile
+ *   - A (activations): 16 tokens x 64 consecutive int8 values; act_pack copies each
+ *     matrix input once into tiles of 16 token rows, n_pad + 64 bytes apart (so rows are
+ *     never a power of two apart);
+ *   - B (weights): in AMX's B order row k of a tile holds, for each of 16 output rows n,
+ *     the four codes of columns 4k .. 4k+3 at bytes 4n .. 4n+3, which is exactly what a
+ *     shift and a mask make of a G16 chunk (kernels.h): four B rows per 64-byte chunk, a
+ *     tile from four chunks, no transposes.  A block of 32 rows is expanded BN_AMX_KC
+ *     columns at a time into a 16 KiB piece that stays in L1 while every token tile of
+ *     the pass multiplies it;
+ *   - C[token][row] = sum(code * q): row m of a C tile is token m's 16 outputs, stored as
+ *     y = ((float)D - (float)S) / a * scale in one masked store.
+ * Blocking: 2 x 2 tiles (two token tiles x two row tiles: four TDPBSUD per four tile
  * loads, the weight tiles from L1, the activation tiles from L2), tokens in passes of
  * BN_AMX_TPASS so a pass's packed activations stay in L2, and each token pair's C tiles
- * saved to L1 between pieces.  Measured (tests/bench/bench_kernels.c, one thread, Xeon
- * with AMX): 1220-1470 weight x token products per ns at 128 tokens and 440-460 at 8,
- * where the AVX-512 VPDPBUSD tile does 190-195.
+ * saved to L1 between pieces.  Measured: docs/performance.md §11 and §12.
  */
 #if defined(__x86_64__)
 /* (clang before 15 spells the AMX macros __AMXTILE__ / __AMXINT8__) */
@@ -40,54 +39,27 @@
 
 extern const bn_kernels bn_kernels_avx512;
 
-#define BN_AMX_RB    32  /* weight rows per block: two A tiles                       */
 #define BN_AMX_TPASS 128 /* tokens per pass over a block of rows (eight B tiles)      */
 
-/* ---- 16 x 16 transpose of 32-bit words ------------------------------------------------ */
+/* ---- activations: tiles of 16 token rows --------------------------------------------- */
 
-static inline __attribute__((always_inline)) void bn_amx_tr16(__m512i r[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 16; i += 2) { /* per 128-bit lane: pairs of rows interleaved */
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int g = 0; g < 16; g += 4) { /* u[g + m], lane L: column 4L + m of rows g .. g+3 */
-        u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
-        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
-        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
-        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
-    }
-    for (int m = 0; m < 4; m++) { /* a 4 x 4 transpose of 128-bit lanes among u[m + 4g] */
-        const __m512i v0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
-        const __m512i w0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88),
-                      w1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
-        r[m] = _mm512_shuffle_i32x4(v0, w0, 0x88);
-        r[8 + m] = _mm512_shuffle_i32x4(v0, w0, 0xdd);
-        r[4 + m] = _mm512_shuffle_i32x4(v1, w1, 0x88);
-        r[12 + m] = _mm512_shuffle_i32x4(v1, w1, 0xdd);
-    }
-}
-
-/* ---- activations: tiles of 16 tokens x 64 columns in B order ------------------------- */
+#define BN_AMX_LDA(n_pad) ((size_t)(n_pad) + 64) /* bytes from one token row to the next */
 
 static void bn_amx_act_pack(const bn_qrow *x, int64_t n_tok, int64_t n_pad, int8_t *dst) {
-    const int64_t nc = n_pad / 64;
     for (int64_t t0 = 0; t0 < n_tok; t0 += BN_ACT_PACK_TOK) {
         const int64_t nt = n_tok - t0 < BN_ACT_PACK_TOK ? n_tok - t0 : BN_ACT_PACK_TOK;
         int8_t *tile = dst + (size_t)(t0 / BN_ACT_PACK_TOK) * BN_ACT_PACK_TILE(n_pad);
-        for (int64_t c = 0; c < nc; c++) {
-            __m512i r[16];
-            for (int n = 0; n < 16; n++)
-                r[n] = n < nt ? _mm512_loadu_si512((const void *)(x[t0 + n].q + 64 * c)) : _mm512_setzero_si512();
-            bn_amx_tr16(r);
-            for (int k = 0; k < 16; k++) _mm512_store_si512((void *)(tile + 1024 * c + 64 * k), r[k]);
+        for (int64_t n = 0; n < BN_ACT_PACK_TOK; n++) {
+            int8_t *row = tile + (size_t)n * BN_AMX_LDA(n_pad);
+            if (n < nt) memcpy(row, x[t0 + n].q, (size_t)n_pad);
+            else memset(row, 0, (size_t)n_pad);
         }
     }
 }
 
 /* ---- the tiles --------------------------------------------------------------------------- */
 
-/* Tiles 0-3: C (row tile i, token tile k at 2i + k); 4-5: A (row tiles); 6-7: B. */
+/* Tiles 0-3: C (token tile k, row tile i at 2k + i); 4-5: A (token tiles); 6-7: B. */
 static void bn_amx_config(void) {
     struct {
         uint8_t palette, start_row, rsv[14];
@@ -103,19 +75,19 @@ static void bn_amx_config(void) {
     _tile_loadconfig(&cfg);
 }
 
-/* y for one C tile: rows j .. j+nr-1 (nr <= 16), tokens t0 .. t0+nt-1 (nt <= 16). */
-static void bn_amx_store(const bn_tmat *w, int64_t j, int nr, const bn_qrow *x, int64_t t0, int nt,
+/* y for one C tile: tokens t0 .. t0+nt-1, the rows of group g that lie in [lo, hi). */
+static void bn_amx_store(const bn_tmat *w, int64_t g, int64_t lo, int64_t hi, const bn_qrow *x, int64_t t0, int nt,
                          const int32_t *C, float *y, int64_t ldy) {
-    __m512i r[16];
-    for (int m = 0; m < 16; m++) r[m] = _mm512_load_si512((const void *)(C + 16 * m));
-    bn_amx_tr16(r); /* r[n]: token n's sums of the 16 rows */
-    const __mmask16 mk = (__mmask16)((1u << nr) - 1u);
+    const int64_t r0 = 16 * g, a = lo > r0 ? lo - r0 : 0, e = hi < r0 + 16 ? hi - r0 : 16;
+    if (e <= a) return;
+    const __mmask16 mk = (__mmask16)(((1u << e) - 1u) & ~((1u << a) - 1u));
     const __m512 sc = _mm512_set1_ps(w->scale);
     for (int n = 0; n < nt; n++) {
         const bn_qrow *xt = &x[t0 + n];
-        __m512 v = _mm512_sub_ps(_mm512_cvtepi32_ps(r[n]), _mm512_set1_ps((float)xt->sum));
+        __m512 v = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)(C + 16 * n))),
+                                 _mm512_set1_ps((float)xt->sum));
         v = _mm512_mul_ps(_mm512_div_ps(v, _mm512_set1_ps(xt->a)), sc);
-        _mm512_mask_storeu_ps(y + (t0 + n) * ldy + j, mk, v);
+        _mm512_mask_storeu_ps(y + (t0 + n) * ldy + r0, mk, v);
     }
 }
 
@@ -123,37 +95,37 @@ static void bn_amx_store(const bn_tmat *w, int64_t j, int nr, const bn_qrow *x, 
  * 256, 512 and 1024 (tests/bench/bench_kernels.c). */
 #define BN_AMX_KC 512
 
-/* In passes of 128 tokens, each block of 32 rows is expanded
- * BN_AMX_KC columns at a time into an L1 piece that every token pair of the pass then
- * multiplies, the pairs' partial sums kept in C tiles saved to L1 between pieces (only
- * the packed activations come from L2). */
+/* In passes of 128 tokens, each pair of G16 groups (32 rows) is expanded BN_AMX_KC
+ * columns at a time into an L1 piece that every token pair of the pass then multiplies,
+ * the pairs' partial sums kept in C tiles saved to L1 between pieces (only the packed
+ * activations come from L2). */
 static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
                         int64_t ldy) {
     const __m512i m3 = _mm512_set1_epi8(3);
-    const size_t tstride = BN_ACT_PACK_TILE(bn_act_pad(w->cols));
+    const int64_t n_pad = bn_act_pad(w->cols), lo = r0, hi = r1 < w->rows ? r1 : w->rows;
+    const size_t tstride = BN_ACT_PACK_TILE(n_pad), lda = BN_AMX_LDA(n_pad), gbytes = 16 * (size_t)w->row_bytes;
     const int64_t n_tiles = (n_tok + BN_ACT_PACK_TOK - 1) / BN_ACT_PACK_TOK, pass = BN_AMX_TPASS / BN_ACT_PACK_TOK;
-    uint8_t A[BN_AMX_RB * BN_AMX_KC] __attribute__((aligned(64)));
+    const int64_t g0 = lo / 16, g1 = (hi + 15) / 16;
+    uint8_t B[2][16 * BN_AMX_KC] __attribute__((aligned(64)));
     int32_t Cm[BN_AMX_TPASS / BN_ACT_PACK_TOK / 2][4][256] __attribute__((aligned(64)));
     for (int64_t k0 = 0; k0 < n_tiles; k0 += pass) {
         const int64_t k1 = k0 + pass < n_tiles ? k0 + pass : n_tiles;
-        for (int64_t j = r0; j < r1; j += BN_AMX_RB) {
-            const int nr = r1 - j < BN_AMX_RB ? (int)(r1 - j) : BN_AMX_RB, two_r = nr > 16;
-            if (nr % 16) memset(A + BN_AMX_KC * nr, 0, (size_t)(BN_AMX_KC * ((nr + 15) / 16 * 16 - nr)));
+        for (int64_t g = g0; g < g1; g += 2) {
+            const int two_r = g + 1 < g1;
             for (int64_t c0 = 0; c0 < w->cols_pad; c0 += BN_AMX_KC) {
                 const int64_t nk = w->cols_pad - c0 < BN_AMX_KC ? w->cols_pad - c0 : BN_AMX_KC;
-                for (int i = 0; i < nr; i++) {
-                    const int64_t r = j + i;
-                    const uint8_t *src = w->codes + (r / 4) * 4 * w->row_bytes + (r % 4) * 64 + c0;
-                    uint8_t *d = A + (size_t)BN_AMX_KC * (size_t)i;
-                    for (int64_t c = 0; c < nk; c += 256) {
-                        /* the next piece's codes (or the next rows'), fetched during this
+                for (int i = 0; i < 1 + two_r; i++) {
+                    const uint8_t *src = w->codes + (size_t)(g + i) * gbytes + (size_t)(c0 / 16) * 64;
+                    for (int64_t c = 0; c < nk / 16; c++) {
+                        /* the next piece's codes (or the next groups'), fetched during this
                          * piece's tile work: the expansion otherwise waits on L3 / DRAM */
-                        _mm_prefetch((const char *)src + c + BN_AMX_KC, _MM_HINT_T0);
-                        const __m512i z = _mm512_load_si512((const void *)(src + c));
-                        _mm512_store_si512((void *)(d + c), _mm512_and_si512(_mm512_srli_epi16(z, 6), m3));
-                        _mm512_store_si512((void *)(d + c + 64), _mm512_and_si512(_mm512_srli_epi16(z, 4), m3));
-                        _mm512_store_si512((void *)(d + c + 128), _mm512_and_si512(_mm512_srli_epi16(z, 2), m3));
-                        _mm512_store_si512((void *)(d + c + 192), _mm512_and_si512(z, m3));
+                        _mm_prefetch((const char *)src + 64 * c + BN_AMX_KC * 4, _MM_HINT_T0);
+                        const __m512i z = _mm512_load_si512((const void *)(src + 64 * c));
+                        uint8_t *d = B[i] + 256 * c;
+                        _mm512_store_si512((void *)d, _mm512_and_si512(_mm512_srli_epi16(z, 6), m3));
+                        _mm512_store_si512((void *)(d + 64), _mm512_and_si512(_mm512_srli_epi16(z, 4), m3));
+                        _mm512_store_si512((void *)(d + 128), _mm512_and_si512(_mm512_srli_epi16(z, 2), m3));
+                        _mm512_store_si512((void *)(d + 192), _mm512_and_si512(z, m3));
                     }
                 }
                 const int first = c0 == 0, last = c0 + nk >= w->cols_pad;
@@ -171,19 +143,19 @@ static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow 
                         _tile_loadd(2, C[2], 64);
                         _tile_loadd(3, C[3], 64);
                     }
-                    const int8_t *b0 = x[0].pk + (size_t)k * tstride + (size_t)(c0 / 64) * 1024, *b1 = b0 + tstride;
+                    const int8_t *a0 = x[0].pk + (size_t)k * tstride + (size_t)c0, *a1 = a0 + tstride;
                     for (int64_t s = 0; s < nk / 64; s++) {
-                        _tile_loadd(4, A + 64 * s, BN_AMX_KC);
-                        _tile_loadd(6, b0 + 1024 * s, 64);
-                        _tile_dpbusd(0, 4, 6);
-                        if (two_t) {
-                            _tile_loadd(7, b1 + 1024 * s, 64);
-                            _tile_dpbusd(1, 4, 7);
-                        }
+                        _tile_loadd(6, B[0] + 1024 * s, 64);
+                        _tile_loadd(4, a0 + 64 * s, (long)lda);
+                        _tile_dpbsud(0, 4, 6);
                         if (two_r) {
-                            _tile_loadd(5, A + 16 * BN_AMX_KC + 64 * s, BN_AMX_KC);
-                            _tile_dpbusd(2, 5, 6);
-                            if (two_t) _tile_dpbusd(3, 5, 7);
+                            _tile_loadd(7, B[1] + 1024 * s, 64);
+                            _tile_dpbsud(1, 4, 7);
+                        }
+                        if (two_t) {
+                            _tile_loadd(5, a1 + 64 * s, (long)lda);
+                            _tile_dpbsud(2, 5, 6);
+                            if (two_r) _tile_dpbsud(3, 5, 7);
                         }
                     }
                     _tile_stored(0, C[0], 64);
@@ -191,12 +163,11 @@ static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow 
                     _tile_stored(2, C[2], 64);
                     _tile_stored(3, C[3], 64);
                     if (!last) continue;
-                    for (int i = 0; i < 1 + two_r; i++)
-                        for (int kk = 0; kk < 1 + two_t; kk++) {
+                    for (int kk = 0; kk < 1 + two_t; kk++)
+                        for (int i = 0; i < 1 + two_r; i++) {
                             const int64_t t0 = (k + kk) * BN_ACT_PACK_TOK;
                             const int nt = n_tok - t0 < BN_ACT_PACK_TOK ? (int)(n_tok - t0) : BN_ACT_PACK_TOK;
-                            const int rr = nr - 16 * i < 16 ? nr - 16 * i : 16;
-                            bn_amx_store(w, j + 16 * i, rr, x, t0, nt, C[2 * i + kk], y, ldy);
+                            bn_amx_store(w, g + i, lo, hi, x, t0, nt, C[2 * kk + i], y, ldy);
                         }
                 }
             }
@@ -206,7 +177,7 @@ static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow 
 
 static void bn_amx_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
                                   float *y, int64_t ldy) {
-    const int ok = x[0].pk && x[0].pk_pad == bn_act_pad(w->cols) && w->layout == BN_TMAT_G4X256 && !w->bscale &&
+    const int ok = x[0].pk && x[0].pk_pad == bn_act_pad(w->cols) && w->layout == BN_TMAT_G16 && !w->bscale &&
                    r1 > r0;
     if (!ok) { /* no packed activations (few tokens), or another layout */
         bn_kernels_avx512.ternary_matmul(w, r0, r1, x, n_tok, y, ldy);
@@ -221,7 +192,6 @@ const bn_kernels bn_kernels_amx = {
     .name = "amx",
     .isa = BITNET_ISA_AMX,
     .ternary_matmul = bn_amx_ternary_matmul,
-    .tmat_repack = bn_tmat_repack_g4x256, /* (not its base's G16: the tiles read G4X256) */
     .act_pack = bn_amx_act_pack,
     .pack_min_tok = 8, /* measured: AMX is ahead from 8 tokens on (docs/performance.md §11) */
 };

@@ -13,11 +13,15 @@
  * is then bit-identical to kernels/scalar.c.  One VPDPBUSD does 64 multiply-adds
  * where AVX2 needs VPMADDUBSW + VPADDW + VPMADDWD for 32.
  *
- * Blocking: decode (one token) runs 4 rows at a time (an activation load feeds four
- * rows; eight independent accumulators hide VPDPBUSD latency); prefill runs 2 rows x
- * 4 tokens so each unpacked block serves four tokens (16 accumulators, 4 code
- * registers).  Activation quantization is 16 lanes with masked tails; the F16 output
- * layer streams four rows at a time with VCVTPH2PS + FMA on 16 lanes.  Everything else
+ * The variant's own layout is G16 (kernels.h): lane r of a register of codes holds
+ * four codes of row r, and VPDPBUSD multiplies sixteen rows at once by four activations
+ * broadcast from memory.  Decode runs one 16-row group at a time (four chains);
+ * several tokens run in tiles of 2 groups x 8 tokens, so each unpacked register serves
+ * eight tokens and each broadcast two groups (16 accumulators); the amx variant's steps
+ * of fewer than 8 tokens come here too.  The x128 row code below serves matrices left
+ * in rows.  Activation quantization
+ * is 16 lanes with masked tails; the F16 output layer streams four rows at a time with
+ * VCVTPH2PS + FMA on 16 lanes.  Everything else
  * is the shared AVX2-level code in x86_common.h compiled with EVEX encodings.
  */
 #if defined(__x86_64__)
@@ -118,91 +122,12 @@ BN_AI void bn_avx512_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qr
 }
 
 /* Software prefetch of the 256-byte chunk pf bytes past p: four cache lines (the next
- * chunks of a G4X256 or G4X32 group, read front to back). */
+ * chunks of a G4X32 group, read front to back). */
 static inline void bn_avx512_prefetch_chunk(const uint8_t *p, int pf) {
     _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
     _mm_prefetch((const char *)p + pf + 64, _MM_HINT_T0);
     _mm_prefetch((const char *)p + pf + 128, _MM_HINT_T0);
     _mm_prefetch((const char *)p + pf + 192, _MM_HINT_T0);
-}
-
-/* The one-token pass prefetches bn_cpu_decode_prefetch() bytes ahead (kernels/cpu.c: the
- * distance measured best on each kind of CPU; 0 = rely on the hardware prefetcher). */
-/* ---- ternary matmul on the G4X256 layout (kernels.h) ----------------------------------
- * One 64-byte load holds 256 weights of a row: shifts by 6/4/2/0 and a mask give the
- * codes of weights [0,64), [64,128), [128,192), [192,256) of the chunk, which meet the
- * contiguous activations q[256c ..] directly.  A group's four rows are adjacent in
- * memory, so decode streams the matrix front to back (with a software prefetch PF bytes
- * ahead where that was measured to help).  Rows [j, j+RB) must lie in one group (RB = 4 from a group start, or 1). */
-BN_AI void bn_g4_tile(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, const int TB, int32_t *D,
-                      const int PF) {
-    const __m512i m3 = _mm512_set1_epi8(3);
-    const int64_t nc = w->cols_pad / 256;
-    const uint8_t *base = w->codes + (j / 4) * 4 * w->row_bytes + (j % 4) * 64;
-    __m512i acc[4][4], acc2[4];
-    for (int r = 0; r < RB; r++) {
-        acc2[r] = _mm512_setzero_si512();
-        for (int t = 0; t < TB; t++) acc[r][t] = _mm512_setzero_si512();
-    }
-    for (int64_t c = 0; c < nc; c++) {
-        const uint8_t *p = base + c * 256;
-        if (PF && TB == 1 && RB == 4) bn_avx512_prefetch_chunk(p, PF); /* (harmless past the matrix's end) */
-        for (int r = 0; r < RB; r++) {
-            const __m512i raw = _mm512_load_si512((const void *)(p + 64 * r));
-            const __m512i c0 = _mm512_and_si512(_mm512_srli_epi16(raw, 6), m3);
-            const __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m3);
-            const __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(raw, 2), m3);
-            const __m512i c3 = _mm512_and_si512(raw, m3);
-            for (int t = 0; t < TB; t++) {
-                const int8_t *q = x[t].q + 256 * c;
-                if (TB == 1) { /* two chains per row keep VPDPBUSD latency hidden */
-                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], c0, _mm512_loadu_si512(q));
-                    acc2[r] = _mm512_dpbusd_epi32(acc2[r], c1, _mm512_loadu_si512(q + 64));
-                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], c2, _mm512_loadu_si512(q + 128));
-                    acc2[r] = _mm512_dpbusd_epi32(acc2[r], c3, _mm512_loadu_si512(q + 192));
-                } else {
-                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c0, _mm512_loadu_si512(q));
-                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c1, _mm512_loadu_si512(q + 64));
-                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c2, _mm512_loadu_si512(q + 128));
-                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c3, _mm512_loadu_si512(q + 192));
-                }
-            }
-        }
-    }
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < TB; t++)
-            D[r * TB + t] = _mm512_reduce_add_epi32(TB == 1 ? _mm512_add_epi32(acc[r][0], acc2[r]) : acc[r][t]);
-}
-
-/* Rows [j, j+RB) of one group against all tokens, 4 tokens at a time. */
-BN_AI void bn_g4_rows(const bn_tmat *w, int64_t j, const int RB, const bn_qrow *x, int64_t n_tok, float *y,
-                      int64_t ldy, int pf) {
-    int32_t D[16];
-    int64_t t = 0;
-    if (n_tok == 1) {
-        bn_g4_tile(w, j, RB, x, 1, D, pf);
-        bn_avx512_store(w, j, RB, x, 1, D, y, ldy);
-        return;
-    }
-    for (; t + 4 <= n_tok; t += 4) {
-        bn_g4_tile(w, j, RB, x + t, 4, D, 0);
-        bn_avx512_store(w, j, RB, x + t, 4, D, y + t * ldy, ldy);
-    }
-    switch (n_tok - t) {
-    case 3: bn_g4_tile(w, j, RB, x + t, 3, D, 0); bn_avx512_store(w, j, RB, x + t, 3, D, y + t * ldy, ldy); break;
-    case 2: bn_g4_tile(w, j, RB, x + t, 2, D, 0); bn_avx512_store(w, j, RB, x + t, 2, D, y + t * ldy, ldy); break;
-    case 1: bn_g4_tile(w, j, RB, x + t, 1, D, 0); bn_avx512_store(w, j, RB, x + t, 1, D, y + t * ldy, ldy); break;
-    default: break;
-    }
-}
-
-static void bn_avx512_ternary_g4(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
-                                 float *y, int64_t ldy) {
-    const int pf = bn_cpu_decode_prefetch();
-    int64_t j = r0;
-    for (; j < r1 && j % 4 != 0; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy, pf); /* a split inside a group */
-    for (; j + 4 <= r1; j += 4) bn_g4_rows(w, j, 4, x, n_tok, y, ldy, pf);
-    for (; j < r1; j++) bn_g4_rows(w, j, 1, x, n_tok, y, ldy, pf);
 }
 
 /* ---- ternary matmul on the G16 layout (kernels.h) -------------------------------------
@@ -323,10 +248,6 @@ static void bn_avx512_ternary_matmul(const bn_tmat *w, int64_t r0, int64_t r1, c
     }
     if (w->layout == BN_TMAT_G16) {
         bn_avx512_ternary_g16(w, r0, r1, x, n_tok, y, ldy);
-        return;
-    }
-    if (w->layout == BN_TMAT_G4X256) { /* (the amx variant's layout) */
-        bn_avx512_ternary_g4(w, r0, r1, x, n_tok, y, ldy);
         return;
     }
     int64_t j = r0;
