@@ -320,6 +320,54 @@ static void test_ternary_matmul(void **state) {
     check_ternary(8, 512, 3, 1, v, nv); /* a repackable shape: must stay in rows for the scalar code */
 }
 
+/* The G16 layout as kernels.h defines it, read weight by weight: group G chunk c byte
+ * 4r + b holds row 16G + r, column 16c + 4k + b at bits 7-2k .. 6-2k; the rows past
+ * `rows` and the columns past cols_pad of the source are code 1.  Checked against the
+ * x128 source for shapes that need both kinds of padding. */
+static void test_layout_g16(void **state) {
+    (void)state;
+    static const int64_t shapes[][2] = {{1, 128}, {16, 256}, {17, 384}, {35, 640}, {48, 3200}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t rows = shapes[si][0], cols = shapes[si][1], cols_pad = round_up(cols, 128), rb = cols_pad / 4;
+        bn_tmat w = {0};
+        w.rows = rows;
+        w.cols = cols;
+        w.cols_pad = cols_pad;
+        w.row_bytes = rb;
+        w.scale = 1.0f;
+        w.codes = aligned_alloc(64, (size_t)round_up(rows * rb, 64));
+        assert_non_null(w.codes);
+        uint8_t *src = malloc((size_t)(rows * rb));
+        assert_non_null(src);
+        uint32_t r32 = 99u + (uint32_t)si;
+        for (int64_t i = 0; i < rows * rb; i++) {
+            uint8_t b = 0;
+            for (int e = 0; e < 4; e++) {
+                r32 = r32 * 1664525u + 1013904223u;
+                b = (uint8_t)(b << 2 | (r32 >> 24) % 3);
+            }
+            src[i] = w.codes[i] = b;
+        }
+        assert_int_equal(bn_tmat_repack_g16(&w), BITNET_OK);
+        assert_int_equal(w.layout, BN_TMAT_G16);
+        assert_int_equal(w.cols_pad, round_up(cols, 256));
+        for (int64_t r = 0; r < round_up(rows, 16); r++)
+            for (int64_t col = 0; col < w.cols_pad; col++) {
+                const uint8_t *chunk = w.codes + (r / 16) * 16 * w.row_bytes + 64 * (col / 16);
+                const int k = (int)((col % 16) / 4);
+                const unsigned got = (chunk[4 * (r % 16) + col % 4] >> (6 - 2 * k)) & 3u;
+                unsigned want = 1;
+                if (r < rows && col < cols_pad)
+                    want = (src[r * rb + 32 * (col / 128) + col % 32] >> (6 - 2 * ((col % 128) / 32))) & 3u;
+                if (got != want)
+                    fail_msg("G16 %lldx%lld: row %lld col %lld holds %u, want %u", (long long)rows, (long long)cols,
+                             (long long)r, (long long)col, got, want);
+            }
+        free(src);
+        free(w.codes);
+    }
+}
+
 /* ---- dense layers ------------------------------------------------------------------------ */
 
 static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok, const bn_kernels **v, int nv) {
@@ -676,7 +724,7 @@ static void test_select(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select),         cmocka_unit_test(test_act_quant), cmocka_unit_test(test_ternary_matmul), cmocka_unit_test(test_ternary_extremes),
+        cmocka_unit_test(test_select),         cmocka_unit_test(test_act_quant), cmocka_unit_test(test_ternary_matmul), cmocka_unit_test(test_ternary_extremes), cmocka_unit_test(test_layout_g16),
         cmocka_unit_test(test_dense),          cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_attention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
