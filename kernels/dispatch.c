@@ -86,6 +86,8 @@ static void bn_fill_from(bn_kernels *k, const bn_kernels *from) {
     if (!k->slot) k->slot = from->slot
     BN_FILL(act_quant);
     BN_FILL(ternary_matmul);
+    BN_FILL(ffn_act);
+    BN_FILL(f16_row);
     BN_FILL(rmsnorm);
     BN_FILL(rope);
     BN_FILL(attention);

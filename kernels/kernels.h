@@ -209,6 +209,14 @@ typedef struct bn_kernels {
     void (*act_pack)(const bn_qrow *x, int64_t n_tok, int64_t n_pad, int8_t *dst);
     int pack_min_tok;
 
+    /* The FFN's gated activation in place: g[i] = act(g[i]) * u[i], act = ReLU^2 (relu2)
+     * or SiLU, exactly as lib/fwd_act.h defines them: the same bits on every variant. */
+    void (*ffn_act)(int relu2, float *g, const float *u, int64_t n);
+
+    /* y[i] = f16(x[i]) for i < n, rounded to nearest even as bn_f32_to_f16 (lib/internal.h)
+     * does, NaNs included: the same bits on every variant (KV cache rows). */
+    void (*f16_row)(const float *x, uint16_t *y, int64_t n);
+
     /* y = x / sqrt(mean(x^2) + eps) * w, llama.cpp's order (sum in double). x == y ok. */
     void (*rmsnorm)(const float *x, const float *w, int64_t n, float eps, float *y);
 

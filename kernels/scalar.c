@@ -20,6 +20,9 @@
  */
 #include "kernels.h"
 
+#include "fwd_act.h"
+#include "internal.h"
+
 #include "type_table.h"
 
 #include <math.h>
@@ -109,6 +112,12 @@ static void bn_rmsnorm_scalar(const float *x, const float *w, int64_t n, float e
     const float mean = (float)(sum / (double)n);
     const float scale = 1.0f / sqrtf(mean + eps);
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+static void bn_ffn_act_scalar(int relu2, float *g, const float *u, int64_t n) { bn_ffn_act_loop(relu2, g, u, n); }
+
+static void bn_f16_row_scalar(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = bn_f32_to_f16(x[i]);
 }
 
 static void bn_rope_scalar(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, int32_t pos, float base,
@@ -329,6 +338,8 @@ const bn_kernels bn_kernels_scalar = {
     .act_quant = bn_act_quant_scalar,
     .ternary_matmul = bn_ternary_matmul_scalar,
     .rmsnorm = bn_rmsnorm_scalar,
+    .ffn_act = bn_ffn_act_scalar,
+    .f16_row = bn_f16_row_scalar,
     .rope = bn_rope_scalar,
     .attention = bn_attention_scalar,
     .dense_prep = bn_dense_prep_scalar,

@@ -26,6 +26,7 @@
 #error "x86_avx2.c must be compiled with -mavx2 -mfma -mf16c (kernels/kernels.cmake)"
 #endif
 
+#include "fwd_act.h"
 #include "x86_common.h"
 
 #include <string.h>
@@ -382,11 +383,17 @@ void bn_avx2_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, const int16
     for (; j < r1; j++) bn_avx2_screen_rows(w, j, 1, xq, xs, c, s, e);
 }
 
+/* The FFN activation: lib/fwd_act.h's loop compiled for this variant's vector width
+ * (integer and float steps only, no contraction: the scalar bits). */
+static void bn_avx2_ffn_act(int relu2, float *g, const float *u, int64_t n) { bn_ffn_act_loop(relu2, g, u, n); }
+
 const bn_kernels bn_kernels_avx2 = {
     .name = "avx2",
     .isa = BITNET_ISA_AVX2,
     .act_quant = bn_avx2_act_quant,
     .ternary_matmul = bn_avx2_ternary_matmul,
+    .ffn_act = bn_avx2_ffn_act,
+    .f16_row = bn_x86_f16_row,
     .rmsnorm = bn_avx2_rmsnorm,
     .rope = NULL, /* scalar: a few hundred sin/cos per token */
     .attention = bn_avx2_attention,

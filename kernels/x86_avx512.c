@@ -31,6 +31,7 @@
 #endif
 
 #include "cpu.h"
+#include "fwd_act.h"
 #include "x86_common.h"
 
 #define BN_AI static inline __attribute__((always_inline))
@@ -712,11 +713,17 @@ static void bn_avx512_screen_matmul(const bn_smat *w, int64_t r0, int64_t r1, co
     for (; j < r1; j++) bn_avx512_screen_rows(w, j, 1, xq, xs, c, s, e);
 }
 
+/* The FFN activation: lib/fwd_act.h's loop compiled for this variant's vector width
+ * (integer and float steps only, no contraction: the scalar bits). */
+static void bn_avx512_ffn_act(int relu2, float *g, const float *u, int64_t n) { bn_ffn_act_loop(relu2, g, u, n); }
+
 const bn_kernels bn_kernels_avx512 = {
     .name = "avx512",
     .isa = BITNET_ISA_AVX512,
     .act_quant = bn_avx512_act_quant,
     .ternary_matmul = bn_avx512_ternary_matmul,
+    .ffn_act = bn_avx512_ffn_act,
+    .f16_row = bn_x86_f16_row,
     .rmsnorm = bn_avx512_rmsnorm,
     .rope = NULL, /* scalar: a few hundred sin/cos per token */
     .attention = bn_avx512_attention,

@@ -373,6 +373,15 @@ static inline __m256 bn_x86_roundf(__m256 v) {
     return _mm256_add_ps(t, step);
 }
 
+/* f16_row with F16C (rounding to nearest even, quiet NaNs with the payload's top bits:
+ * what bn_f32_to_f16 computes), the tail in software. */
+static inline void bn_x86_f16_row(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(void *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = bn_f32_to_f16(x[i]);
+}
+
 static inline void bn_x86_dense_prep(const bn_dmat *w, const float *x, void *out) {
     const int64_t n = w->cols;
     uint8_t *o = out;

@@ -9,6 +9,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The kernel variants compile these loops with FMA enabled (kernels/kernels.h, ffn_act):
+ * GCC in ISO C mode never contracts a * b + c, clang does unless told not to, and a
+ * contraction would change the bits. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 static inline uint32_t bn_act_bits(float x) {
     uint32_t b;
     memcpy(&b, &x, sizeof b);
@@ -54,6 +61,19 @@ static inline float bn_silu(float x) {
     const uint32_t neg_big = big & (0u - (uint32_t)(((int32_t)b < 0) & ((int32_t)a <= 0x7f800000)));
     const uint32_t y = bn_act_bits(x / (1.0f + e));
     return bn_act_float((y & ~neg_big) | (0x80000000u & neg_big));
+}
+
+/* The FFN's gated activation in place, g[i] = act(g[i]) * u[i]: ReLU^2 when relu2, else
+ * SiLU; each variant compiles this loop for its own vector width (kernels.h, ffn_act). */
+static inline void bn_ffn_act_loop(int relu2, float *g, const float *u, int64_t n) {
+    if (relu2) {
+        for (int64_t i = 0; i < n; i++) {
+            const float r = bn_relu_bits(g[i]);
+            g[i] = (r * r) * u[i];
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) g[i] = bn_silu(g[i]) * u[i];
+    }
 }
 
 #endif

@@ -484,10 +484,9 @@ static void bn_scale_bias(float *y, int64_t n, int64_t n_tok, float s, const flo
         }
 }
 
-static void bn_store_kv_row(const bn_kv *kv, const float *r, void *cache, int32_t pos) {
+static void bn_store_kv_row(const bn_kernels *K, const bn_kv *kv, const float *r, void *cache, int32_t pos) {
     if (kv->kv_f16) {
-        uint16_t *d = (uint16_t *)cache + (size_t)pos * (size_t)kv->n_kv;
-        for (int64_t i = 0; i < kv->n_kv; i++) d[i] = bn_f32_to_f16(r[i]);
+        K->f16_row(r, (uint16_t *)cache + (size_t)pos * (size_t)kv->n_kv, kv->n_kv);
     } else {
         memcpy((float *)cache + (size_t)pos * (size_t)kv->n_kv, r, (size_t)kv->n_kv * sizeof(float));
     }
@@ -569,8 +568,8 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
         K->rope(k, hp->n_head_kv, hd, hp->n_rot, pos, L->rope_base, m->rope_freqs, m->rope_neox);
         if (hp->q_scale != 1.0f) /* [gemma3] the query scale, applied to q itself */
             for (int64_t i = 0; i < n_q; i++) q[i] *= hp->q_scale;
-        bn_store_kv_row(kv, k, kv->kc[j->l], pos);
-        bn_store_kv_row(kv, v, kv->vc[j->l], pos);
+        bn_store_kv_row(K, kv, k, kv->kc[j->l], pos);
+        bn_store_kv_row(K, kv, v, kv->vc[j->l], pos);
         break;
     }
     case BN_TOK_ATTN_OUT: { /* [sub-norm]; int8 for Wo */
@@ -601,16 +600,10 @@ static void bn_tok_stage(const bn_tok_job *j, int64_t t) {
         /* one loop per activation, each vectorised (lib/fwd_act.h): a float compare and
          * branch per element (ReLU) was mispredicted half the time, and libm's expf per
          * element (SiLU) was most of the token ops' time */
-        if (m->ffn_act == BN_FFN_RELU2) {
-            for (int64_t i = 0; i < F; i++) {
-                const float r = bn_relu_bits(g[i]);
-                g[i] = (r * r) * u[i];
-            }
-        } else if (m->ffn_act == BN_FFN_GELU) {
+        if (m->ffn_act == BN_FFN_GELU)
             for (int64_t i = 0; i < F; i++) g[i] = bn_gelu(g[i]) * u[i];
-        } else {
-            for (int64_t i = 0; i < F; i++) g[i] = bn_silu(g[i]) * u[i];
-        }
+        else /* the variant's own vector width (kernels.h, ffn_act) */
+            K->ffn_act(m->ffn_act == BN_FFN_RELU2, g, u, F);
         if (L->ffn_sub_norm) K->rmsnorm(g, L->ffn_sub_norm, F, hp->eps, g);
         if (L->down_in) K->rmsnorm(g, L->down_in, F, hp->eps, g); /* [norm_in] */
         bn_quant_row(f, g, F, t);

@@ -368,6 +368,88 @@ static void test_layout_g16(void **state) {
     }
 }
 
+/* ffn_act: every variant gives the scalar table's bits (lib/fwd_act.h's loop compiled
+ * for other vector widths must not contract or reorder), on wide ranges, special values
+ * and lengths with vector tails. */
+static void test_ffn_act(void **state) {
+    (void)state;
+    const bn_kernels *v[16];
+    int nv = variants(v);
+    const bn_kernels *s = scalar();
+    static const int64_t ns[] = {1, 7, 16, 33, 100, 4096 + 5};
+    static const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 87.0f, -87.0f, 88.5f, -88.5f, 1e30f, -1e30f,
+                                    INFINITY, -INFINITY, NAN, 3.0f, -3.0f};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        const int64_t n = ns[a];
+        float *g = malloc((size_t)n * sizeof(float)), *u = malloc((size_t)n * sizeof(float));
+        float *g0 = malloc((size_t)n * sizeof(float)), *g1 = malloc((size_t)n * sizeof(float));
+        assert_true(g && u && g0 && g1);
+        uint32_t r = 17u + (uint32_t)n;
+        for (int64_t i = 0; i < n; i++) {
+            r = r * 1664525u + 1013904223u;
+            g[i] = i < (int64_t)(sizeof special / sizeof special[0]) ? special[i]
+                                                                      : ((float)(r >> 8) / 16777216.0f - 0.5f) * 40.0f;
+            r = r * 1664525u + 1013904223u;
+            u[i] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 4.0f;
+        }
+        for (int relu2 = 0; relu2 < 2; relu2++) {
+            memcpy(g0, g, (size_t)n * sizeof(float));
+            s->ffn_act(relu2, g0, u, n);
+            for (int k = 0; k < nv; k++) {
+                memcpy(g1, g, (size_t)n * sizeof(float));
+                v[k]->ffn_act(relu2, g1, u, n);
+                for (int64_t i = 0; i < n; i++)
+                    if (memcmp(&g0[i], &g1[i], sizeof(float)) != 0)
+                        fail_msg("%s ffn_act(relu2=%d) n=%lld [%lld]: %.9g, scalar %.9g (input %.9g)", v[k]->name,
+                                 relu2, (long long)n, (long long)i, (double)g1[i], (double)g0[i], (double)g[i]);
+            }
+        }
+        free(g);
+        free(u);
+        free(g0);
+        free(g1);
+    }
+}
+
+/* f16_row: every variant gives bn_f32_to_f16's bits (the scalar table's), on the edges of
+ * f16's range: subnormal results, ties, overflow to inf, inf and NaNs with payloads. */
+static void test_f16_row(void **state) {
+    (void)state;
+    const bn_kernels *v[16];
+    int nv = variants(v);
+    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x33000000u, 0x33000001u, 0x387fe000u, 0x387ff000u,
+                                       0x38800000u, 0x3f801000u, 0x3f803000u, 0x477fe000u, 0x477ff000u, 0x477fefffu,
+                                       0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u, 0xffc12345u, 0x7f7fffffu};
+    const int64_t n = 1000 + 3;
+    float *x = malloc((size_t)n * sizeof(float));
+    uint16_t *y0 = malloc((size_t)n * 2), *y1 = malloc((size_t)n * 2);
+    assert_true(x && y0 && y1);
+    uint32_t r = 4242u;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b;
+        if (i < (int64_t)(sizeof special / sizeof special[0])) {
+            b = special[i];
+        } else {
+            r = r * 1664525u + 1013904223u;
+            b = (r & 0x80000000u) | (0x30000000u + (r >> 4) % 0x18000000u); /* 2^-31 .. beyond 65504 */
+        }
+        memcpy(&x[i], &b, 4);
+    }
+    scalar()->f16_row(x, y0, n);
+    for (int64_t i = 0; i < n; i++) assert_int_equal(y0[i], bn_f32_to_f16(x[i]));
+    for (int k = 0; k < nv; k++) {
+        memset(y1, 0, (size_t)n * 2);
+        v[k]->f16_row(x, y1, n);
+        for (int64_t i = 0; i < n; i++)
+            if (y0[i] != y1[i])
+                fail_msg("%s f16_row [%lld] of %.9g: %04x, bn_f32_to_f16 %04x", v[k]->name, (long long)i, (double)x[i],
+                         y1[i], y0[i]);
+    }
+    free(x);
+    free(y0);
+    free(y1);
+}
+
 /* ---- dense layers ------------------------------------------------------------------------ */
 
 static void check_dense(uint32_t type, int64_t rows, int64_t cols, int64_t n_tok, const bn_kernels **v, int nv) {
@@ -724,7 +806,7 @@ static void test_select(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select),         cmocka_unit_test(test_act_quant), cmocka_unit_test(test_ternary_matmul), cmocka_unit_test(test_ternary_extremes), cmocka_unit_test(test_layout_g16),
+        cmocka_unit_test(test_select),         cmocka_unit_test(test_act_quant), cmocka_unit_test(test_ternary_matmul), cmocka_unit_test(test_ternary_extremes), cmocka_unit_test(test_layout_g16), cmocka_unit_test(test_ffn_act), cmocka_unit_test(test_f16_row),
         cmocka_unit_test(test_dense),          cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_attention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
