@@ -36,34 +36,32 @@ void bn_g4x256_pack_group(const uint8_t *rows4, int64_t row_bytes, uint8_t *dst)
     }
 }
 
-bitnet_status bn_tmat_repack_g4x256(bn_tmat *w) {
-    /* per-block scales (rare TQ files) run on the scalar code, which reads rows */
+/* Rows into groups of G rows (pack: G consecutive x128 rows into one group), rows and
+ * cols_pad padded with code 1.  When the pack moves bytes only within a group's own span
+ * (in_place: G4X256), a matrix of whole groups and 256-multiple rows is rearranged in
+ * place, one group at a time through a small copy; any other shape, or a pack that
+ * gathers across the group (G16), moves into a new buffer.  Per-block scales (rare TQ
+ * files) stay in rows: the scalar code reads them. */
+static bitnet_status bn_tmat_repack_groups(bn_tmat *w, int64_t G, void (*pack)(const uint8_t *, int64_t, uint8_t *),
+                                           int in_place, int layout) {
     if (w->layout != BN_TMAT_ROWS || w->bscale) return BITNET_OK;
-    const int64_t groups = (w->rows + 3) / 4;
+    const int64_t groups = (w->rows + G - 1) / G;
     const int64_t cols_pad = (w->cols_pad + 255) / 256 * 256, row_bytes = cols_pad / 4;
-    const size_t gbytes = 4 * (size_t)row_bytes;
-    uint8_t *grp = bn_malloc(gbytes);
-    if (!grp) return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
-                            (long long)w->cols);
-    /* A group of four rows takes the same bytes in both layouts, so a matrix of whole
-     * groups and 256-multiple rows is rearranged in place, one group at a time through
-     * a small copy; any other shape moves into a padded buffer. */
-    const int grow = w->rows % 4 != 0 || cols_pad != w->cols_pad;
-    uint8_t *dst = w->codes;
-    if (grow) {
-        dst = bn_aligned_alloc(64, (size_t)groups * gbytes);
-        if (!dst) {
-            bn_free(grp);
-            return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
-                          (long long)w->cols);
-        }
+    const size_t gbytes = (size_t)G * (size_t)row_bytes;
+    const int grow = !in_place || w->rows % G != 0 || cols_pad != w->cols_pad;
+    uint8_t *grp = bn_malloc(gbytes), *dst = grow ? bn_aligned_alloc(64, (size_t)groups * gbytes) : w->codes;
+    if (!grp || !dst) {
+        bn_free(grp);
+        if (grow) bn_aligned_free(dst);
+        return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
+                      (long long)w->cols);
     }
     for (int64_t g = 0; g < groups; g++) {
         memset(grp, 0x55, gbytes); /* code 1: the padding and the dummy rows */
-        for (int64_t r = 4 * g; r < 4 * g + 4 && r < w->rows; r++)
-            memcpy(grp + (size_t)(r - 4 * g) * (size_t)row_bytes, w->codes + (size_t)r * (size_t)w->row_bytes,
+        for (int64_t r = G * g; r < G * g + G && r < w->rows; r++)
+            memcpy(grp + (size_t)(r - G * g) * (size_t)row_bytes, w->codes + (size_t)r * (size_t)w->row_bytes,
                    (size_t)w->row_bytes);
-        bn_g4x256_pack_group(grp, row_bytes, dst + (size_t)g * gbytes);
+        pack(grp, row_bytes, dst + (size_t)g * gbytes);
     }
     bn_free(grp);
     if (grow) {
@@ -72,8 +70,13 @@ bitnet_status bn_tmat_repack_g4x256(bn_tmat *w) {
         w->cols_pad = cols_pad;
         w->row_bytes = row_bytes;
     }
-    w->layout = BN_TMAT_G4X256;
+    w->layout = layout;
     return BITNET_OK;
+}
+
+bitnet_status bn_tmat_repack_g4x256(bn_tmat *w) {
+    /* a group of four rows takes the same bytes in both layouts */
+    return bn_tmat_repack_groups(w, 4, bn_g4x256_pack_group, 1, BN_TMAT_G4X256);
 }
 
 /* G16 (kernels.h): the 16 columns of chunk c of an x128 row are 16 consecutive bytes of
@@ -104,32 +107,8 @@ void bn_g16_pack_group(const uint8_t *rows16, int64_t row_bytes, uint8_t *dst) {
 }
 
 bitnet_status bn_tmat_repack_g16(bn_tmat *w) {
-    if (w->layout != BN_TMAT_ROWS || w->bscale) return BITNET_OK; /* (per-block scales: scalar, rows) */
-    const int64_t groups = (w->rows + 15) / 16;
-    const int64_t cols_pad = (w->cols_pad + 255) / 256 * 256, row_bytes = cols_pad / 4;
-    const size_t gbytes = 16 * (size_t)row_bytes;
-    uint8_t *grp = bn_malloc(gbytes), *dst = bn_aligned_alloc(64, (size_t)groups * gbytes);
-    if (!grp || !dst) {
-        bn_free(grp);
-        bn_aligned_free(dst);
-        return bn_err(BITNET_E_NOMEM, "out of memory repacking a %lld x %lld matrix", (long long)w->rows,
-                      (long long)w->cols);
-    }
     /* a group gathers bytes from all its rows, so this one never works in place */
-    for (int64_t g = 0; g < groups; g++) {
-        memset(grp, 0x55, gbytes); /* code 1: the padding and the dummy rows */
-        for (int64_t r = 16 * g; r < 16 * g + 16 && r < w->rows; r++)
-            memcpy(grp + (size_t)(r - 16 * g) * (size_t)row_bytes, w->codes + (size_t)r * (size_t)w->row_bytes,
-                   (size_t)w->row_bytes);
-        bn_g16_pack_group(grp, row_bytes, dst + (size_t)g * gbytes);
-    }
-    bn_free(grp);
-    bn_aligned_free(w->codes);
-    w->codes = dst;
-    w->cols_pad = cols_pad;
-    w->row_bytes = row_bytes;
-    w->layout = BN_TMAT_G16;
-    return BITNET_OK;
+    return bn_tmat_repack_groups(w, 16, bn_g16_pack_group, 0, BN_TMAT_G16);
 }
 
 uint64_t bn_dmat_g4x32_row_bytes(int64_t cols) { return (uint64_t)(cols + 31) / 32 * 64; }
