@@ -60,8 +60,9 @@ int main(int argc, char **argv) {
     enum { KMAX = 128 };
     const int64_t act = bn_act_pad(cols);
     bn_qrow x[KMAX];
+    int8_t *qbuf = bn_aligned_alloc(64, (size_t)act * KMAX); /* one buffer, rows act apart, as the forward pass */
     for (int t = 0; t < KMAX; t++) {
-        x[t].q = bn_aligned_alloc(64, (size_t)act);
+        x[t].q = qbuf + (size_t)t * (size_t)act;
         int32_t sum = 0;
         for (int64_t i = 0; i < act; i++) {
             s = s * 1664525u + 1013904223u;
