@@ -65,6 +65,7 @@ static uint32_t bn_detect(void) {
             if ((b >> 30) & 1) f |= BN_CPU_AVX512BW;
             if ((b >> 31) & 1) f |= BN_CPU_AVX512VL;
             if ((c >> 11) & 1) f |= BN_CPU_AVX512VNNI;
+            if ((c >> 8) & 1) f |= BN_CPU_GFNI;
         }
         /* EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
         if ((d >> 24) & 1) f |= BN_CPU_AMX_HW;
@@ -99,7 +100,7 @@ static uint32_t bn_detect(void) { return 0; }
 #endif
 
 static pthread_once_t bn_cpu_once = PTHREAD_ONCE_INIT;
-static uint32_t bn_cpu_bits;
+static uint32_t bn_cpu_bits, bn_cpu_masked;
 static char bn_cpu_names[256];
 
 static void bn_cpu_init(void) {
@@ -108,6 +109,7 @@ static void bn_cpu_init(void) {
         {BN_CPU_FMA, "fma"},             {BN_CPU_F16C, "f16c"},         {BN_CPU_AVX512F, "avx512f"},
         {BN_CPU_AVX512BW, "avx512bw"},   {BN_CPU_AVX512VL, "avx512vl"}, {BN_CPU_AVX512VNNI, "avx512vnni"},
         {BN_CPU_AVXVNNI, "avxvnni"},     {BN_CPU_AVX512BF16, "avx512bf16"}, {BN_CPU_AMX, "amx-int8"},
+        {BN_CPU_GFNI, "gfni"},
         {BN_CPU_NEON, "neon"},           {BN_CPU_DOTPROD, "dotprod"},   {BN_CPU_FP16, "fp16"},
     };
     bn_cpu_bits = bn_detect();
@@ -127,8 +129,10 @@ static void bn_cpu_init(void) {
 
 uint32_t bn_cpu_features(void) {
     pthread_once(&bn_cpu_once, bn_cpu_init);
-    return bn_cpu_bits;
+    return bn_cpu_bits & ~bn_cpu_masked;
 }
+
+void bn_cpu_mask(uint32_t bits) { bn_cpu_masked = bits; }
 
 static pthread_once_t bn_amx_once = PTHREAD_ONCE_INIT;
 static int bn_amx_ok;

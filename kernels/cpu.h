@@ -19,6 +19,7 @@ enum {
     BN_CPU_AVXVNNI    = 1u << 9,
     BN_CPU_AVX512BF16 = 1u << 10,
     BN_CPU_AMX        = 1u << 11, /* AMX-TILE + AMX-INT8, tile state enabled by the OS */
+    BN_CPU_GFNI       = 1u << 12, /* GF2P8AFFINEQB (with AVX-512: the 512-bit form)         */
     BN_CPU_NEON       = 1u << 16,
     BN_CPU_DOTPROD    = 1u << 17,
     BN_CPU_FP16       = 1u << 18,
@@ -29,6 +30,10 @@ enum {
 
 /* Features present in the CPU *and* enabled by the OS (XCR0 on x86).  Cached. */
 uint32_t bn_cpu_features(void);
+
+/* Tests only: clear these bits from bn_cpu_features() (to run a kernel's other path on a
+ * CPU that has the feature); 0 restores them. */
+void bn_cpu_mask(uint32_t bits);
 
 /* Ask the OS (once) for this process's permission to use AMX tile data; 1 if granted
  * (Linux 5.16+), 0 otherwise or without BN_CPU_AMX.  The amx kernels run only after it. */

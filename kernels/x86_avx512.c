@@ -142,11 +142,26 @@ static inline void bn_avx512_prefetch_chunk(const uint8_t *p, int pf) {
  * rows in [lo, hi) are stored (16 lanes at a time, masked), with the scalar float steps:
  * y = ((float)D - (float)S) / a * scale. */
 #define BN_G16_TBMAX 8 /* tokens per tile (12 was slower: twelve activation pointers do not fit the GPRs) */
+/* The codes at bits 7-2k .. 6-2k of every byte of raw, as bytes 0..2 (k < 3): one
+ * GF2P8AFFINEQB, whose matrix sends bit 6-2k to bit 0 and bit 7-2k to bit 1, where the
+ * plain path needs a shift and a mask.  Written in asm so that this file is not compiled
+ * with -mgfni (the compiler would then use GFNI anywhere it liked, and AVX-512 CPUs
+ * without it exist: Skylake-SP, Cascade Lake); it runs only where CPUID lists GFNI. */
+BN_AI __m512i bn_g16_gf_codes(__m512i raw, __m512i mat) {
+    __m512i out;
+    __asm__("vgf2p8affineqb $0, %2, %1, %0" : "=v"(out) : "v"(raw), "v"(mat));
+    return out;
+}
+
 BN_AI void bn_g16_tile(const bn_tmat *w, int64_t g, const int RG, const bn_qrow *x, const int TB, float *y,
-                       int64_t ldy, int64_t lo, int64_t hi, const int PF) { /* PF: constant, or a run-time value */
+                       int64_t ldy, int64_t lo, int64_t hi, const int PF, const int GF) {
+    /* PF: constant, or a run-time value; GF: unpack with bn_g16_gf_codes */
     /* NCH chains per accumulator (by shift) so that at least four VPDPBUSD are independent */
     const int NCH = RG * TB >= 8 ? 1 : RG * TB >= 4 ? 2 : 4;
     const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i gm[3];
+    for (int k = 0; k < 3; k++)
+        gm[k] = _mm512_set1_epi64((long long)(((uint64_t)1 << (62 - 2 * k)) | ((uint64_t)2 << (54 - 2 * k))));
     const int64_t nc = w->cols_pad / 16, gbytes = 16 * w->row_bytes;
     const uint8_t *base = w->codes + g * gbytes;
     __m512i acc[16]; /* acc[(h * RG + i) * TB + t]: at most 16 (see NCH); a flat array GCC keeps in registers */
@@ -160,7 +175,8 @@ BN_AI void bn_g16_tile(const bn_tmat *w, int64_t g, const int RG, const bn_qrow 
             __m512i ck[2];
             for (int i = 0; i < RG; i++) {
                 const __m512i raw = _mm512_load_si512((const void *)(base + i * gbytes + 64 * c));
-                ck[i] = _mm512_and_si512(k == 3 ? raw : _mm512_srli_epi16(raw, 6 - 2 * k), m3);
+                ck[i] = GF && k < 3 ? bn_g16_gf_codes(raw, gm[k])
+                                    : _mm512_and_si512(k == 3 ? raw : _mm512_srli_epi16(raw, 6 - 2 * k), m3);
             }
             for (int t = 0; t < TB; t++) {
                 int32_t a4;
@@ -199,35 +215,56 @@ BN_AI void bn_g16_tile(const bn_tmat *w, int64_t g, const int RG, const bn_qrow 
  * are allocated on their own: inlined, GCC spilled the loop counter and copied the
  * accumulators on every iteration), called through a table. */
 typedef void (*bn_g16_fn)(const bn_tmat *, int64_t, const bn_qrow *, float *, int64_t, int64_t, int64_t, int);
-#define BN_G16_FN(RG, TB)                                                                                      \
-    static __attribute__((noinline)) void bn_g16_##RG##_##TB(const bn_tmat *w, int64_t g, const bn_qrow *x, \
-                                                              float *y, int64_t ldy, int64_t lo, int64_t hi,    \
-                                                              int pf) {                                         \
-        bn_g16_tile(w, g, RG, x, TB, y, ldy, lo, hi, pf);                                                      \
+#define BN_G16_FN(GF, RG, TB)                                                                                   \
+    static __attribute__((noinline)) void bn_g16_##GF##_##RG##_##TB(const bn_tmat *w, int64_t g, const bn_qrow *x, \
+                                                                     float *y, int64_t ldy, int64_t lo,         \
+                                                                     int64_t hi, int pf) {                      \
+        bn_g16_tile(w, g, RG, x, TB, y, ldy, lo, hi, pf, GF);                                                   \
     }
-#define BN_G16_FNS(RG)                                                                                          \
-    BN_G16_FN(RG, 1) BN_G16_FN(RG, 2) BN_G16_FN(RG, 3) BN_G16_FN(RG, 4) BN_G16_FN(RG, 5) BN_G16_FN(RG, 6) \
-    BN_G16_FN(RG, 7) BN_G16_FN(RG, 8)
-BN_G16_FNS(1)
-BN_G16_FNS(2)
-static const bn_g16_fn bn_g16_fns[2][BN_G16_TBMAX] = {
-    {bn_g16_1_1, bn_g16_1_2, bn_g16_1_3, bn_g16_1_4, bn_g16_1_5, bn_g16_1_6, bn_g16_1_7, bn_g16_1_8},
-    {bn_g16_2_1, bn_g16_2_2, bn_g16_2_3, bn_g16_2_4, bn_g16_2_5, bn_g16_2_6, bn_g16_2_7, bn_g16_2_8},
-};
+#define BN_G16_FNS(GF, RG)                                                                                  \
+    BN_G16_FN(GF, RG, 1) BN_G16_FN(GF, RG, 2) BN_G16_FN(GF, RG, 3) BN_G16_FN(GF, RG, 4) BN_G16_FN(GF, RG, 5) \
+    BN_G16_FN(GF, RG, 6) BN_G16_FN(GF, RG, 7) BN_G16_FN(GF, RG, 8)
+BN_G16_FNS(0, 1)
+BN_G16_FNS(0, 2)
+BN_G16_FNS(1, 1)
+BN_G16_FNS(1, 2)
+#define BN_G16_ROW(GF, RG)                                                                                      \
+    {bn_g16_##GF##_##RG##_1, bn_g16_##GF##_##RG##_2, bn_g16_##GF##_##RG##_3, bn_g16_##GF##_##RG##_4,            \
+     bn_g16_##GF##_##RG##_5, bn_g16_##GF##_##RG##_6, bn_g16_##GF##_##RG##_7, bn_g16_##GF##_##RG##_8}
+static const bn_g16_fn bn_g16_fns[2][2][BN_G16_TBMAX] = {{BN_G16_ROW(0, 1), BN_G16_ROW(0, 2)},
+                                                         {BN_G16_ROW(1, 1), BN_G16_ROW(1, 2)}};
 
-/* Rows [r0, r1): the groups that hold them, tokens in blocks of 12 (outer, so a block's
+/* Decode: one group at a time, the prefetch distance a constant of each copy. */
+#define BN_G16_DEC(GF, PF)                                                                                       \
+    static __attribute__((noinline)) void bn_g16_dec_##GF##_##PF(const bn_tmat *w, int64_t g0, int64_t g1,        \
+                                                                 const bn_qrow *x, float *y, int64_t ldy,         \
+                                                                 int64_t lo, int64_t hi) {                        \
+        for (int64_t g = g0; g < g1; g++) bn_g16_tile(w, g, 1, x, 1, y, ldy, lo, hi, PF, GF);                    \
+    }
+BN_G16_DEC(0, 0)
+BN_G16_DEC(0, 2048)
+BN_G16_DEC(0, 4096)
+BN_G16_DEC(1, 0)
+BN_G16_DEC(1, 2048)
+BN_G16_DEC(1, 4096)
+
+/* Rows [r0, r1): the groups that hold them, tokens in blocks of 8 (outer, so a block's
  * activations stay in L1 while the rows' weights are read from L2), two groups at a time. */
 static void bn_avx512_ternary_g16(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok,
                                   float *y, int64_t ldy) {
     const int64_t lo = r0, hi = r1 < w->rows ? r1 : w->rows;
     if (hi <= lo) return;
     const int64_t g0 = lo / 16, g1 = (hi + 15) / 16;
-    const int pf = bn_cpu_decode_prefetch();
+    const int pf = bn_cpu_decode_prefetch(), gf = (bn_cpu_features() & BN_CPU_GFNI) != 0;
     if (n_tok == 1) {
-        for (int64_t g = g0; g < g1; g++) {
-            if (pf == 2048) bn_g16_tile(w, g, 1, x, 1, y, ldy, lo, hi, 2048);
-            else if (pf == 4096) bn_g16_tile(w, g, 1, x, 1, y, ldy, lo, hi, 4096);
-            else bn_g16_tile(w, g, 1, x, 1, y, ldy, lo, hi, 0);
+        if (gf) {
+            if (pf == 2048) bn_g16_dec_1_2048(w, g0, g1, x, y, ldy, lo, hi);
+            else if (pf == 4096) bn_g16_dec_1_4096(w, g0, g1, x, y, ldy, lo, hi);
+            else bn_g16_dec_1_0(w, g0, g1, x, y, ldy, lo, hi);
+        } else {
+            if (pf == 2048) bn_g16_dec_0_2048(w, g0, g1, x, y, ldy, lo, hi);
+            else if (pf == 4096) bn_g16_dec_0_4096(w, g0, g1, x, y, ldy, lo, hi);
+            else bn_g16_dec_0_0(w, g0, g1, x, y, ldy, lo, hi);
         }
         return;
     }
@@ -236,8 +273,8 @@ static void bn_avx512_ternary_g16(const bn_tmat *w, int64_t r0, int64_t r1, cons
         const bn_qrow *xt = x + t0;
         float *yt = y + t0 * ldy;
         int64_t g = g0;
-        for (; g + 2 <= g1; g += 2) bn_g16_fns[1][n - 1](w, g, xt, yt, ldy, lo, hi, pf);
-        if (g < g1) bn_g16_fns[0][n - 1](w, g, xt, yt, ldy, lo, hi, pf);
+        for (; g + 2 <= g1; g += 2) bn_g16_fns[gf][1][n - 1](w, g, xt, yt, ldy, lo, hi, pf);
+        if (g < g1) bn_g16_fns[gf][0][n - 1](w, g, xt, yt, ldy, lo, hi, pf);
     }
 }
 

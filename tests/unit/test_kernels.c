@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cpu.h"
 #include "internal.h"
 #include "kernels.h"
 #include "type_table.h"
@@ -314,6 +315,15 @@ static void test_ternary_matmul(void **state) {
     check_ternary(20, 8640, 17, 0, v, nv);
     check_ternary(40, 1536, 64, 0, v, nv); /* the last count of 32-token groups, and the first past it */
     check_ternary(36, 1024, 65, 0, v, nv);
+    /* the same kernels without the GFNI unpacking (AVX-512 CPUs without GFNI exist), when
+     * this CPU has it: decode, every tile width, two groups and one */
+    if (bn_cpu_features() & BN_CPU_GFNI) {
+        bn_cpu_mask(BN_CPU_GFNI);
+        for (int64_t n_tok = 1; n_tok <= 9; n_tok++) check_ternary(17, 640, n_tok, 0, v, nv);
+        check_ternary(260, 4352, 19, 0, v, nv);
+        check_ternary(13, 3200, 5, 0, v, nv);
+        bn_cpu_mask(0);
+    }
     /* per-block scales (TQ files whose block scales differ) */
     check_ternary(7, 512, 1, 1, v, nv);
     check_ternary(5, 768, 6, 1, v, nv);
