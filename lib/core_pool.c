@@ -16,8 +16,8 @@
  * started: it closes the run and waits only for workers already inside it.  A worker
  * enters a run by incrementing `active` and then checking that the run is not closed;
  * the caller closes it and then reads `active` (both sequentially consistent), so a
- * late worker either is counted or sees the run closed and never touches the caller's
- * task.  When another process holds a core and a worker is descheduled, the session
+ * late worker either is counted or sees the run (or a later one) closed and never
+ * touches the caller's task.  When another process holds a core and a worker is descheduled, the session
  * keeps going on the remaining core instead of stalling at every run.
  *
  * A worker descheduled in the middle of a chunk still makes the caller wait for it.
@@ -99,7 +99,10 @@ static void *bn_worker(void *arg) {
         if (atomic_load(&p->quit)) return NULL;
         seen = g;
         atomic_fetch_add(&p->active, 1);
-        if (atomic_load(&p->closed) != g) /* not too late: fn and ctx are this run's */
+        /* not too late: fn and ctx are this run's.  "<", not "!=": a worker that saw run g
+         * but was descheduled may find that run g and the next ones are closed already (the
+         * caller started run g+1 after g's close, when this worker was not yet counted) */
+        if (atomic_load(&p->closed) < g)
             p->fn(p->ctx, ith, p->n);
         atomic_fetch_sub_explicit(&p->active, 1, memory_order_release);
     }
