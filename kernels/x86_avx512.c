@@ -135,8 +135,8 @@ static inline void bn_avx512_prefetch_chunk(const uint8_t *p, int pf) {
  * Lane r of a register of codes holds four consecutive codes of row r, so each VPDPBUSD
  * multiplies sixteen rows by four activations broadcast from memory (no activation
  * vectors, no sums across lanes).  A tile is RG groups (16 or 32 rows) x TB tokens:
- * every code register, made by one shift and one mask, serves TB tokens, and every
- * broadcast serves RG groups; 2 x 12 accumulators fit in the 32 registers.  One token
+ * every code register, made by one shift and one mask (or one GF2P8AFFINEQB), serves TB
+ * tokens, and every broadcast serves RG groups: 2 x 8 accumulators.  One token
  * (decode) keeps four accumulators per group, one per shift, to hide VPDPBUSD latency,
  * and streams the group front to back with a prefetch PF bytes ahead.  The results of
  * rows in [lo, hi) are stored (16 lanes at a time, masked), with the scalar float steps:
