@@ -244,7 +244,8 @@ typedef struct bn_kernels {
                             int kv_f16, int64_t head_dim, int64_t kv_stride, float scale, float *scratch,
                             int64_t sstride, float *const *out);
 
-    /* Dense matrices.  dense_prep converts one activation row to what the matrix type
+    /* Dense matrices (prepared rows: at least 4-byte aligned).  dense_prep converts one
+     * activation row to what the matrix type
      * multiplies with (F16 weights: f16 activations; BF16: bf16; Q8_0: Q8_0 blocks;
      * K-quants and TQ types: Q8_K blocks; F32: f32).  dense_matmul computes
      * y[t * ldy + j] = row_j . x_t for rows [r0, r1); xs holds n_tok prepared rows

@@ -217,12 +217,7 @@ static void bn_dense_prep_scalar(const bn_dmat *w, const float *x, void *out) {
     uint8_t *o = out;
     switch (w->type) {
     case BITNET_TYPE_F32: memcpy(out, x, (size_t)n * sizeof(float)); break;
-    case BITNET_TYPE_F16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h = bn_f32_to_f16(x[i]);
-            memcpy(o + 2 * i, &h, 2);
-        }
-        break;
+    case BITNET_TYPE_F16: bn_f16_row_scalar(x, out, n); break;
     case BITNET_TYPE_BF16:
         for (int64_t i = 0; i < n; i++) {
             uint16_t h = bn_f32_to_bf16(x[i]);

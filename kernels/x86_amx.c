@@ -33,6 +33,7 @@
 #endif
 
 #include "kernels.h"
+#include "x86_g16.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -75,20 +76,12 @@ static void bn_amx_config(void) {
     _tile_loadconfig(&cfg);
 }
 
-/* y for one C tile: tokens t0 .. t0+nt-1, the rows of group g that lie in [lo, hi). */
+/* y for one C tile: tokens t0 .. t0+nt-1 (row n of C), the rows of group g in [lo, hi). */
 static void bn_amx_store(const bn_tmat *w, int64_t g, int64_t lo, int64_t hi, const bn_qrow *x, int64_t t0, int nt,
                          const int32_t *C, float *y, int64_t ldy) {
-    const int64_t r0 = 16 * g, a = lo > r0 ? lo - r0 : 0, e = hi < r0 + 16 ? hi - r0 : 16;
-    if (e <= a) return;
-    const __mmask16 mk = (__mmask16)(((1u << e) - 1u) & ~((1u << a) - 1u));
-    const __m512 sc = _mm512_set1_ps(w->scale);
-    for (int n = 0; n < nt; n++) {
-        const bn_qrow *xt = &x[t0 + n];
-        __m512 v = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)(C + 16 * n))),
-                                 _mm512_set1_ps((float)xt->sum));
-        v = _mm512_mul_ps(_mm512_div_ps(v, _mm512_set1_ps(xt->a)), sc);
-        _mm512_mask_storeu_ps(y + (t0 + n) * ldy + r0, mk, v);
-    }
+    const __mmask16 m = bn_g16_rows_mask(g, lo, hi);
+    if (m)
+        for (int n = 0; n < nt; n++) bn_g16_store(w, g, m, &x[t0 + n], C + 16 * n, y + (t0 + n) * ldy);
 }
 
 /* Columns per L1 piece of the many-token path (32 rows x 512 = 16 KiB): measured best of
@@ -101,7 +94,6 @@ static void bn_amx_store(const bn_tmat *w, int64_t g, int64_t lo, int64_t hi, co
  * activations come from L2). */
 static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow *x, int64_t n_tok, float *y,
                         int64_t ldy) {
-    const __m512i m3 = _mm512_set1_epi8(3);
     const int64_t n_pad = bn_act_pad(w->cols), lo = r0, hi = r1 < w->rows ? r1 : w->rows;
     const size_t tstride = BN_ACT_PACK_TILE(n_pad), lda = BN_AMX_LDA(n_pad), gbytes = 16 * (size_t)w->row_bytes;
     const int64_t n_tiles = (n_tok + BN_ACT_PACK_TOK - 1) / BN_ACT_PACK_TOK, pass = BN_AMX_TPASS / BN_ACT_PACK_TOK;
@@ -122,10 +114,7 @@ static void bn_amx_many(const bn_tmat *w, int64_t r0, int64_t r1, const bn_qrow 
                         _mm_prefetch((const char *)src + 64 * c + BN_AMX_KC * 4, _MM_HINT_T0);
                         const __m512i z = _mm512_load_si512((const void *)(src + 64 * c));
                         uint8_t *d = B[i] + 256 * c;
-                        _mm512_store_si512((void *)d, _mm512_and_si512(_mm512_srli_epi16(z, 6), m3));
-                        _mm512_store_si512((void *)(d + 64), _mm512_and_si512(_mm512_srli_epi16(z, 4), m3));
-                        _mm512_store_si512((void *)(d + 128), _mm512_and_si512(_mm512_srli_epi16(z, 2), m3));
-                        _mm512_store_si512((void *)(d + 192), _mm512_and_si512(z, m3));
+                        for (int k = 0; k < 4; k++) _mm512_store_si512((void *)(d + 64 * k), bn_g16_codes(z, k));
                     }
                 }
                 const int first = c0 == 0, last = c0 + nk >= w->cols_pad;

@@ -33,6 +33,7 @@
 #include "cpu.h"
 #include "fwd_act.h"
 #include "x86_common.h"
+#include "x86_g16.h"
 
 #define BN_AI static inline __attribute__((always_inline))
 
@@ -158,7 +159,6 @@ BN_AI void bn_g16_tile(const bn_tmat *w, int64_t g, const int RG, const bn_qrow 
     /* PF: constant, or a run-time value; GF: unpack with bn_g16_gf_codes */
     /* NCH chains per accumulator (by shift) so that at least four VPDPBUSD are independent */
     const int NCH = RG * TB >= 8 ? 1 : RG * TB >= 4 ? 2 : 4;
-    const __m512i m3 = _mm512_set1_epi8(3);
     __m512i gm[3];
     for (int k = 0; k < 3; k++)
         gm[k] = _mm512_set1_epi64((long long)(((uint64_t)1 << (62 - 2 * k)) | ((uint64_t)2 << (54 - 2 * k))));
@@ -175,8 +175,7 @@ BN_AI void bn_g16_tile(const bn_tmat *w, int64_t g, const int RG, const bn_qrow 
             __m512i ck[2];
             for (int i = 0; i < RG; i++) {
                 const __m512i raw = _mm512_load_si512((const void *)(base + i * gbytes + 64 * c));
-                ck[i] = GF && k < 3 ? bn_g16_gf_codes(raw, gm[k])
-                                    : _mm512_and_si512(k == 3 ? raw : _mm512_srli_epi16(raw, 6 - 2 * k), m3);
+                ck[i] = GF && k < 3 ? bn_g16_gf_codes(raw, gm[k]) : bn_g16_codes(raw, k);
             }
             for (int t = 0; t < TB; t++) {
                 int32_t a4;
@@ -197,17 +196,10 @@ BN_AI void bn_g16_tile(const bn_tmat *w, int64_t g, const int RG, const bn_qrow 
             for (int h = 1; h < NCH; h++) v = _mm512_add_epi32(v, acc[(h * RG + i) * TB + t]);
             _mm512_store_si512((void *)D[i][t], v);
         }
-    const __m512 sc = _mm512_set1_ps(w->scale);
     for (int i = 0; i < RG; i++) {
-        const int64_t r0 = (g + i) * 16;
-        const int64_t a = lo > r0 ? lo - r0 : 0, e = hi < r0 + 16 ? hi - r0 : 16;
-        if (e <= a) continue;
-        const __mmask16 m = (__mmask16)(((1u << e) - 1) & ~((1u << a) - 1));
-        for (int t = 0; t < TB; t++) {
-            const __m512 d = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)D[i][t])),
-                                           _mm512_set1_ps((float)x[t].sum));
-            _mm512_mask_storeu_ps(y + t * ldy + r0, m, _mm512_mul_ps(_mm512_div_ps(d, _mm512_set1_ps(x[t].a)), sc));
-        }
+        const __mmask16 m = bn_g16_rows_mask(g + i, lo, hi);
+        if (m)
+            for (int t = 0; t < TB; t++) bn_g16_store(w, g + i, m, &x[t], D[i][t], y + t * ldy);
     }
 }
 
@@ -247,6 +239,9 @@ BN_G16_DEC(0, 4096)
 BN_G16_DEC(1, 0)
 BN_G16_DEC(1, 2048)
 BN_G16_DEC(1, 4096)
+typedef void (*bn_g16_dec_fn)(const bn_tmat *, int64_t, int64_t, const bn_qrow *, float *, int64_t, int64_t, int64_t);
+static const bn_g16_dec_fn bn_g16_decs[2][3] = {{bn_g16_dec_0_0, bn_g16_dec_0_2048, bn_g16_dec_0_4096},
+                                                {bn_g16_dec_1_0, bn_g16_dec_1_2048, bn_g16_dec_1_4096}};
 
 /* Rows [r0, r1): the groups that hold them, tokens in blocks of 8 (outer, so a block's
  * activations stay in L1 while the rows' weights are read from L2), two groups at a time. */
@@ -257,15 +252,7 @@ static void bn_avx512_ternary_g16(const bn_tmat *w, int64_t r0, int64_t r1, cons
     const int64_t g0 = lo / 16, g1 = (hi + 15) / 16;
     const int pf = bn_cpu_decode_prefetch(), gf = (bn_cpu_features() & BN_CPU_GFNI) != 0;
     if (n_tok == 1) {
-        if (gf) {
-            if (pf == 2048) bn_g16_dec_1_2048(w, g0, g1, x, y, ldy, lo, hi);
-            else if (pf == 4096) bn_g16_dec_1_4096(w, g0, g1, x, y, ldy, lo, hi);
-            else bn_g16_dec_1_0(w, g0, g1, x, y, ldy, lo, hi);
-        } else {
-            if (pf == 2048) bn_g16_dec_0_2048(w, g0, g1, x, y, ldy, lo, hi);
-            else if (pf == 4096) bn_g16_dec_0_4096(w, g0, g1, x, y, ldy, lo, hi);
-            else bn_g16_dec_0_0(w, g0, g1, x, y, ldy, lo, hi);
-        }
+        bn_g16_decs[gf][pf == 2048 ? 1 : pf == 4096 ? 2 : 0](w, g0, g1, x, y, ldy, lo, hi);
         return;
     }
     for (int64_t t0 = 0; t0 < n_tok; t0 += BN_G16_TBMAX) {

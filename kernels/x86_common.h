@@ -385,17 +385,8 @@ static inline void bn_x86_f16_row(const float *x, uint16_t *y, int64_t n) {
 static inline void bn_x86_dense_prep(const bn_dmat *w, const float *x, void *out) {
     const int64_t n = w->cols;
     uint8_t *o = out;
-    int64_t i = 0;
     switch (w->type) {
-    case BITNET_TYPE_F16:
-        for (; i + 8 <= n; i += 8)
-            _mm_storeu_si128((__m128i *)(o + 2 * i),
-                             _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-        for (; i < n; i++) {
-            uint16_t h = bn_f32_to_f16(x[i]);
-            memcpy(o + 2 * i, &h, 2);
-        }
-        return;
+    case BITNET_TYPE_F16: bn_x86_f16_row(x, (uint16_t *)out, n); return;
     case BITNET_TYPE_Q8_0: {
         const __m256 sign = _mm256_set1_ps(-0.0f);
         for (int64_t b = 0; b < n / 32; b++) {
